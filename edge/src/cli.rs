@@ -1,0 +1,468 @@
+//! The `sleeve-edge` command line: `run`, `classify`, `bench`, `doctor`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::bench::{StageStats, peak_rss_kib};
+use crate::bundle::Bundle;
+use crate::display::Screen;
+use crate::display::png::PngSnapshots;
+use crate::engine::{Engine, MULTITHREAD, ms};
+use crate::finder::{find_sleeve, rectify};
+use crate::kiosk::{Kiosk, KioskOptions};
+use crate::notify::Notifier;
+use crate::output::{JsonLines, analysis_json};
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::source::files::read_rgb;
+use crate::source::{FrameSource, ImageFiles, ImageSequence, RetryPolicy, Retrying};
+use crate::stabilize::StabilizerConfig;
+
+/// Offline kiosk runtime: tells a record's genre and Parental Advisory label from its sleeve.
+#[derive(Parser, Debug)]
+#[command(name = "sleeve-edge", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the kiosk loop on a camera, image files, a sequence or synthetic scenes.
+    Run(RunArgs),
+    /// Classify image files (each taken as a whole cover); one JSON line per image.
+    Classify(ClassifyArgs),
+    /// Per-stage latency percentiles, fps and peak memory, as JSON.
+    Bench(BenchArgs),
+    /// Cameras, CPU features and a bundle check, as JSON.
+    Doctor(DoctorArgs),
+}
+
+/// Bundle and inference options shared by all subcommands.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Bundle directory (manifest.json + ONNX files).
+    #[arg(long, default_value = "models/default")]
+    pub bundle: PathBuf,
+    /// Inference threads (tract's thread pool; needs the `multithread` build feature).
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+}
+
+/// Where frames come from (exactly one).
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct SourceArgs {
+    /// Live V4L2 camera index (/dev/videoN).
+    #[arg(long, value_name = "N")]
+    pub camera: Option<u32>,
+    /// Image files, directories or glob patterns ("shots/*.jpg").
+    #[arg(long, num_args = 1.., value_name = "PATH")]
+    pub files: Option<Vec<String>>,
+    /// Numbered image sequence, e.g. "frames/frame_%05d.png".
+    #[arg(long, value_name = "PATTERN")]
+    pub sequence: Option<String>,
+    /// Synthetic kiosk scenes (procedural covers) with this seed.
+    #[arg(long, value_name = "SEED")]
+    pub synthetic: Option<u64>,
+}
+
+/// Fine-tuning of the sources.
+#[derive(Args, Debug, Clone)]
+pub struct SourceOptions {
+    /// First number of --sequence.
+    #[arg(long, default_value_t = 0)]
+    pub start: u64,
+    /// Loop over --files forever.
+    #[arg(long = "loop")]
+    pub looping: bool,
+    /// Camera width.
+    #[arg(long, default_value_t = 640)]
+    pub width: u32,
+    /// Camera height.
+    #[arg(long, default_value_t = 480)]
+    pub height: u32,
+    /// Camera frame rate.
+    #[arg(long, default_value_t = 30)]
+    pub fps: u32,
+    /// Ask the camera for YUYV instead of MJPEG.
+    #[arg(long)]
+    pub yuyv: bool,
+    /// Frames per cover for --synthetic (the sleeve is held still-ish this long).
+    #[arg(long, default_value_t = 8)]
+    pub frames_per_cover: u64,
+}
+
+/// Decision tuning.
+#[derive(Args, Debug, Clone)]
+pub struct DecisionArgs {
+    /// Abstain ("uncertain") below this calibrated confidence; default from the bundle.
+    #[arg(long)]
+    pub abstain: Option<f32>,
+    /// Frames an answer must hold before it is shown.
+    #[arg(long, default_value_t = 3)]
+    pub hold_frames: u32,
+    /// Frames without a sleeve before the answer clears.
+    #[arg(long, default_value_t = 3)]
+    pub clear_frames: u32,
+    /// Weight of the newest frame in the moving average.
+    #[arg(long, default_value_t = 0.5)]
+    pub ema_alpha: f32,
+    /// Take each frame as the whole cover (no sleeve finding).
+    #[arg(long)]
+    pub whole_frame: bool,
+}
+
+/// `sleeve-edge run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    source_options: SourceOptions,
+    #[command(flatten)]
+    decision: DecisionArgs,
+    /// Stop after this many frames.
+    #[arg(long)]
+    max_frames: Option<u64>,
+    /// Write PNG screens into this directory.
+    #[arg(long, value_name = "DIR")]
+    snapshots: Option<PathBuf>,
+    /// Write only every Nth screen with --snapshots.
+    #[arg(long, default_value_t = 1)]
+    snapshot_every: u64,
+    /// Show the screen on /dev/fbN.
+    #[arg(long, value_name = "N")]
+    framebuffer: Option<u32>,
+    /// Show the screen in a desktop window (build with --features simulator).
+    #[arg(long)]
+    simulator: bool,
+    /// Append JSON lines to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// One JSON line per frame instead of per stable decision.
+    #[arg(long)]
+    every_frame: bool,
+    /// Consecutive source failures before giving up (default: never for cameras, 10 otherwise).
+    #[arg(long)]
+    max_source_failures: Option<u32>,
+}
+
+/// `sleeve-edge classify`.
+#[derive(Args, Debug)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Images to classify.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+    /// How many genres to list.
+    #[arg(long, default_value_t = 3)]
+    top_k: usize,
+    /// Find and rectify the sleeve first instead of using the whole image.
+    #[arg(long)]
+    find: bool,
+}
+
+/// `sleeve-edge bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Images to run (default: synthetic scenes).
+    #[arg(long, num_args = 1..)]
+    files: Option<Vec<String>>,
+    /// Frames to time.
+    #[arg(long, default_value_t = 100)]
+    frames: u64,
+    /// Untimed frames first.
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// Take each frame as the whole cover (model-only timings).
+    #[arg(long)]
+    whole_frame: bool,
+    /// Seed of the synthetic scenes.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+}
+
+/// `sleeve-edge doctor`.
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Run(a) => run_kiosk(a),
+        Command::Classify(a) => classify(a),
+        Command::Bench(a) => bench(a),
+        Command::Doctor(a) => doctor(a),
+    }
+}
+
+fn load_engine(m: &ModelArgs) -> anyhow::Result<Engine> {
+    let bundle = Bundle::load(&m.bundle)
+        .with_context(|| format!("loading bundle {} (set --bundle)", m.bundle.display()))?;
+    if m.threads > 1 && !MULTITHREAD {
+        tracing::warn!("--threads {} ignored: built without the `multithread` feature", m.threads);
+    }
+    Engine::load(&bundle, m.threads.max(1)).context("building the inference plans")
+}
+
+fn pipeline_config(d: &DecisionArgs) -> PipelineConfig {
+    PipelineConfig {
+        stabilizer: StabilizerConfig {
+            alpha: d.ema_alpha,
+            hold_frames: d.hold_frames,
+            clear_frames: d.clear_frames,
+            ..StabilizerConfig::default()
+        },
+        abstain_override: d.abstain,
+        whole_frame: d.whole_frame,
+        ..PipelineConfig::default()
+    }
+}
+
+/// Builds the selected source, wrapped in a retrying layer.
+pub fn open_source(
+    s: &SourceArgs,
+    o: &SourceOptions,
+    max_frames: Option<u64>,
+    max_failures: Option<u32>,
+) -> anyhow::Result<Box<dyn FrameSource>> {
+    let files_policy = RetryPolicy {
+        initial: Duration::ZERO,
+        max: Duration::ZERO,
+        max_failures: Some(max_failures.unwrap_or(10)),
+    };
+    if let Some(index) = s.camera {
+        return open_camera(index, o, max_failures);
+    }
+    if let Some(files) = &s.files {
+        let src = ImageFiles::new(files, o.looping)?;
+        return Ok(Box::new(Retrying::new(src, files_policy)));
+    }
+    if let Some(pattern) = &s.sequence {
+        let src = ImageSequence::new(pattern, o.start)?;
+        return Ok(Box::new(Retrying::new(src, files_policy)));
+    }
+    if let Some(seed) = s.synthetic {
+        return open_synthetic(seed, o.frames_per_cover, max_frames);
+    }
+    bail!("choose a frame source: --camera, --files, --sequence or --synthetic")
+}
+
+#[cfg(feature = "camera")]
+fn open_camera(index: u32, o: &SourceOptions, max_failures: Option<u32>) -> anyhow::Result<Box<dyn FrameSource>> {
+    use crate::source::camera::{CameraConfig, CameraSource};
+    let cam = CameraSource::open(CameraConfig {
+        index,
+        width: o.width,
+        height: o.height,
+        fps: o.fps,
+        yuyv: o.yuyv,
+    })?;
+    let policy = RetryPolicy {
+        max_failures,
+        ..RetryPolicy::default()
+    };
+    Ok(Box::new(Retrying::new(cam, policy)))
+}
+
+#[cfg(not(feature = "camera"))]
+fn open_camera(_index: u32, _o: &SourceOptions, _m: Option<u32>) -> anyhow::Result<Box<dyn FrameSource>> {
+    bail!("this sleeve-edge was built without the `camera` feature")
+}
+
+#[cfg(feature = "synthetic")]
+fn open_synthetic(seed: u64, per_cover: u64, limit: Option<u64>) -> anyhow::Result<Box<dyn FrameSource>> {
+    use crate::source::synthetic::{SceneCovers, SyntheticScenes};
+    let cfg = sleeve_synth::scenes::SceneConfig::default();
+    Ok(Box::new(SyntheticScenes::new(cfg, SceneCovers::Procedural, seed, per_cover, limit)))
+}
+
+#[cfg(not(feature = "synthetic"))]
+fn open_synthetic(_seed: u64, _per_cover: u64, _limit: Option<u64>) -> anyhow::Result<Box<dyn FrameSource>> {
+    bail!("this sleeve-edge was built without the `synthetic` feature")
+}
+
+fn run_kiosk(a: RunArgs) -> anyhow::Result<()> {
+    let engine = load_engine(&a.model)?;
+    let pipeline = Pipeline::new(engine, pipeline_config(&a.decision));
+    let mut source = open_source(&a.source, &a.source_options, a.max_frames, a.max_source_failures)?;
+    let mut screens: Vec<Box<dyn Screen>> = Vec::new();
+    if let Some(dir) = &a.snapshots {
+        screens.push(Box::new(PngSnapshots::new(dir, a.snapshot_every)?));
+    }
+    if let Some(n) = a.framebuffer {
+        #[cfg(feature = "framebuffer")]
+        screens.push(Box::new(crate::display::fbdev::Framebuffer::open(n)?));
+        #[cfg(not(feature = "framebuffer"))]
+        bail!("--framebuffer {n}: built without the `framebuffer` feature");
+    }
+    if a.simulator {
+        #[cfg(feature = "simulator")]
+        screens.push(Box::new(crate::display::simulator::SimulatorScreen::new()));
+        #[cfg(not(feature = "simulator"))]
+        bail!("--simulator: build with `--features simulator` (needs SDL2 development files)");
+    }
+    let json = match &a.json {
+        Some(p) => JsonLines::file(p)?,
+        None => JsonLines::stdout(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
+    let mut kiosk = Kiosk {
+        pipeline,
+        screens,
+        json: Some(json),
+        notifier: Notifier::from_env(),
+        options: KioskOptions {
+            max_frames: a.max_frames,
+            every_frame: a.every_frame,
+        },
+    };
+    let summary = kiosk.run(source.as_mut(), stop, |_| {})?;
+    tracing::info!(
+        frames = summary.frames,
+        sleeves = summary.sleeves,
+        events = summary.events,
+        failed = summary.failed_frames,
+        "run finished"
+    );
+    Ok(())
+}
+
+fn classify(a: ClassifyArgs) -> anyhow::Result<()> {
+    let engine = load_engine(&a.model)?;
+    let rect = engine.classifier().preprocess_config().input_size.max(
+        engine.detector().map(|d| d.preprocess_config().input_size).unwrap_or(0),
+    );
+    let mut out = JsonLines::stdout();
+    let mut failures = 0;
+    for path in &a.images {
+        let t = Instant::now();
+        let result = (|| -> anyhow::Result<serde_json::Value> {
+            let img = read_rgb(path)?;
+            let (cover, sleeve) = if a.find {
+                let q = find_sleeve(&img, &Default::default()).context("no sleeve found in the image")?;
+                (rectify(&img, &q, rect).context("degenerate sleeve outline")?, Some(q))
+            } else {
+                (img, None)
+            };
+            let analysis = engine.analyze(&cover)?;
+            let mut v = analysis_json(&analysis, engine.labels(), engine.pa_threshold());
+            let labels = engine.labels();
+            v["top"] = json!(analysis.top_k(a.top_k).top.iter().map(|g| json!({
+                "genre": labels.name(g.index as usize).unwrap_or("?"), "p": g.score,
+            })).collect::<Vec<_>>());
+            v["image"] = json!(path);
+            v["sleeve"] = json!(sleeve);
+            v["latency_ms"] = json!(ms(t));
+            Ok(v)
+        })();
+        match result {
+            Ok(v) => out.write(&v)?,
+            Err(e) => {
+                failures += 1;
+                tracing::error!(image = %path.display(), "{e:#}");
+                out.write(&json!({"image": path, "error": format!("{e:#}")}))?;
+            }
+        }
+    }
+    if failures > 0 {
+        bail!("{failures} of {} image(s) failed", a.images.len());
+    }
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    let engine = load_engine(&a.model)?;
+    let m = (
+        engine.classifier().preprocess_config().input_size,
+        engine.detector().map(|d| d.preprocess_config().input_size),
+    );
+    let cfg = PipelineConfig {
+        whole_frame: a.whole_frame,
+        ..PipelineConfig::default()
+    };
+    let total = a.warmup + a.frames;
+    let source_args = SourceArgs {
+        camera: None,
+        files: a.files.clone(),
+        sequence: None,
+        synthetic: a.files.is_none().then_some(a.seed),
+    };
+    let options = SourceOptions {
+        start: 0,
+        looping: true,
+        width: 640,
+        height: 480,
+        fps: 30,
+        yuyv: false,
+        frames_per_cover: 8,
+    };
+    let mut source = open_source(&source_args, &options, Some(total), None)?;
+    let mut pipeline = Pipeline::new(engine, cfg);
+    let mut times = Vec::new();
+    let mut sleeves = 0u64;
+    let t0 = Instant::now();
+    let mut timed_start = None;
+    for i in 0..total {
+        let Some(frame) = source.next_frame()? else { break };
+        if i == a.warmup {
+            timed_start = Some(Instant::now());
+        }
+        let r = pipeline.process(&frame)?;
+        if i >= a.warmup {
+            times.push(r.times);
+            sleeves += u64::from(r.sleeve.is_some());
+        }
+    }
+    let timed_s = timed_start.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+    let stats = StageStats::of(&times);
+    let report = json!({
+        "bundle": a.model.bundle,
+        "threads": a.model.threads,
+        "multithread_build": MULTITHREAD,
+        "classifier_input": m.0,
+        "detector_input": m.1,
+        "source": if a.files.is_some() { "files" } else { "synthetic" },
+        "whole_frame": a.whole_frame,
+        "frames": times.len(),
+        "frames_with_sleeve": sleeves,
+        "fps": if timed_s > 0.0 { times.len() as f64 / timed_s } else { 0.0 },
+        "stages_ms": stats,
+        "peak_rss_kib": peak_rss_kib(),
+        "wall_s": t0.elapsed().as_secs_f64(),
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+fn doctor(a: DoctorArgs) -> anyhow::Result<()> {
+    let report = crate::doctor::report(&a.model.bundle, a.model.threads.max(1));
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    if report["bundle"]["ok"] != json!(true) {
+        bail!("bundle check failed: {}", report["bundle"]["error"]);
+    }
+    Ok(())
+}
+
+/// True when `p` looks like a bundle directory (has a manifest).
+pub fn is_bundle_dir(p: &Path) -> bool {
+    p.join(sleeve_shared::manifest::MANIFEST_FILE).is_file()
+}

@@ -1,0 +1,28 @@
+//! The kiosk screen: one renderer ([`render`]) drawing with `embedded-graphics` into an
+//! RGB image, and [`Screen`]s that show it (PNG snapshots, Linux framebuffer, simulator).
+
+use image::RgbImage;
+
+use crate::error::Result;
+
+pub mod canvas;
+#[cfg(feature = "framebuffer")]
+pub mod fbdev;
+pub mod png;
+pub mod render;
+#[cfg(feature = "simulator")]
+pub mod simulator;
+
+pub use canvas::ImageCanvas;
+pub use render::{BAR_COLOURS, PA_BADGE_COLOUR, ScreenState, render};
+
+/// Something that shows rendered kiosk screens.
+pub trait Screen {
+    /// Shows one screen; `index` numbers the frames.
+    fn show(&mut self, index: u64, screen: &RgbImage) -> Result<()>;
+
+    /// False once the user closed the screen (simulator window); the run loop stops.
+    fn is_open(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,333 @@
+//! The models: tract plans built once from a verified bundle, and what one image yields.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use image::RgbImage;
+use serde::Serialize;
+use sleeve_shared::detect::{Anchor, DecodeParams, decode_detections};
+use sleeve_shared::fusion::FusionParams;
+use sleeve_shared::manifest::ModelEntry;
+use sleeve_shared::preprocess::preprocess;
+use sleeve_shared::results::softmax;
+use sleeve_shared::{Classification, LabelSet, PaBox, PreprocessConfig, RgbView};
+use tract_onnx::prelude::*;
+
+use crate::bundle::Bundle;
+use crate::error::{EdgeError, Result};
+
+/// Manifest metric holding the classifier's softmax temperature (calibration).
+pub const METRIC_TEMPERATURE: &str = "classifier.temperature";
+/// Manifest metric holding the calibrated confidence below which the kiosk abstains.
+pub const METRIC_ABSTAIN: &str = "classifier.abstain_threshold";
+/// Abstain threshold used when the manifest has none.
+pub const DEFAULT_ABSTAIN: f32 = 0.5;
+
+type Plan = Arc<TypedRunnableModel>;
+
+/// Builds an optimised, runnable tract plan for a `[1, 3, S, S]` f32 input.
+pub fn load_plan(path: &Path, input_size: u32, threads: usize) -> Result<Plan> {
+    let err = |e: TractError| EdgeError::Model {
+        path: path.to_path_buf(),
+        message: format!("{e:#}"),
+    };
+    let s = input_size as usize;
+    let model = tract_onnx::onnx()
+        .model_for_path(path)
+        .map_err(err)?
+        .with_input_fact(0, f32::fact([1, 3, s, s]).into())
+        .map_err(err)?
+        .into_optimized()
+        .map_err(err)?;
+    let options = RunOptions {
+        executor: executor(threads),
+        ..RunOptions::default()
+    };
+    model.into_runnable_with_options(&options).map_err(err)
+}
+
+#[cfg(feature = "multithread")]
+fn executor(threads: usize) -> Option<multithread::Executor> {
+    (threads > 1).then(|| multithread::Executor::multithread(threads))
+}
+
+#[cfg(not(feature = "multithread"))]
+fn executor(threads: usize) -> Option<multithread::Executor> {
+    if threads > 1 {
+        tracing::warn!(threads, "built without the `multithread` feature: running single-threaded");
+    }
+    None
+}
+
+/// True when this build can run tract multithreaded.
+pub const MULTITHREAD: bool = cfg!(feature = "multithread");
+
+fn run_plan(plan: &Plan, cfg: &PreprocessConfig, input: Vec<f32>, model: &'static str) -> Result<TVec<TValue>> {
+    let err = |e: TractError| EdgeError::Inference {
+        model,
+        message: format!("{e:#}"),
+    };
+    let tensor = Tensor::from_shape(&cfg.shape(), &input).map_err(err)?;
+    plan.run(tvec![tensor.into()]).map_err(err)
+}
+
+fn values(v: &TValue, model: &'static str) -> Result<Vec<f32>> {
+    v.to_plain_array_view::<f32>().map(|a| a.iter().copied().collect()).map_err(|e| EdgeError::Inference {
+        model,
+        message: format!("output is not f32: {e:#}"),
+    })
+}
+
+/// The genre classifier.
+pub struct Classifier {
+    plan: Plan,
+    preprocess: PreprocessConfig,
+    labels: usize,
+    temperature: f32,
+}
+
+impl Classifier {
+    /// Preprocessing of this model's input.
+    pub fn preprocess_config(&self) -> &PreprocessConfig {
+        &self.preprocess
+    }
+
+    /// Calibrated class probabilities of a preprocessed input.
+    pub fn probabilities(&self, input: Vec<f32>) -> Result<Vec<f32>> {
+        let out = run_plan(&self.plan, &self.preprocess, input, "classifier")?;
+        let first = out.first().ok_or(EdgeError::Inference {
+            model: "classifier",
+            message: "no output".into(),
+        })?;
+        let logits = values(first, "classifier")?;
+        if logits.len() != self.labels {
+            return Err(EdgeError::Inference {
+                model: "classifier",
+                message: format!("{} logits for {} labels", logits.len(), self.labels),
+            });
+        }
+        let t = self.temperature;
+        Ok(softmax(&logits.iter().map(|l| l / t).collect::<Vec<_>>()))
+    }
+}
+
+/// The Parental Advisory detector.
+pub struct Detector {
+    plan: Plan,
+    preprocess: PreprocessConfig,
+    anchors: Vec<Anchor>,
+    variances: [f32; 2],
+    decode: DecodeParams,
+}
+
+impl Detector {
+    /// Preprocessing of this model's input.
+    pub fn preprocess_config(&self) -> &PreprocessConfig {
+        &self.preprocess
+    }
+
+    /// Decoded, non-maximum-suppressed labels of a preprocessed input, best first.
+    pub fn detect(&self, input: Vec<f32>) -> Result<Vec<PaBox>> {
+        let out = run_plan(&self.plan, &self.preprocess, input, "detector")?;
+        let a = self.anchors.len();
+        // Identify the outputs by size (boxes: 4·A values, logits: A), whatever their order.
+        let mut boxes = None;
+        let mut logits = None;
+        for v in out.iter() {
+            let vals = values(v, "detector")?;
+            if vals.len() == 4 * a {
+                boxes = Some(vals);
+            } else if vals.len() == a {
+                logits = Some(vals);
+            }
+        }
+        let (Some(boxes), Some(logits)) = (boxes, logits) else {
+            let shapes: Vec<_> = out.iter().map(|v| format!("{:?}", v.shape())).collect();
+            return Err(EdgeError::Inference {
+                model: "detector",
+                message: format!("outputs {} do not fit {a} anchors ([1,{a},4] and [1,{a}])", shapes.join(", ")),
+            });
+        };
+        decode_detections(&self.anchors, self.variances, &boxes, &logits, &self.decode).map_err(|e| {
+            EdgeError::Inference {
+                model: "detector",
+                message: e.to_string(),
+            }
+        })
+    }
+}
+
+/// Time spent per stage of [`Engine::analyze`], in milliseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct EngineTimes {
+    /// Preprocessing (both models).
+    pub preprocess: f64,
+    /// Classifier inference + softmax.
+    pub classify: f64,
+    /// Detector inference + decoding.
+    pub detect: f64,
+}
+
+/// What the models say about one (rectified) cover image.
+#[derive(Clone, Debug, Serialize)]
+pub struct Analysis {
+    /// Calibrated classifier probabilities, label order.
+    pub raw_probs: Vec<f32>,
+    /// Probabilities after Parental Advisory fusion (equal to `raw_probs` without fusion).
+    pub probs: Vec<f32>,
+    /// Detected labels, best first (empty without detector).
+    pub pa: Vec<PaBox>,
+    /// Best label score, 0 when none.
+    pub pa_score: f32,
+    /// Stage timings.
+    pub times: EngineTimes,
+}
+
+impl Analysis {
+    /// The `k` best genres after fusion.
+    pub fn top_k(&self, k: usize) -> Classification {
+        Classification::top_k(&self.probs, k)
+    }
+}
+
+/// Classifier, optional detector and fusion, loaded once.
+pub struct Engine {
+    labels: LabelSet,
+    classifier: Classifier,
+    detector: Option<Detector>,
+    fusion: Option<FusionParams>,
+    pa_threshold: f32,
+    abstain_threshold: f32,
+}
+
+fn selected_path(bundle: &Bundle, role: &str, entry: &ModelEntry) -> Result<std::path::PathBuf> {
+    let f = entry.selected_file().ok_or_else(|| EdgeError::BundleRefused {
+        path: bundle.dir().to_path_buf(),
+        reason: format!("{role} has no {} file", entry.selected.as_str()),
+    })?;
+    Ok(bundle.path_of(f))
+}
+
+impl Engine {
+    /// Builds the plans of a verified bundle; `threads` > 1 uses tract's thread pool when
+    /// the `multithread` feature is on.
+    pub fn load(bundle: &Bundle, threads: usize) -> Result<Self> {
+        let m = bundle.manifest();
+        let metric = |k: &str| m.metrics.get(k).map(|v| *v as f32);
+        let temperature = metric(METRIC_TEMPERATURE).filter(|t| *t > 0.0 && t.is_finite()).unwrap_or(1.0);
+        let c = &m.classifier;
+        let classifier = Classifier {
+            plan: load_plan(&selected_path(bundle, "classifier", c)?, c.preprocess.input_size, threads)?,
+            preprocess: c.preprocess.clone(),
+            labels: m.labels.len(),
+            temperature,
+        };
+        let detector = match &m.detector {
+            Some(d) => Some(Detector {
+                plan: load_plan(
+                    &selected_path(bundle, "detector", &d.model)?,
+                    d.model.preprocess.input_size,
+                    threads,
+                )?,
+                preprocess: d.model.preprocess.clone(),
+                anchors: d.anchors.anchors(),
+                variances: d.anchors.variances,
+                decode: d.decode.clone(),
+            }),
+            None => None,
+        };
+        let pa_threshold = m
+            .fusion
+            .as_ref()
+            .map(|f| f.pa_threshold)
+            .or(m.detector.as_ref().map(|d| d.decode.score_threshold))
+            .unwrap_or(0.5);
+        tracing::info!(
+            classifier = c.selected.as_str(),
+            detector = m.detector.as_ref().map(|d| d.model.selected.as_str()).unwrap_or("none"),
+            fusion = m.fusion.is_some(),
+            temperature,
+            "models ready"
+        );
+        Ok(Self {
+            labels: m.labels.clone(),
+            classifier,
+            detector,
+            fusion: m.fusion.clone(),
+            pa_threshold,
+            abstain_threshold: metric(METRIC_ABSTAIN).unwrap_or(DEFAULT_ABSTAIN),
+        })
+    }
+
+    /// Genre labels, model output order.
+    pub fn labels(&self) -> &LabelSet {
+        &self.labels
+    }
+
+    /// Whether the bundle has a Parental Advisory detector.
+    pub fn has_detector(&self) -> bool {
+        self.detector.is_some()
+    }
+
+    /// Score at or above which a Parental Advisory label counts as present.
+    pub fn pa_threshold(&self) -> f32 {
+        self.pa_threshold
+    }
+
+    /// The bundle's abstain threshold (manifest metric or [`DEFAULT_ABSTAIN`]).
+    pub fn abstain_threshold(&self) -> f32 {
+        self.abstain_threshold
+    }
+
+    /// The classifier.
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
+    }
+
+    /// The detector, if any.
+    pub fn detector(&self) -> Option<&Detector> {
+        self.detector.as_ref()
+    }
+
+    /// Preprocesses, classifies, detects and fuses one cover image.
+    pub fn analyze(&self, cover: &RgbImage) -> Result<Analysis> {
+        let mut times = EngineTimes::default();
+        let view = RgbView::new(cover.width(), cover.height(), cover.as_raw())?;
+        let t = Instant::now();
+        let c_in = preprocess(&view, &self.classifier.preprocess)?;
+        let d_in = match &self.detector {
+            // Same configuration: reuse the tensor instead of preprocessing twice.
+            Some(d) if d.preprocess == self.classifier.preprocess => Some(c_in.clone()),
+            Some(d) => Some(preprocess(&view, &d.preprocess)?),
+            None => None,
+        };
+        times.preprocess = ms(t);
+        let t = Instant::now();
+        let raw_probs = self.classifier.probabilities(c_in)?;
+        times.classify = ms(t);
+        let t = Instant::now();
+        let pa = match (&self.detector, d_in) {
+            (Some(d), Some(input)) => d.detect(input)?,
+            _ => Vec::new(),
+        };
+        times.detect = ms(t);
+        let pa_score = pa.first().map(|b| b.score).unwrap_or(0.0);
+        let probs = match &self.fusion {
+            Some(f) if self.detector.is_some() => f.apply(&raw_probs, pa_score),
+            _ => raw_probs.clone(),
+        };
+        Ok(Analysis {
+            raw_probs,
+            probs,
+            pa,
+            pa_score,
+            times,
+        })
+    }
+}
+
+/// Milliseconds since `t`.
+pub fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}

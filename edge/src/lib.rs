@@ -1,0 +1,41 @@
+//! `sleeve-edge`: the offline kiosk runtime.
+//!
+//! Data path, top to bottom:
+//!
+//! 1. a [`source::FrameSource`] yields RGB frames (camera, image files, a numbered sequence
+//!    or synthetic scenes), wrapped in [`source::Retrying`] so a source that dies is retried
+//!    with backoff instead of crashing the kiosk;
+//! 2. [`finder`] locates the square record sleeve and rectifies it to a square image;
+//! 3. [`engine`] runs the bundle's classifier and Parental Advisory detector (tract plans
+//!    built once from a verified [`bundle`]), preprocessing only through
+//!    `sleeve_shared::preprocess`, and fuses the two;
+//! 4. [`stabilize`] turns per-frame results into a stable decision (EMA + hysteresis, with an
+//!    "uncertain" abstain state);
+//! 5. [`display`] draws the kiosk screen (PNG snapshots, Linux framebuffer, simulator) and
+//!    [`output`] writes JSON lines for store systems.
+//!
+//! [`pipeline`] ties 2–4 together with per-stage timings; [`bench`], [`doctor`] and
+//! [`cli`] implement the `sleeve-edge` subcommands.
+#![warn(missing_docs)]
+
+pub mod bench;
+pub mod bundle;
+pub mod cli;
+pub mod display;
+pub mod doctor;
+pub mod engine;
+pub mod error;
+#[doc(hidden)]
+pub mod fixtures;
+pub mod finder;
+pub mod kiosk;
+pub mod notify;
+pub mod output;
+pub mod pipeline;
+pub mod source;
+pub mod stabilize;
+
+pub use bundle::Bundle;
+pub use engine::Engine;
+pub use error::EdgeError;
+pub use pipeline::{FrameReport, Pipeline, PipelineConfig};

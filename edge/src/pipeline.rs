@@ -1,0 +1,161 @@
+//! One frame through the kiosk: find the sleeve, rectify, analyse, stabilise.
+
+use std::time::Instant;
+
+use image::RgbImage;
+use serde::Serialize;
+
+use crate::engine::{Analysis, Engine, ms};
+use crate::error::Result;
+use crate::finder::{FinderConfig, SleeveQuad, find_sleeve, rectify};
+use crate::source::{Frame, FrameTruth};
+use crate::stabilize::{Event, Observation, StableDecision, Stabilizer, StabilizerConfig};
+
+/// Pipeline settings.
+#[derive(Clone, Debug, Default)]
+pub struct PipelineConfig {
+    /// Sleeve finder tuning.
+    pub finder: FinderConfig,
+    /// Decision smoothing; its `abstain_threshold` and PA thresholds are taken from the
+    /// bundle unless [`PipelineConfig::abstain_override`] is set.
+    pub stabilizer: StabilizerConfig,
+    /// Abstain threshold that replaces the bundle's.
+    pub abstain_override: Option<f32>,
+    /// Treat every frame as the whole cover (no sleeve finding), e.g. for scans.
+    pub whole_frame: bool,
+}
+
+/// Per-stage wall-clock times of one frame, in milliseconds.
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct StageTimes {
+    /// Reading and decoding the frame (from the source).
+    pub decode: f64,
+    /// Finding and rectifying the sleeve.
+    pub find: f64,
+    /// Preprocessing.
+    pub preprocess: f64,
+    /// Classifier.
+    pub classify: f64,
+    /// Detector.
+    pub detect: f64,
+    /// Everything, decode included.
+    pub total: f64,
+}
+
+/// What happened to one frame.
+#[derive(Clone, Debug, Serialize)]
+pub struct FrameReport {
+    /// Frame index.
+    pub index: u64,
+    /// Frame origin.
+    pub name: String,
+    /// The sleeve, if found.
+    pub sleeve: Option<SleeveQuad>,
+    /// Model results for the rectified sleeve.
+    pub analysis: Option<Analysis>,
+    /// A change of the shown answer, if this frame caused one.
+    pub event: Option<Event>,
+    /// The answer on screen after this frame.
+    pub stable: Option<StableDecision>,
+    /// Stage timings.
+    pub times: StageTimes,
+    /// Ground truth, when the source knows it.
+    pub truth: Option<FrameTruth>,
+    /// The rectified sleeve (not serialised).
+    #[serde(skip)]
+    pub rectified: Option<RgbImage>,
+}
+
+/// Engine + finder + stabilizer.
+pub struct Pipeline {
+    engine: Engine,
+    cfg: PipelineConfig,
+    stabilizer: Stabilizer,
+    rect_size: u32,
+}
+
+impl Pipeline {
+    /// A pipeline over loaded models.
+    pub fn new(engine: Engine, mut cfg: PipelineConfig) -> Self {
+        cfg.stabilizer.abstain_threshold = cfg.abstain_override.unwrap_or(engine.abstain_threshold());
+        let pa = engine.pa_threshold();
+        cfg.stabilizer.pa_on = pa;
+        cfg.stabilizer.pa_off = cfg.stabilizer.pa_off.min(pa * 0.7);
+        let rect_size = engine
+            .classifier()
+            .preprocess_config()
+            .input_size
+            .max(engine.detector().map(|d| d.preprocess_config().input_size).unwrap_or(0));
+        let stabilizer = Stabilizer::new(cfg.stabilizer.clone(), engine.labels().clone());
+        Self {
+            engine,
+            cfg,
+            stabilizer,
+            rect_size,
+        }
+    }
+
+    /// The models.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// The settings in effect.
+    pub fn config(&self) -> &PipelineConfig {
+        &self.cfg
+    }
+
+    /// The answer on screen.
+    pub fn current(&self) -> Option<&StableDecision> {
+        self.stabilizer.current()
+    }
+
+    /// Runs one frame.
+    pub fn process(&mut self, frame: &Frame) -> Result<FrameReport> {
+        let t0 = Instant::now();
+        let mut times = StageTimes {
+            decode: frame.decode_ms,
+            ..StageTimes::default()
+        };
+        let t = Instant::now();
+        let (sleeve, rectified) = if self.cfg.whole_frame {
+            let (w, h) = (frame.image.width() as f32, frame.image.height() as f32);
+            let quad = SleeveQuad {
+                corners: [(0.0, 0.0), (w, 0.0), (w, h), (0.0, h)],
+                score: 1.0,
+            };
+            (Some(quad), Some(frame.image.clone()))
+        } else {
+            match find_sleeve(&frame.image, &self.cfg.finder) {
+                Some(q) => (Some(q), rectify(&frame.image, &q, self.rect_size)),
+                None => (None, None),
+            }
+        };
+        times.find = ms(t);
+        let analysis = match &rectified {
+            Some(img) => Some(self.engine.analyze(img)?),
+            None => None,
+        };
+        if let Some(a) = &analysis {
+            times.preprocess = a.times.preprocess;
+            times.classify = a.times.classify;
+            times.detect = a.times.detect;
+        }
+        let event = self.stabilizer.update(analysis.as_ref().map(|a| Observation {
+            probs: &a.probs,
+            pa_score: a.pa_score,
+        }));
+        times.total = ms(t0) + frame.decode_ms;
+        Ok(FrameReport {
+            index: frame.index,
+            name: frame.name.clone(),
+            sleeve,
+            analysis,
+            event,
+            stable: self.stabilizer.current().cloned(),
+            times,
+            truth: frame.truth.clone(),
+            rectified,
+        })
+    }
+}

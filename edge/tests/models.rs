@@ -1,0 +1,59 @@
+//! The tiny bundle's models through tract: classification by colour, PA by dark regions.
+
+use image::{Rgb, RgbImage};
+use sleeve_edge::bundle::Bundle;
+use sleeve_edge::engine::Engine;
+use sleeve_edge::fixtures::{PROTOTYPES, TinyBundle, tiny_cover, write_tiny_bundle};
+
+fn engine(opts: &TinyBundle) -> (tempfile::TempDir, Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bundle(dir.path(), opts).unwrap();
+    let bundle = Bundle::load(dir.path()).unwrap();
+    let e = Engine::load(&bundle, 1).unwrap();
+    (dir, e)
+}
+
+#[test]
+fn classifier_follows_mean_colour() {
+    let (_d, e) = engine(&TinyBundle::default());
+    assert!(e.has_detector());
+    assert_eq!(e.abstain_threshold(), 0.5);
+    for (k, c) in PROTOTYPES.iter().enumerate() {
+        let img = RgbImage::from_pixel(97, 83, Rgb(*c)); // odd sizes: preprocessing crops/resamples
+        let a = e.analyze(&img).unwrap();
+        let best = a.top_k(1).best().unwrap();
+        assert_eq!(best.index as usize, k, "prototype {k}: {:?}", a.probs);
+        assert!(best.score > 0.5, "confident on its own prototype: {}", best.score);
+        assert!((a.probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+        assert!(a.pa.is_empty(), "no dark region, no label");
+    }
+}
+
+#[test]
+fn detector_finds_the_dark_label_and_fusion_shifts_towards_hiphop() {
+    let (_d, e) = engine(&TinyBundle::default());
+    let plain = e.analyze(&tiny_cover(0, 160, false)).unwrap();
+    let with_pa = e.analyze(&tiny_cover(0, 160, true)).unwrap();
+    assert!(plain.pa.is_empty());
+    assert!(!with_pa.pa.is_empty() && with_pa.pa_score > 0.9, "{:?}", with_pa.pa);
+    // The label sits in the lower right of the cover.
+    let (cx, cy) = with_pa.pa[0].bbox.centre();
+    assert!(cx > 0.55 && cy > 0.65, "label box centre ({cx}, {cy})");
+    // Fusion: hip-hop (index 2, P(PA)=0.6) gains relative to the raw classifier output.
+    let ratio = |a: &sleeve_edge::engine::Analysis| a.probs[2] / a.raw_probs[2];
+    assert!(ratio(&with_pa) > 1.0 && ratio(&plain) < 1.0);
+}
+
+#[test]
+fn bundle_without_detector_or_fusion_works() {
+    let (_d, e) = engine(&TinyBundle {
+        detector_size: None,
+        fusion: false,
+        ..TinyBundle::default()
+    });
+    assert!(!e.has_detector());
+    let a = e.analyze(&tiny_cover(3, 64, true)).unwrap();
+    assert_eq!(a.top_k(1).best().unwrap().index, 3);
+    assert_eq!(a.probs, a.raw_probs);
+    assert_eq!(a.pa_score, 0.0);
+}

@@ -1,0 +1,264 @@
+//! Detector subcommands: `sleeve train detector`, `sleeve eval detector`, `sleeve eval fusion`.
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use burn::tensor::Device;
+use clap::Args;
+
+use crate::backbone::{BackboneInit, DEFAULT_IMAGENET_WEIGHTS};
+use crate::data::{CoverPool, Split};
+use crate::evaluate::{cover_set, evaluate_set, scene_set, write_reports};
+use crate::infer::Detector;
+use crate::loss::LossConfig;
+use crate::targets::MatchConfig;
+use crate::train::{TrainConfig, train as run_training};
+
+/// Default seed of held-out evaluation images (training uses `--seed`, validation
+/// `--seed ^ VAL_SEED_SALT`; keep this different from both).
+pub const DEFAULT_TEST_SEED: u64 = 20_251_123;
+
+/// `sleeve train detector` arguments.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Real covers as `DIR/<genre>/*.jpg` (9/10 used for training); procedural covers if omitted.
+    #[arg(long)]
+    pub covers: Option<PathBuf>,
+    /// Checkpoint folder (`detector.bpk`, `detector.json`, `best/`).
+    #[arg(long, default_value = "runs/detector")]
+    pub out: PathBuf,
+    /// Square input side in pixels (multiple of 32).
+    #[arg(long, default_value_t = 320)]
+    pub input_size: u32,
+    /// Backbone initialisation: `imagenet` (frozen by default) or `random`.
+    #[arg(long, default_value = "imagenet")]
+    pub backbone: String,
+    /// ImageNet weights file for `--backbone imagenet`.
+    #[arg(long, default_value = DEFAULT_IMAGENET_WEIGHTS)]
+    pub weights: PathBuf,
+    /// Width multiplier for `--backbone random`.
+    #[arg(long, default_value_t = 0.5)]
+    pub width: f32,
+    /// Train the whole network on fresh images every step (slow on CPU) instead of the
+    /// heads on cached features of a frozen backbone.
+    #[arg(long)]
+    pub end_to_end: bool,
+    /// Synthetic training images (cached once when the backbone is frozen; per epoch otherwise).
+    #[arg(long, default_value_t = 1200)]
+    pub train_images: usize,
+    /// Synthetic validation images (held-out covers, another seed).
+    #[arg(long, default_value_t = 200)]
+    pub val_images: usize,
+    /// Fraction of training images that are rectified camera scenes.
+    #[arg(long, default_value_t = 0.3)]
+    pub scene_fraction: f32,
+    /// Epochs.
+    #[arg(long, default_value_t = 40)]
+    pub epochs: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Peak learning rate (Adam, cosine decay).
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Seed of data generation, shuffling and initialisation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Stop (saving a checkpoint) after this long, e.g. `90s`, `20m`, `1h`.
+    #[arg(long, value_parser = parse_duration)]
+    pub time_budget: Option<Duration>,
+    /// Continue from the checkpoint in `--out`.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+/// `sleeve eval detector` arguments.
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Detector checkpoint (folder, `.bpk` or `.json`).
+    #[arg(long, default_value = "runs/detector/best")]
+    pub checkpoint: PathBuf,
+    /// Real covers `DIR/<genre>/*.jpg` (the held-out tenth is used); procedural if omitted.
+    #[arg(long)]
+    pub covers: Option<PathBuf>,
+    /// Synthetic composites to evaluate on.
+    #[arg(long, default_value_t = 500)]
+    pub count: usize,
+    /// Camera scenes (rectified by ground truth) to evaluate on; 0 to skip.
+    #[arg(long, default_value_t = 300)]
+    pub scenes: usize,
+    /// Seed of the evaluation images (must differ from training's).
+    #[arg(long, default_value_t = DEFAULT_TEST_SEED)]
+    pub seed: u64,
+    /// Report folder (`detector_eval.json`, `detector_pr.png`).
+    #[arg(long, default_value = "reports/detector")]
+    pub out: PathBuf,
+}
+
+/// `sleeve eval fusion` arguments.
+#[derive(Args, Debug)]
+pub struct FusionArgs {
+    /// Detector checkpoint.
+    #[arg(long, default_value = "runs/detector/best")]
+    pub detector: PathBuf,
+    /// Classifier checkpoint (sleeve-nn); without it, a synthetic self-check is run.
+    #[arg(long)]
+    pub classifier: Option<PathBuf>,
+    /// The classifier's dataset (dataset folder or `DIR/<genre>/` tree; same split as training).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// At most this many training covers for estimating P(PA | genre).
+    #[arg(long, default_value_t = 1200)]
+    pub max_train: usize,
+    /// Where to write `fusion.json` (the fitted parameters) and `fusion_report.json`.
+    #[arg(long, default_value = "reports/fusion")]
+    pub out: PathBuf,
+}
+
+/// Parses `90`, `90s`, `20m`, `1h`, `1.5h`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => (&s[..i], &s[i..]),
+        None => (s, "s"),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 90s, 20m, 1h"))?;
+    let mult = match unit {
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("unknown unit '{unit}' in '{s}' (use s, m or h)")),
+    };
+    if !(v >= 0.0 && v.is_finite()) {
+        return Err(format!("'{s}' is not a non-negative duration"));
+    }
+    Ok(Duration::from_secs_f64(v * mult))
+}
+
+/// Trains the detector.
+pub fn train(a: TrainArgs) -> Result<()> {
+    let backbone = match a.backbone.as_str() {
+        "imagenet" => BackboneInit::Imagenet(a.weights.clone()),
+        "random" => BackboneInit::Random {
+            width_mult: a.width,
+        },
+        other => bail!("--backbone must be 'imagenet' or 'random', not '{other}'"),
+    };
+    if matches!(backbone, BackboneInit::Random { .. }) && !a.end_to_end {
+        tracing::warn!("a frozen random backbone learns little; consider --end-to-end");
+    }
+    if !(0.0..=1.0).contains(&a.scene_fraction) {
+        bail!("--scene-fraction must be in [0, 1]");
+    }
+    let cfg = TrainConfig {
+        covers: a.covers,
+        out: a.out,
+        input_size: a.input_size,
+        backbone,
+        end_to_end: a.end_to_end,
+        train_images: a.train_images,
+        val_images: a.val_images,
+        scene_fraction: a.scene_fraction,
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        lr: a.lr,
+        seed: a.seed,
+        time_budget: a.time_budget,
+        resume: a.resume,
+        loss: LossConfig::default(),
+        matching: MatchConfig::default(),
+        progress: std::io::stderr().is_terminal(),
+    };
+    let s = run_training(&cfg)?;
+    match s.best {
+        Some((ap, epoch)) => println!(
+            "trained {} epochs in {:.0}s; best val AP@0.5 {ap:.4} at epoch {epoch} → {}",
+            s.state.epochs_done,
+            s.state.seconds,
+            cfg.out.join(crate::train::BEST_DIR).display()
+        ),
+        None => println!(
+            "stopped before the first epoch finished; progress saved in {}",
+            cfg.out.display()
+        ),
+    }
+    if s.stopped_early {
+        println!("stopped early; continue with --resume");
+    }
+    Ok(())
+}
+
+/// Evaluates the detector.
+pub fn eval(a: EvalArgs) -> Result<()> {
+    let device = Device::flex();
+    let det = Detector::load(&a.checkpoint, &device)
+        .with_context(|| format!("loading detector {}", a.checkpoint.display()))?;
+    if a.seed == det.meta.training.seed
+        || a.seed == det.meta.training.seed ^ crate::train::VAL_SEED_SALT
+    {
+        bail!(
+            "--seed {} was used to train or validate this detector; pick another",
+            a.seed
+        );
+    }
+    let pool = match &a.covers {
+        Some(d) => CoverPool::scan(d)?.split(Split::Holdout),
+        None => CoverPool::default(),
+    };
+    let size = det.meta.preprocess.input_size;
+    let mut reports = Vec::new();
+    if a.count > 0 {
+        let set = cover_set(&pool, a.seed, a.count, size);
+        reports.push(evaluate_set(&det, "covers", &set)?);
+    }
+    if a.scenes > 0 {
+        let set = scene_set(&pool, a.seed ^ 0x5CE7E, a.scenes, size);
+        reports.push(evaluate_set(&det, "scenes", &set)?);
+    }
+    if reports.is_empty() {
+        bail!("nothing to evaluate: --count and --scenes are both 0");
+    }
+    write_reports(&a.out, &reports)?;
+    for r in &reports {
+        let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
+        println!(
+            "{:7} images {:4}  AP@0.5 {}  AP@0.75 {}  AP@[.5:.95] {}  image AUC {}  recall@FPR≤{:.0}% {:.3}  FPR@{:.2} {:.4}  {:.0} ms/img",
+            r.name,
+            r.boxes.n_images,
+            f(r.boxes.ap50),
+            f(r.boxes.ap75),
+            f(r.boxes.ap50_95),
+            f(r.image_level.auc),
+            r.image_level.max_fpr * 100.0,
+            r.image_level.at_fpr.tpr,
+            det.meta.decode.score_threshold,
+            r.image_level.at_threshold.fpr,
+            r.ms_per_image
+        );
+    }
+    println!("reports in {}", a.out.display());
+    Ok(())
+}
+
+/// Fits and measures fusion.
+pub fn fusion(a: FusionArgs) -> Result<()> {
+    crate::fusion::run_cli(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("20m").unwrap(), Duration::from_secs(1200));
+        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
+        assert!(parse_duration("5 parsecs").is_err());
+        assert!(parse_duration("-3s").is_err());
+    }
+}

@@ -1,0 +1,682 @@
+//! Training the detector.
+//!
+//! Default recipe (CPU-friendly): the ImageNet backbone is frozen; every synthetic training
+//! image goes through it ONCE and its two pyramid maps are cached in memory, then only the
+//! prediction heads train on the cache (seconds per epoch). `end_to_end` instead trains the
+//! whole network on freshly generated images every step (slow on CPU; meant for narrow
+//! backbones). Both checkpoint atomically after every epoch, keep the best epoch by
+//! validation AP@0.5, honour Ctrl-C and a time budget, and resume with `resume`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use sleeve_eval::detection::{ImageDetections, average_precision};
+use sleeve_shared::detect::{Anchor, BoxF, DecodeParams, decode_detections};
+use sleeve_shared::preprocess::PreprocessConfig;
+
+use crate::backbone::{BackboneInit, build_backbone};
+use crate::checkpoint::{
+    ANCHOR_ORDER, DetectorMeta, META_VERSION, TrainingState, load_detector, save_checkpoint,
+};
+use crate::data::{CoverPool, Sample, Split, preprocess_image, training_sample};
+use crate::infer::split_outputs;
+use crate::loss::{LossConfig, TargetBatch, detection_loss};
+use crate::model::{SsdHeads, SsdLite, SsdLiteConfig, anchor_config_for};
+use crate::targets::{MatchConfig, Targets, assign};
+
+/// Salt mixed into the seed for validation images (never equal to training draws).
+pub const VAL_SEED_SALT: u64 = 0x0056_A11D;
+/// File of the optimizer state next to the checkpoint (for `--resume`).
+pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
+/// Sub-folder holding the best epoch by validation AP@0.5.
+pub const BEST_DIR: &str = "best";
+
+/// Everything a training run needs.
+#[derive(Clone, Debug)]
+pub struct TrainConfig {
+    /// Real covers (`DIR/<genre>/*.jpg`); procedural covers when `None`.
+    pub covers: Option<PathBuf>,
+    /// Checkpoint folder.
+    pub out: PathBuf,
+    /// Square input side (multiple of 32).
+    pub input_size: u32,
+    /// Backbone initialisation.
+    pub backbone: BackboneInit,
+    /// Train the backbone too (no feature cache).
+    pub end_to_end: bool,
+    /// Synthetic training images (per epoch for end-to-end; cached set when frozen).
+    pub train_images: usize,
+    /// Synthetic validation images.
+    pub val_images: usize,
+    /// Fraction of training images that are rectified camera scenes.
+    pub scene_fraction: f32,
+    /// Epochs.
+    pub epochs: usize,
+    /// Batch size.
+    pub batch_size: usize,
+    /// Peak learning rate (cosine decay to 5 %).
+    pub lr: f64,
+    /// Seed of everything random.
+    pub seed: u64,
+    /// Stop after this much training time.
+    pub time_budget: Option<Duration>,
+    /// Continue from the checkpoint in `out`.
+    pub resume: bool,
+    /// Loss settings.
+    pub loss: LossConfig,
+    /// Anchor matching settings.
+    pub matching: MatchConfig,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// Outcome of a run.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    /// Final training state.
+    pub state: TrainingState,
+    /// Best validation AP@0.5 and its epoch (1-based).
+    pub best: Option<(f64, usize)>,
+    /// Whether Ctrl-C or the time budget stopped the run early.
+    pub stopped_early: bool,
+}
+
+/// A stop flag raised by Ctrl-C (installed once per process).
+pub fn stop_flag() -> Arc<AtomicBool> {
+    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        if let Err(e) = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst)) {
+            tracing::warn!("cannot install Ctrl-C handler: {e}");
+        }
+        flag
+    })
+    .clone()
+}
+
+/// Cosine decay from `lr` to `0.05·lr` over `total` epochs.
+pub fn lr_at(lr: f64, epoch: usize, total: usize) -> f64 {
+    let t = epoch as f64 / total.max(1) as f64;
+    lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+}
+
+fn progress_bar(len: u64, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    pb
+}
+
+/// Generates `n` samples `(seed, 0..n)` in parallel.
+pub fn generate(
+    pool: &CoverPool,
+    seed: u64,
+    n: usize,
+    size: u32,
+    scene_fraction: f32,
+    show: bool,
+) -> Vec<Sample> {
+    let pb = progress_bar(n as u64, show);
+    pb.set_prefix("synth");
+    let out = (0..n as u64)
+        .into_par_iter()
+        .map(|i| {
+            let s = training_sample(pool, seed, i, size, scene_fraction);
+            pb.inc(1);
+            s
+        })
+        .collect();
+    pb.finish_and_clear();
+    out
+}
+
+/// Preprocessed images as one `[N, 3, S, S]` tensor.
+pub fn image_batch(
+    samples: &[&Sample],
+    pre: &PreprocessConfig,
+    device: &Device,
+) -> Result<Tensor<4>> {
+    let s = pre.input_size as usize;
+    let mut v = Vec::with_capacity(samples.len() * 3 * s * s);
+    for smp in samples {
+        v.extend(preprocess_image(&smp.image, pre)?);
+    }
+    Ok(Tensor::<1>::from_floats(v.as_slice(), device).reshape([samples.len(), 3, s, s]))
+}
+
+/// Cached pyramid features of a frozen backbone.
+struct FeatureCache {
+    c16: Vec<Vec<f32>>,
+    c32: Vec<Vec<f32>>,
+    dims16: [usize; 3],
+    dims32: [usize; 3],
+}
+
+impl FeatureCache {
+    fn build(
+        backbone: &sleeve_nn::MobileNetV2,
+        samples: &[Sample],
+        pre: &PreprocessConfig,
+        device: &Device,
+        show: bool,
+        what: &str,
+    ) -> Result<Self> {
+        let pb = progress_bar(samples.len() as u64, show);
+        pb.set_prefix(format!("features ({what})"));
+        let mut c16 = Vec::with_capacity(samples.len());
+        let mut c32 = Vec::with_capacity(samples.len());
+        let (mut dims16, mut dims32) = ([0; 3], [0; 3]);
+        for chunk in samples.chunks(8) {
+            let refs: Vec<&Sample> = chunk.iter().collect();
+            let (a, b) = backbone.pyramid(image_batch(&refs, pre, device)?);
+            let [n, ca, ha, wa] = a.dims();
+            let [_, cb, hb, wb] = b.dims();
+            dims16 = [ca, ha, wa];
+            dims32 = [cb, hb, wb];
+            let a = a
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let b = b
+                .into_data()
+                .try_to_vec::<f32>()
+                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let (la, lb) = (ca * ha * wa, cb * hb * wb);
+            for i in 0..n {
+                c16.push(a[i * la..(i + 1) * la].to_vec());
+                c32.push(b[i * lb..(i + 1) * lb].to_vec());
+            }
+            pb.inc(n as u64);
+        }
+        pb.finish_and_clear();
+        Ok(Self {
+            c16,
+            c32,
+            dims16,
+            dims32,
+        })
+    }
+
+    fn batch(&self, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<4>) {
+        let gather = |v: &Vec<Vec<f32>>, d: [usize; 3]| {
+            let flat: Vec<f32> = idx.iter().flat_map(|&i| v[i].iter().copied()).collect();
+            Tensor::<1>::from_floats(flat.as_slice(), device).reshape([idx.len(), d[0], d[1], d[2]])
+        };
+        (
+            gather(&self.c16, self.dims16),
+            gather(&self.c32, self.dims32),
+        )
+    }
+
+    fn megabytes(&self) -> f64 {
+        let per = self.dims16.iter().product::<usize>() + self.dims32.iter().product::<usize>();
+        (per * self.c16.len() * 4) as f64 / 1e6
+    }
+}
+
+/// AP@0.5 of raw outputs against samples' boxes (decoding at a low threshold).
+pub fn ap50_of(
+    anchors: &[Anchor],
+    variances: [f32; 2],
+    outputs: &[(Vec<f32>, Vec<f32>)],
+    gts: &[Vec<BoxF>],
+) -> Result<f64> {
+    let params = eval_decode_params();
+    let images: Vec<ImageDetections> = outputs
+        .iter()
+        .zip(gts)
+        .map(|((d, l), g)| {
+            Ok(ImageDetections {
+                ground_truth: g.clone(),
+                detections: decode_detections(anchors, variances, d, l, &params)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(average_precision(&images, 0.5)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .unwrap_or(0.0))
+}
+
+/// Decoding used for AP: keep everything above 1 % so the PR curve is complete.
+pub fn eval_decode_params() -> DecodeParams {
+    DecodeParams {
+        score_threshold: 0.01,
+        iou_threshold: 0.45,
+        max_detections: 10,
+    }
+}
+
+/// Checkpoint metadata for a model being trained.
+fn meta_for(model_cfg: &SsdLiteConfig, state: &TrainingState) -> DetectorMeta {
+    DetectorMeta {
+        version: META_VERSION,
+        model: model_cfg.clone(),
+        anchor_order: ANCHOR_ORDER.into(),
+        decode: DecodeParams::default(),
+        preprocess: PreprocessConfig::signed_unit(model_cfg.input_size),
+        training: state.clone(),
+    }
+}
+
+fn save_optimizer(dir: &Path, optim: &ModuleOptimizer) -> Result<()> {
+    let bytes = optim
+        .to_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("serialising optimizer state: {e:?}"))?;
+    let path = dir.join(OPTIMIZER_FILE);
+    sleeve_shared::fsutil::write_atomic(&path, &bytes)
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn load_optimizer(dir: &Path, optim: ModuleOptimizer) -> ModuleOptimizer {
+    let path = dir.join(OPTIMIZER_FILE);
+    match std::fs::read(&path)
+        .map_err(|e| format!("{e}"))
+        .and_then(|b| {
+            burn::optim::OptimizerRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(b))
+                .map_err(|e| format!("{e:?}"))
+        }) {
+        Ok(rec) => optim.load_record(rec),
+        Err(e) => {
+            tracing::warn!(
+                "no optimizer state restored from {} ({e}); Adam moments restart",
+                path.display()
+            );
+            optim
+        }
+    }
+}
+
+/// Runs training as configured.
+pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
+    if cfg.input_size % 32 != 0 || cfg.input_size < 64 {
+        bail!(
+            "--input-size must be a multiple of 32 and at least 64 (got {})",
+            cfg.input_size
+        );
+    }
+    if cfg.batch_size == 0 || cfg.train_images == 0 || cfg.epochs == 0 {
+        bail!("batch size, training images and epochs must be positive");
+    }
+    let pool = match &cfg.covers {
+        Some(dir) => CoverPool::scan(dir)?,
+        None => CoverPool::default(),
+    };
+    let train_pool = pool.split(Split::Train);
+    let val_pool = pool.split(Split::Holdout);
+    let data_desc = match &cfg.covers {
+        Some(d) => format!(
+            "PA composites over {} real covers in {} ({} held out) + procedural, {:.0}% rectified scenes",
+            train_pool.len(),
+            d.display(),
+            val_pool.len(),
+            cfg.scene_fraction * 100.0
+        ),
+        None => format!(
+            "PA composites over procedural covers, {:.0}% rectified scenes",
+            cfg.scene_fraction * 100.0
+        ),
+    };
+    let plain = Device::flex();
+    plain.seed(cfg.seed);
+    let train_dev = Device::flex().autodiff();
+    train_dev.seed(cfg.seed);
+    let anchors_cfg = anchor_config_for(cfg.input_size);
+    let anchors = anchors_cfg.anchors();
+
+    // The model: fresh, or the checkpoint being resumed.
+    let (mut model, mut state, model_cfg) = if cfg.resume {
+        let (m, meta) = load_detector(&cfg.out, &plain)
+            .with_context(|| format!("resuming from {}", cfg.out.display()))?;
+        if meta.model.input_size != cfg.input_size {
+            bail!(
+                "checkpoint input size {} differs from --input-size {}",
+                meta.model.input_size,
+                cfg.input_size
+            );
+        }
+        tracing::info!("resuming after epoch {}", meta.training.epochs_done);
+        (m, meta.training, meta.model)
+    } else {
+        let (backbone, bcfg) = build_backbone(&cfg.backbone, &plain)?;
+        let model_cfg = SsdLiteConfig {
+            backbone: bcfg,
+            anchors: anchors_cfg.clone(),
+            input_size: cfg.input_size,
+        };
+        let m = SsdLite::from_backbone(backbone, &anchors_cfg, &plain);
+        let state = TrainingState {
+            epochs_total: cfg.epochs,
+            seed: cfg.seed,
+            frozen_backbone: !cfg.end_to_end,
+            backbone_init: cfg.backbone.describe(),
+            train_images: cfg.train_images,
+            data: data_desc.clone(),
+            ..TrainingState::default()
+        };
+        (m, state, model_cfg)
+    };
+    state.epochs_total = cfg.epochs;
+    let pre = PreprocessConfig::signed_unit(cfg.input_size);
+
+    let val = generate(
+        &val_pool,
+        cfg.seed ^ VAL_SEED_SALT,
+        cfg.val_images,
+        cfg.input_size,
+        cfg.scene_fraction,
+        cfg.progress,
+    );
+    let val_gt: Vec<Vec<BoxF>> = val.iter().map(|s| s.boxes.clone()).collect();
+    let stop = stop_flag();
+    let started = Instant::now();
+    let spent_before = state.seconds;
+    let over_budget = |t: &Instant| cfg.time_budget.is_some_and(|b| t.elapsed() >= b);
+    let mut best =
+        state
+            .val_ap50_history
+            .iter()
+            .enumerate()
+            .fold(None::<(f64, usize)>, |acc, (i, &ap)| match acc {
+                Some((b, _)) if b >= ap => acc,
+                _ => Some((ap, i + 1)),
+            });
+    let mut optim = AdamConfig::new()
+        .with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(1e-4)))
+        .init();
+    if cfg.resume {
+        optim = load_optimizer(&cfg.out, optim);
+    }
+    let mut stopped_early = false;
+
+    if !cfg.end_to_end {
+        // Frozen backbone: cache features once.
+        let train = generate(
+            &train_pool,
+            cfg.seed,
+            cfg.train_images,
+            cfg.input_size,
+            cfg.scene_fraction,
+            cfg.progress,
+        );
+        let t0 = Instant::now();
+        let cache =
+            FeatureCache::build(&model.backbone, &train, &pre, &plain, cfg.progress, "train")?;
+        let val_cache =
+            FeatureCache::build(&model.backbone, &val, &pre, &plain, cfg.progress, "val")?;
+        tracing::info!(
+            "cached features of {} + {} images in {:.1}s ({:.0} MB)",
+            train.len(),
+            val.len(),
+            t0.elapsed().as_secs_f64(),
+            cache.megabytes() + val_cache.megabytes()
+        );
+        let targets: Vec<Targets> = train
+            .iter()
+            .map(|s| assign(&anchors, &s.boxes, anchors_cfg.variances, &cfg.matching))
+            .collect();
+        drop(train);
+        let mut heads: SsdHeads = model.heads.clone().to_device(&train_dev).train();
+        for epoch in state.epochs_done..cfg.epochs {
+            let lr = lr_at(cfg.lr, epoch, cfg.epochs);
+            let mut order: Vec<usize> = (0..targets.len()).collect();
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+                cfg.seed.wrapping_add(epoch as u64),
+            ));
+            let pb = progress_bar(order.len() as u64, cfg.progress);
+            pb.set_prefix(format!("epoch {}/{}", epoch + 1, cfg.epochs));
+            let (mut loss_sum, mut batches) = (0.0f64, 0usize);
+            for idx in order.chunks(cfg.batch_size) {
+                if stop.load(Ordering::SeqCst) || over_budget(&started) {
+                    stopped_early = true;
+                    break;
+                }
+                let (c16, c32) = cache.batch(idx, &train_dev);
+                let t: Vec<&Targets> = idx.iter().map(|&i| &targets[i]).collect();
+                let tb = TargetBatch::new(&t, &train_dev);
+                let (d, l) = heads.forward(c16, c32);
+                let parts = detection_loss(d, l, &tb, &cfg.loss);
+                let v: f32 = parts.total.clone().into_scalar();
+                if !v.is_finite() {
+                    bail!("loss became {v} at epoch {}", epoch + 1);
+                }
+                loss_sum += v as f64;
+                batches += 1;
+                let grads = GradientsParams::from_grads(parts.total.backward(), &heads);
+                heads = optim.step(lr, heads, grads);
+                pb.inc(idx.len() as u64);
+                pb.set_message(format!("loss {:.3}", loss_sum / batches as f64));
+            }
+            pb.finish_and_clear();
+            if stopped_early && batches < order.len().div_ceil(cfg.batch_size) {
+                tracing::warn!(
+                    "stopping in epoch {} (Ctrl-C or time budget); saving progress",
+                    epoch + 1
+                );
+                model.heads = heads.valid();
+                state.seconds = spent_before + started.elapsed().as_secs_f64();
+                save_checkpoint(&cfg.out, &model, &meta_for(&model_cfg, &state))?;
+                save_optimizer(&cfg.out, &optim)?;
+                break;
+            }
+            model.heads = heads.valid();
+            let mut outs = Vec::with_capacity(val.len());
+            for chunk in (0..val.len()).collect::<Vec<_>>().chunks(64) {
+                let (a, b) = val_cache.batch(chunk, &plain);
+                let (d, l) = model.heads.forward(a, b);
+                outs.extend(split_outputs(d, l, anchors.len())?);
+            }
+            let ap = ap50_of(&anchors, anchors_cfg.variances, &outs, &val_gt)?;
+            finish_epoch(
+                cfg,
+                &model,
+                &model_cfg,
+                &mut state,
+                &mut best,
+                &optim,
+                loss_sum / batches.max(1) as f64,
+                ap,
+                spent_before + started.elapsed().as_secs_f64(),
+            )?;
+            if stopped_early {
+                break;
+            }
+        }
+    } else {
+        let mut net: SsdLite = model.clone().to_device(&train_dev).train();
+        let steps = cfg.train_images.div_ceil(cfg.batch_size);
+        for epoch in state.epochs_done..cfg.epochs {
+            let lr = lr_at(cfg.lr, epoch, cfg.epochs);
+            let pb = progress_bar((steps * cfg.batch_size) as u64, cfg.progress);
+            pb.set_prefix(format!("epoch {}/{}", epoch + 1, cfg.epochs));
+            let (mut loss_sum, mut batches) = (0.0f64, 0usize);
+            for step in 0..steps {
+                if stop.load(Ordering::SeqCst) || over_budget(&started) {
+                    stopped_early = true;
+                    break;
+                }
+                // Fresh images every step: (epoch, step) index a never-repeating stream.
+                let base = ((epoch * steps + step) * cfg.batch_size) as u64;
+                let batch: Vec<Sample> = (0..cfg.batch_size as u64)
+                    .into_par_iter()
+                    .map(|i| {
+                        training_sample(
+                            &train_pool,
+                            cfg.seed,
+                            base + i,
+                            cfg.input_size,
+                            cfg.scene_fraction,
+                        )
+                    })
+                    .collect();
+                let t: Vec<Targets> = batch
+                    .iter()
+                    .map(|s| assign(&anchors, &s.boxes, anchors_cfg.variances, &cfg.matching))
+                    .collect();
+                let refs: Vec<&Sample> = batch.iter().collect();
+                let x = image_batch(&refs, &pre, &train_dev)?;
+                let tb = TargetBatch::new(&t.iter().collect::<Vec<_>>(), &train_dev);
+                let (d, l) = net.forward(x);
+                let parts = detection_loss(d, l, &tb, &cfg.loss);
+                let v: f32 = parts.total.clone().into_scalar();
+                if !v.is_finite() {
+                    bail!("loss became {v} at epoch {}", epoch + 1);
+                }
+                loss_sum += v as f64;
+                batches += 1;
+                let grads = GradientsParams::from_grads(parts.total.backward(), &net);
+                net = optim.step(lr, net, grads);
+                pb.inc(cfg.batch_size as u64);
+                pb.set_message(format!("loss {:.3}", loss_sum / batches as f64));
+            }
+            pb.finish_and_clear();
+            model = net.valid();
+            if stopped_early && batches < steps {
+                tracing::warn!(
+                    "stopping in epoch {} (Ctrl-C or time budget); saving progress",
+                    epoch + 1
+                );
+                state.seconds = spent_before + started.elapsed().as_secs_f64();
+                save_checkpoint(&cfg.out, &model, &meta_for(&model_cfg, &state))?;
+                save_optimizer(&cfg.out, &optim)?;
+                break;
+            }
+            let mut outs = Vec::with_capacity(val.len());
+            for chunk in val.chunks(16) {
+                let refs: Vec<&Sample> = chunk.iter().collect();
+                let (d, l) = model.forward(image_batch(&refs, &pre, &plain)?);
+                outs.extend(split_outputs(d, l, anchors.len())?);
+            }
+            let ap = ap50_of(&anchors, anchors_cfg.variances, &outs, &val_gt)?;
+            finish_epoch(
+                cfg,
+                &model,
+                &model_cfg,
+                &mut state,
+                &mut best,
+                &optim,
+                loss_sum / batches.max(1) as f64,
+                ap,
+                spent_before + started.elapsed().as_secs_f64(),
+            )?;
+            if stopped_early {
+                break;
+            }
+        }
+    }
+    Ok(TrainSummary {
+        state,
+        best,
+        stopped_early,
+    })
+}
+
+/// Records an epoch, writes the checkpoint (and the best one), logs.
+#[allow(clippy::too_many_arguments)]
+fn finish_epoch(
+    cfg: &TrainConfig,
+    model: &SsdLite,
+    model_cfg: &SsdLiteConfig,
+    state: &mut TrainingState,
+    best: &mut Option<(f64, usize)>,
+    optim: &ModuleOptimizer,
+    loss: f64,
+    ap: f64,
+    seconds: f64,
+) -> Result<()> {
+    state.epochs_done += 1;
+    state.loss_history.push(loss as f32);
+    state.val_ap50_history.push(ap);
+    state.seconds = seconds;
+    let meta = meta_for(model_cfg, state);
+    save_checkpoint(&cfg.out, model, &meta)?;
+    save_optimizer(&cfg.out, optim)?;
+    let improved = best.is_none_or(|(b, _)| ap > b);
+    if improved {
+        *best = Some((ap, state.epochs_done));
+        save_checkpoint(&cfg.out.join(BEST_DIR), model, &meta)?;
+    }
+    tracing::info!(
+        "epoch {}/{}: loss {loss:.4}, val AP@0.5 {ap:.4}{} ({seconds:.0}s)",
+        state.epochs_done,
+        state.epochs_total,
+        if improved { " (best)" } else { "" }
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cosine_schedule_ends_low() {
+        assert!((lr_at(1.0, 0, 10) - 1.0).abs() < 1e-9);
+        assert!(lr_at(1.0, 9, 10) < 0.1);
+        assert!(lr_at(1.0, 5, 10) < lr_at(1.0, 4, 10));
+    }
+
+    /// A couple of tiny epochs: the loss falls, checkpoints appear, resume continues.
+    #[test]
+    fn tiny_training_run_learns_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrainConfig {
+            covers: None,
+            out: dir.path().join("det"),
+            input_size: 64,
+            backbone: BackboneInit::Random { width_mult: 0.25 },
+            end_to_end: false,
+            train_images: 24,
+            val_images: 8,
+            scene_fraction: 0.0,
+            epochs: 4,
+            batch_size: 8,
+            lr: 5e-3,
+            seed: 11,
+            time_budget: None,
+            resume: false,
+            loss: LossConfig::default(),
+            matching: MatchConfig::default(),
+            progress: false,
+        };
+        let s = train(&cfg).unwrap();
+        assert_eq!(s.state.epochs_done, 4);
+        let h = &s.state.loss_history;
+        assert!(h[3] < h[0], "loss did not fall: {h:?}");
+        assert!(cfg.out.join(crate::checkpoint::WEIGHTS_FILE).exists());
+        assert!(
+            cfg.out
+                .join(BEST_DIR)
+                .join(crate::checkpoint::META_FILE)
+                .exists()
+        );
+        let more = TrainConfig {
+            epochs: 5,
+            resume: true,
+            ..cfg.clone()
+        };
+        let s2 = train(&more).unwrap();
+        assert_eq!(s2.state.epochs_done, 5);
+        assert_eq!(s2.state.loss_history.len(), 5);
+        assert_eq!(&s2.state.loss_history[..4], &h[..]);
+    }
+}

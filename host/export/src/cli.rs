@@ -1,0 +1,581 @@
+//! `sleeve export …`: ONNX export, int8 quantization, comparison, bundles.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail, ensure};
+use burn::tensor::Device;
+use clap::{Args, Subcommand};
+use serde_json::json;
+use sleeve_shared::detect::{AnchorConfig, DecodeParams};
+use sleeve_shared::fsutil::write_atomic;
+use sleeve_shared::labels::LabelSet;
+use sleeve_shared::manifest::Precision;
+use sleeve_shared::preprocess::PreprocessConfig;
+use tracing::info;
+
+use crate::bundle::{BundleSpec, ModelPayload, read_manifest, verify_bundle, write_bundle};
+use crate::images::{Sample, load_samples};
+use crate::npy::to_npy;
+use crate::parity::{Agreement, argmax, compare_models};
+use crate::pipeline::{ExportSpec, PARITY_TOLERANCE, export_checked, int8_full, int8_weights};
+use crate::quant::calib::RangeMethod;
+use crate::runtime::{F32Tensor, TractModel};
+use crate::{proto, provenance, tiny};
+
+/// Export subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ExportCmd {
+    /// Quantize an f32 ONNX file to int8 (weight-only, or full-integer with calibration).
+    Quantize(QuantizeArgs),
+    /// Compare an f32 ONNX file with another form of it (int8) on images: top-1
+    /// agreement, accuracy on labelled images, output differences, sizes, latency.
+    Compare(CompareArgs),
+    /// Check a bundle: SHA-256 of every file, tract loads it, output shapes on a dummy input.
+    Verify(VerifyArgs),
+    /// Write preprocessed inputs and tract's outputs as .npy files for every model of a
+    /// bundle (for scripts/onnx_check.py).
+    Dump(DumpArgs),
+    /// Latency and size of f32 / int8-weights / int8-full for MobileNetV2 widths
+    /// (random weights) or given ONNX files, in tract on one thread; prints JSON.
+    Bench(BenchArgs),
+    /// Export tiny generated models into a complete bundle (tries the whole pipeline
+    /// without trained checkpoints).
+    Demo(DemoArgs),
+}
+
+/// Quantization form on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Form {
+    /// int8 weights + DequantizeLinear (tract folds at load): ~4× smaller, f32 speed.
+    Weights,
+    /// QuantizeLinear / QLinearConv / DequantizeLinear with calibrated activation ranges.
+    Full,
+}
+
+/// Calibration options shared by commands that build the full-integer form.
+#[derive(Args, Debug, Clone)]
+pub struct CalibArgs {
+    /// Calibration images: a dataset directory or a folder-per-genre tree.
+    #[arg(long)]
+    pub calib: Option<PathBuf>,
+    /// Number of calibration images (evenly spaced over the sorted records).
+    #[arg(long, default_value_t = 64)]
+    pub calib_count: usize,
+    /// Activation range method: minmax, mse, or a percentile such as p99.99.
+    #[arg(long, default_value = "p99.99")]
+    pub range: RangeMethod,
+}
+
+/// `sleeve export quantize`.
+#[derive(Args, Debug)]
+pub struct QuantizeArgs {
+    /// f32 ONNX input.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output ONNX file.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Which int8 form.
+    #[arg(long, value_enum, default_value_t = Form::Weights)]
+    pub form: Form,
+    #[command(flatten)]
+    pub calib: CalibArgs,
+}
+
+/// `sleeve export compare`.
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// Reference (f32) ONNX file.
+    #[arg(long)]
+    pub reference: PathBuf,
+    /// Candidate ONNX files (int8 forms).
+    #[arg(long, num_args = 1.., required = true)]
+    pub candidate: Vec<PathBuf>,
+    /// Images: a dataset directory or a folder-per-genre tree.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Number of images.
+    #[arg(long, default_value_t = 200)]
+    pub count: usize,
+    /// Square input size of the models.
+    #[arg(long, default_value_t = 224)]
+    pub size: u32,
+    /// Label set of a classifier (enables accuracy): `covers5` or comma-separated names.
+    #[arg(long)]
+    pub labels: Option<String>,
+    /// Write the report JSON here too.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// `sleeve export verify`.
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Bundle directory.
+    #[arg(long)]
+    pub bundle: PathBuf,
+}
+
+/// `sleeve export dump`.
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    /// Bundle directory.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// Images to preprocess (dataset directory or folder tree).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Number of images.
+    #[arg(long, default_value_t = 4)]
+    pub count: usize,
+    /// Output directory for the .npy files and index.json.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `sleeve export bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// MobileNetV2 width multipliers to build (random weights).
+    #[arg(long, num_args = 1.., default_values_t = vec![0.35f32, 0.5, 1.0])]
+    pub width: Vec<f32>,
+    /// ONNX files to time instead of generated MobileNetV2s.
+    #[arg(long, num_args = 1..)]
+    pub onnx: Vec<PathBuf>,
+    /// Input size.
+    #[arg(long, default_value_t = 224)]
+    pub size: u32,
+    /// Number of classes of the generated models.
+    #[arg(long, default_value_t = 5)]
+    pub classes: usize,
+    /// Timed runs per model (median reported), after 3 warm-up runs.
+    #[arg(long, default_value_t = 15)]
+    pub runs: usize,
+    #[command(flatten)]
+    pub calib: CalibArgs,
+    /// Write the JSON report here too.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// `sleeve export demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Bundle directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Input size of the tiny classifier (the detector uses the SSD-Lite 320 anchors'
+    /// geometry only in name: its outputs follow its own anchor count).
+    #[arg(long, default_value_t = 64)]
+    pub size: u32,
+}
+
+/// Runs an export subcommand.
+pub fn run(cmd: ExportCmd) -> Result<()> {
+    match cmd {
+        ExportCmd::Quantize(a) => quantize(a),
+        ExportCmd::Compare(a) => compare_cmd(a),
+        ExportCmd::Verify(a) => verify(a),
+        ExportCmd::Dump(a) => dump(a),
+        ExportCmd::Bench(a) => bench(a),
+        ExportCmd::Demo(a) => demo(a),
+    }
+}
+
+/// Input shape of an ONNX graph's first input (static dims required).
+pub fn input_shape(model: &tract_onnx::pb::ModelProto) -> Result<Vec<usize>> {
+    let g = proto::graph(model)?;
+    let input = g.input.first().context("model has no input")?;
+    proto::value_dims(input)
+        .into_iter()
+        .map(|d| d.filter(|v| *v > 0).map(|v| v as usize))
+        .collect::<Option<Vec<_>>>()
+        .filter(|d| d.len() == 4)
+        .with_context(|| format!("input '{}' has no static 4-D shape", input.name))
+}
+
+fn read_model(path: &Path) -> Result<(Vec<u8>, tract_onnx::pb::ModelProto)> {
+    let bytes = fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let model = proto::decode(&bytes).with_context(|| format!("parsing {}", path.display()))?;
+    Ok((bytes, model))
+}
+
+/// Calibration inputs: images of `--calib`, or an error explaining it is needed.
+fn calib_inputs(c: &CalibArgs, size: u32) -> Result<Vec<F32Tensor>> {
+    let dir = c
+        .calib
+        .as_ref()
+        .context("the full-integer form needs calibration images: pass --calib DIR")?;
+    let cfg = PreprocessConfig::signed_unit(size);
+    Ok(load_samples(dir, c.calib_count, &cfg)?
+        .into_iter()
+        .map(|s| s.tensor)
+        .collect())
+}
+
+fn quantize(a: QuantizeArgs) -> Result<()> {
+    let (_, model) = read_model(&a.model)?;
+    let shape = input_shape(&model)?;
+    let reference = TractModel::load(&proto::encode(&model))?;
+    let (q, inputs) = match a.form {
+        Form::Weights => {
+            let (q, n) = int8_weights(&model)?;
+            info!(weights = n, "weight-only int8");
+            (q, random_inputs(&shape, 4, 7))
+        }
+        Form::Full => {
+            let inputs = calib_inputs(&a.calib, shape[2] as u32)?;
+            let bar = crate::progress(0, "calibrating");
+            let (q, r) = int8_full(&model, &inputs, a.calib.range, &bar)?;
+            bar.finish_and_clear();
+            info!(?r, "full-integer int8");
+            (q, inputs)
+        }
+    };
+    let bytes = proto::encode(&q);
+    let candidate = TractModel::load(&bytes).context("tract cannot load the quantized graph")?;
+    let agreement = compare_models(&reference, &candidate, &inputs[..inputs.len().min(16)])?;
+    write_atomic(&a.out, &bytes).with_context(|| format!("writing {}", a.out.display()))?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({
+            "out": a.out,
+            "bytes": bytes.len(),
+            "agreement_vs_f32": agreement,
+        }))?
+    );
+    Ok(())
+}
+
+/// Deterministic random inputs in [-1, 1] (the preprocessed value range).
+pub fn random_inputs(shape: &[usize], n: usize, seed: u64) -> Vec<F32Tensor> {
+    let mut rng = tiny::SplitMix::new(seed);
+    let len = shape.iter().product();
+    (0..n)
+        .map(|_| F32Tensor {
+            shape: shape.to_vec(),
+            data: rng.uniform(len, -1.0, 1.0),
+        })
+        .collect()
+}
+
+fn parse_labels(s: &str) -> Result<LabelSet> {
+    if s == "covers5" {
+        return Ok(LabelSet::covers5());
+    }
+    let names: Vec<&str> = s.split(',').map(str::trim).collect();
+    LabelSet::new(&names).map_err(|e| anyhow::anyhow!("labels '{s}': {e}"))
+}
+
+/// Classifier accuracy of `model` on labelled samples (samples whose genre is not in
+/// `labels` are ignored). Returns (accuracy, samples counted).
+pub fn accuracy(model: &TractModel, samples: &[Sample], labels: &LabelSet) -> Result<(f64, usize)> {
+    let mut hit = 0;
+    let mut n = 0;
+    for s in samples {
+        let Some(truth) = labels.index_of(&s.genre) else { continue };
+        let out = model.run(&s.tensor)?;
+        if argmax(&out[0].data) == Some(truth) {
+            hit += 1;
+        }
+        n += 1;
+    }
+    Ok((if n == 0 { f64::NAN } else { hit as f64 / n as f64 }, n))
+}
+
+fn compare_cmd(a: CompareArgs) -> Result<()> {
+    let cfg = PreprocessConfig::signed_unit(a.size);
+    let samples = load_samples(&a.data, a.count, &cfg)?;
+    let inputs: Vec<F32Tensor> = samples.iter().map(|s| s.tensor.clone()).collect();
+    let labels = a.labels.as_deref().map(parse_labels).transpose()?;
+    let (ref_bytes, _) = read_model(&a.reference)?;
+    let reference = TractModel::load(&ref_bytes)?;
+    let mut report = json!({
+        "images": inputs.len(),
+        "reference": { "path": a.reference, "bytes": ref_bytes.len(),
+                       "latency_ms_1thread": reference.time_ms(&inputs[0], 2, 10)? },
+        "candidates": [],
+    });
+    if let Some(l) = &labels {
+        let (acc, n) = accuracy(&reference, &samples, l)?;
+        report["reference"]["accuracy"] = json!(acc);
+        report["labelled_images"] = json!(n);
+    }
+    for c in &a.candidate {
+        let (bytes, _) = read_model(c)?;
+        let model = TractModel::load(&bytes).with_context(|| format!("loading {}", c.display()))?;
+        let agreement = compare_models(&reference, &model, &inputs)?;
+        let mut entry = json!({
+            "path": c, "bytes": bytes.len(), "agreement": agreement,
+            "latency_ms_1thread": model.time_ms(&inputs[0], 2, 10)?,
+        });
+        if let Some(l) = &labels {
+            entry["accuracy"] = json!(accuracy(&model, &samples, l)?.0);
+        }
+        report["candidates"].as_array_mut().expect("array").push(entry);
+    }
+    let text = serde_json::to_string_pretty(&report)?;
+    if let Some(p) = &a.json {
+        write_atomic(p, text.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    println!("{text}");
+    Ok(())
+}
+
+fn verify(a: VerifyArgs) -> Result<()> {
+    let checks = verify_bundle(&a.bundle)
+        .with_context(|| format!("bundle {} failed verification", a.bundle.display()))?;
+    for c in &checks {
+        println!("ok  {:<40} {:<13} outputs {:?}", c.path, c.precision.as_str(), c.output_shapes);
+    }
+    println!("bundle {} verified ({} files)", a.bundle.display(), checks.len());
+    Ok(())
+}
+
+fn dump(a: DumpArgs) -> Result<()> {
+    let m = read_manifest(&a.bundle)?;
+    let mut models = vec![("classifier", m.classifier.clone())];
+    if let Some(d) = &m.detector {
+        models.push(("detector", d.model.clone()));
+    }
+    let mut index = Vec::new();
+    for (role, entry) in models {
+        let samples = load_samples(&a.data, a.count, &entry.preprocess)?;
+        for (i, s) in samples.iter().enumerate() {
+            let input = format!("{role}.input{i}.npy");
+            write_atomic(&a.out.join(&input), &to_npy(&s.tensor))?;
+            for f in &entry.files {
+                let bytes = fs::read(a.bundle.join(&f.path))
+                    .with_context(|| format!("reading {}", f.path))?;
+                let outs = TractModel::load(&bytes)?.run(&s.tensor)?;
+                let mut names = Vec::new();
+                for (name, o) in entry.output_names.iter().zip(&outs) {
+                    let file = format!("{role}.{}.input{i}.{name}.npy", f.precision.as_str());
+                    write_atomic(&a.out.join(&file), &to_npy(o))?;
+                    names.push(json!({ "name": name, "file": file }));
+                }
+                index.push(json!({
+                    "model": f.path, "precision": f.precision.as_str(), "input_name": entry.input_name,
+                    "input": input, "image": s.path, "outputs": names,
+                }));
+            }
+        }
+    }
+    let path = a.out.join("index.json");
+    write_atomic(&path, serde_json::to_string_pretty(&index)?.as_bytes())?;
+    println!("wrote {} tract runs to {}", index.len(), path.display());
+    Ok(())
+}
+
+/// Sizes, latency and agreement of the three forms of one f32 graph.
+fn bench_forms(
+    name: &str,
+    f32_model: &tract_onnx::pb::ModelProto,
+    calib: &[F32Tensor],
+    c: &CalibArgs,
+    runs: usize,
+) -> Result<serde_json::Value> {
+    let f32_bytes = proto::encode(f32_model);
+    let (w, _) = int8_weights(f32_model)?;
+    let bar = crate::progress(0, "calibrating");
+    let (full, report) = int8_full(f32_model, calib, c.range, &bar)?;
+    bar.finish_and_clear();
+    let forms = [
+        (Precision::F32, f32_bytes),
+        (Precision::Int8Weights, proto::encode(&w)),
+        (Precision::Int8Full, proto::encode(&full)),
+    ];
+    let reference = TractModel::load(&forms[0].1)?;
+    let mut out = json!({ "model": name, "full_int8": report });
+    for (p, bytes) in &forms {
+        let t = TractModel::load(bytes)?;
+        let agreement: Agreement = compare_models(&reference, &t, calib)?;
+        out[p.as_str()] = json!({
+            "bytes": bytes.len(),
+            "latency_ms_1thread": t.time_ms(&calib[0], 3, runs)?,
+            "top1_agreement_vs_f32": agreement.top1_agreement,
+            "max_abs_diff_vs_f32": agreement.worst(),
+        });
+        info!("{name} {}: {} bytes", p.as_str(), bytes.len());
+    }
+    Ok(out)
+}
+
+fn bench(a: BenchArgs) -> Result<()> {
+    let mut results = Vec::new();
+    let shape = [1, 3, a.size as usize, a.size as usize];
+    let calib = match &a.calib.calib {
+        Some(_) => calib_inputs(&a.calib, a.size)?,
+        None => random_inputs(&shape, a.calib.calib_count.min(16), 11),
+    };
+    if !a.onnx.is_empty() {
+        for p in &a.onnx {
+            let (_, m) = read_model(p)?;
+            results.push(bench_forms(&p.display().to_string(), &m, &calib, &a.calib, a.runs)?);
+        }
+    } else {
+        let device = Device::default();
+        for &w in &a.width {
+            let cfg = sleeve_nn::MobileNetV2Config::new(a.classes).with_width_mult(w);
+            cfg.validate().map_err(|e| anyhow::anyhow!("width {w}: {e}"))?;
+            let model = cfg.init(&device);
+            let exported = export_checked(
+                &model,
+                &ExportSpec::classifier(a.size as usize),
+                |m: &sleeve_nn::MobileNetV2, x| m.forward(x),
+                &calib[..2.min(calib.len())],
+                PARITY_TOLERANCE,
+            )?;
+            let mut r = bench_forms(&format!("mobilenet_v2_{w}"), &exported.model, &calib, &a.calib, a.runs)?;
+            r["width_mult"] = json!(w);
+            r["parity_burn_vs_tract"] = json!(exported.parity.worst());
+            results.push(r);
+        }
+    }
+    let report = json!({
+        "threads": 1,
+        "input_size": a.size,
+        "calibration": if a.calib.calib.is_some() { "images" } else { "random inputs" },
+        "results": results,
+    });
+    let text = serde_json::to_string_pretty(&report)?;
+    if let Some(p) = &a.json {
+        write_atomic(p, text.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    println!("{text}");
+    Ok(())
+}
+
+/// Picks the precision to ship: the fastest form whose top-1 agreement with f32 is at
+/// least `min_agreement`, preferring the smaller file when within 10 % of the fastest.
+pub fn select_precision(candidates: &[(Precision, f64, u64, f64)], min_agreement: f64) -> Precision {
+    let ok: Vec<_> = candidates
+        .iter()
+        .filter(|c| c.0 == Precision::F32 || c.3 >= min_agreement)
+        .collect();
+    let fastest = ok.iter().map(|c| c.1).fold(f64::INFINITY, f64::min);
+    ok.iter()
+        .filter(|c| c.1 <= fastest * 1.1)
+        .min_by_key(|c| c.2)
+        .map(|c| c.0)
+        .unwrap_or(Precision::F32)
+}
+
+fn demo(a: DemoArgs) -> Result<()> {
+    let device = Device::default();
+    let size = a.size as usize;
+    ensure!(size >= 8, "--size must be at least 8");
+    let labels = LabelSet::covers5();
+    let shape = [1, 3, size, size];
+    let inputs = random_inputs(&shape, 8, 5);
+    let cls = tiny::TinyClassifier::new(labels.len(), 1, &device);
+    let exported = export_checked(
+        &cls,
+        &ExportSpec::classifier(size),
+        |m: &tiny::TinyClassifier, x| m.forward(x),
+        &inputs[..2],
+        PARITY_TOLERANCE,
+    )?;
+    let (w, _) = int8_weights(&exported.model)?;
+    let bar = crate::progress(0, "calibrating");
+    let (full, _) = int8_full(&exported.model, &inputs, RangeMethod::MinMax, &bar)?;
+    bar.finish_and_clear();
+    // A detector whose anchor count matches a one-map anchor layout of its own geometry.
+    let det = tiny::TinyDetector::new(2, 2, &device);
+    let det_exported = export_checked(
+        &det,
+        &ExportSpec::detector(size),
+        |m: &tiny::TinyDetector, x| m.forward(x),
+        &inputs[..2],
+        PARITY_TOLERANCE,
+    )?;
+    let anchors = tiny_anchor_config(size);
+    ensure!(
+        anchors.num_anchors() == det.num_anchors(size),
+        "demo anchors do not match the tiny detector"
+    );
+    let mut metrics = BTreeMap::new();
+    metrics.insert("export.classifier.parity_max_abs_diff".into(), exported.parity.worst() as f64);
+    let spec = BundleSpec {
+        name: "sleeve-demo (tiny random models, not trained)".into(),
+        labels,
+        classifier: ModelPayload {
+            stem: "classifier".into(),
+            files: vec![
+                (Precision::F32, exported.bytes.clone()),
+                (Precision::Int8Weights, proto::encode(&w)),
+                (Precision::Int8Full, proto::encode(&full)),
+            ],
+            selected: Precision::Int8Weights,
+            input_name: "image".into(),
+            output_names: vec!["logits".into()],
+            preprocess: PreprocessConfig::signed_unit(a.size),
+        },
+        detector: Some((
+            ModelPayload {
+                stem: "detector".into(),
+                files: vec![(Precision::F32, det_exported.bytes.clone())],
+                selected: Precision::F32,
+                input_name: "image".into(),
+                output_names: vec!["boxes".into(), "logits".into()],
+                preprocess: PreprocessConfig::signed_unit(a.size),
+            },
+            anchors,
+            DecodeParams::default(),
+        )),
+        fusion: None,
+        provenance: provenance::collect("random initialisation (demo)", 1, &[]),
+        metrics,
+    };
+    let m = write_bundle(&a.out, &spec)?;
+    println!("wrote demo bundle '{}' to {}", m.name, a.out.display());
+    Ok(())
+}
+
+/// The anchor layout matching [`tiny::TinyDetector`]'s two maps (stride 2 and 4, two
+/// anchors per cell).
+pub fn tiny_anchor_config(size: usize) -> AnchorConfig {
+    let a = size.div_ceil(2) as u32;
+    let b = (a as usize).div_ceil(2) as u32;
+    AnchorConfig {
+        feature_maps: vec![
+            sleeve_shared::detect::FeatureMap { size: a, scales: vec![0.1] },
+            sleeve_shared::detect::FeatureMap { size: b, scales: vec![0.3] },
+        ],
+        aspect_ratios: vec![1.0, 1.6],
+        variances: [0.1, 0.2],
+    }
+}
+
+/// Refuses to continue when `tolerance` is exceeded (for commands that compare files).
+pub fn ensure_within(what: &str, value: f32, tolerance: f32) -> Result<()> {
+    if !(value <= tolerance) {
+        bail!("{what}: max |diff| {value:e} exceeds tolerance {tolerance:e}");
+    }
+    Ok(())
+}
+
+/// Flattens a JSON document's numbers into `prefix.a.b` keys (arrays by index).
+pub fn flatten_metrics(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, f64>) {
+    match v {
+        serde_json::Value::Number(n) => {
+            if let Some(f) = n.as_f64() {
+                out.insert(prefix.to_string(), f);
+            }
+        }
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                flatten_metrics(&key, v, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                flatten_metrics(&format!("{prefix}.{i}"), v, out);
+            }
+        }
+        _ => {}
+    }
+}

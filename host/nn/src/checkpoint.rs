@@ -1,0 +1,268 @@
+//! Trained-classifier artifacts: a directory holding `model.bpk` (burnpack weights) and
+//! `meta.json` ([`ClassifierMeta`]: architecture, labels, preprocessing, provenance,
+//! metrics). [`load_classifier`] is what the detector's fusion and the exporter use.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+use serde::{Deserialize, Serialize};
+use sleeve_shared::fsutil::write_atomic;
+use sleeve_shared::labels::LabelSet;
+use sleeve_shared::preprocess::PreprocessConfig;
+
+use crate::mobilenet::{MobileNetV2, MobileNetV2Config};
+use crate::scratch::{ScratchCnn, ScratchCnnConfig};
+
+/// File name of the weights inside a classifier directory.
+pub const MODEL_FILE: &str = "model.bpk";
+/// File name of the metadata inside a classifier directory.
+pub const META_FILE: &str = "meta.json";
+/// Version of the [`ClassifierMeta`] layout.
+pub const META_VERSION: u32 = 1;
+
+/// The network architecture and its configuration.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "arch", content = "config", rename_all = "snake_case")]
+pub enum ArchConfig {
+    /// MobileNetV2 (the default classifier).
+    MobilenetV2(MobileNetV2Config),
+    /// The small scratch CNN baseline.
+    ScratchCnn(ScratchCnnConfig),
+}
+
+impl ArchConfig {
+    /// Short name (`mobilenet_v2` / `scratch_cnn`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::MobilenetV2(_) => "mobilenet_v2",
+            Self::ScratchCnn(_) => "scratch_cnn",
+        }
+    }
+
+    /// Number of output classes.
+    pub fn num_classes(&self) -> usize {
+        match self {
+            Self::MobilenetV2(c) => c.num_classes,
+            Self::ScratchCnn(c) => c.num_classes,
+        }
+    }
+}
+
+/// How a classifier was made.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The command line that trained it.
+    pub command: String,
+    /// Training data (dataset directory or image folder).
+    pub data: String,
+    /// Random seed.
+    pub seed: u64,
+    /// Pretrained weights it started from (file name and SHA-256), if any.
+    pub pretrained: Option<String>,
+    /// Recipe summary (e.g. `cached-head`, `finetune-last-3`, `scratch`).
+    pub recipe: String,
+    /// Seconds since the Unix epoch when it was written.
+    pub created_unix: u64,
+    /// sleeve-nn version.
+    pub tool_version: String,
+}
+
+/// Everything needed to use a trained classifier besides its weights.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ClassifierMeta {
+    /// [`META_VERSION`].
+    pub version: u32,
+    /// Architecture and configuration.
+    pub arch: ArchConfig,
+    /// Class names in output order.
+    pub labels: LabelSet,
+    /// The preprocessing the model expects (the shared contract).
+    pub preprocess: PreprocessConfig,
+    /// Training provenance.
+    pub provenance: Provenance,
+    /// Training/validation/test metrics (free-form JSON written by the trainer).
+    pub metrics: serde_json::Value,
+}
+
+/// A loaded classifier of either architecture.
+#[derive(Debug, Clone)]
+pub enum Classifier {
+    /// MobileNetV2.
+    Mobilenet(MobileNetV2),
+    /// Scratch CNN.
+    Scratch(ScratchCnn),
+}
+
+impl Classifier {
+    /// Images `[N, 3, S, S]` → logits `[N, classes]`.
+    pub fn forward(&self, x: burn::tensor::Tensor<4>) -> burn::tensor::Tensor<2> {
+        match self {
+            Self::Mobilenet(m) => m.forward(x),
+            Self::Scratch(m) => m.forward(x),
+        }
+    }
+
+    /// Images → embeddings.
+    pub fn embed(&self, x: burn::tensor::Tensor<4>) -> burn::tensor::Tensor<2> {
+        match self {
+            Self::Mobilenet(m) => m.embed(x),
+            Self::Scratch(m) => m.embed(x),
+        }
+    }
+}
+
+/// The classifier directory for `path`: `path` itself, or its parent when `path` names the
+/// `model.bpk` or `meta.json` inside.
+pub fn classifier_dir(path: &Path) -> PathBuf {
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some(MODEL_FILE) | Some(META_FILE) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Serialises a module's parameters to burnpack bytes.
+pub fn module_bytes<M: Module>(model: &M) -> Result<Vec<u8>> {
+    let bytes = model
+        .clone()
+        .into_record()
+        .into_bytes()
+        .map_err(|e| anyhow::anyhow!("cannot serialise model weights: {e:?}"))?;
+    Ok(bytes.to_vec())
+}
+
+/// Loads burnpack bytes into `model` (every parameter must be present and match).
+pub fn load_module_bytes<M: Module>(model: M, bytes: Vec<u8>) -> Result<M> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| anyhow::anyhow!("cannot parse model weights: {e:?}"))?;
+    model
+        .try_load_record(record)
+        .map_err(|e| anyhow::anyhow!("weights do not fit the model: {e:?}"))
+}
+
+/// Writes a classifier directory (weights first, metadata last; both atomic).
+pub fn save_classifier<M: Module>(dir: &Path, model: &M, meta: &ClassifierMeta) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let bytes = module_bytes(model)?;
+    let model_path = dir.join(MODEL_FILE);
+    write_atomic(&model_path, &bytes)
+        .with_context(|| format!("cannot write {}", model_path.display()))?;
+    let meta_path = dir.join(META_FILE);
+    let json = serde_json::to_vec_pretty(meta)?;
+    write_atomic(&meta_path, &json).with_context(|| format!("cannot write {}", meta_path.display()))
+}
+
+/// Reads a classifier's metadata.
+pub fn read_meta(path: &Path) -> Result<ClassifierMeta> {
+    let meta_path = classifier_dir(path).join(META_FILE);
+    let text = std::fs::read(&meta_path)
+        .with_context(|| format!("cannot read classifier metadata {}", meta_path.display()))?;
+    let meta: ClassifierMeta = serde_json::from_slice(&text)
+        .with_context(|| format!("malformed classifier metadata {}", meta_path.display()))?;
+    if meta.version != META_VERSION {
+        bail!(
+            "{}: metadata version {} (this build reads {META_VERSION})",
+            meta_path.display(),
+            meta.version
+        );
+    }
+    if meta.labels.len() != meta.arch.num_classes() {
+        bail!(
+            "{}: {} labels for a {}-class model",
+            meta_path.display(),
+            meta.labels.len(),
+            meta.arch.num_classes()
+        );
+    }
+    Ok(meta)
+}
+
+/// Loads a classifier of either architecture for inference on `device`.
+pub fn load_any_classifier(path: &Path, device: &Device) -> Result<(Classifier, ClassifierMeta)> {
+    let meta = read_meta(path)?;
+    let model_path = classifier_dir(path).join(MODEL_FILE);
+    let bytes = std::fs::read(&model_path)
+        .with_context(|| format!("cannot read {}", model_path.display()))?;
+    let model = match &meta.arch {
+        ArchConfig::MobilenetV2(c) => {
+            c.validate().map_err(anyhow::Error::msg)?;
+            Classifier::Mobilenet(load_module_bytes(c.init(device), bytes)?)
+        }
+        ArchConfig::ScratchCnn(c) => {
+            c.validate().map_err(anyhow::Error::msg)?;
+            Classifier::Scratch(load_module_bytes(c.init(device), bytes)?)
+        }
+    }
+    .valid_mode();
+    Ok((model, meta))
+}
+
+/// Loads a MobileNetV2 classifier (directory or its `model.bpk`) for inference on `device`.
+pub fn load_classifier(path: &Path, device: &Device) -> Result<(MobileNetV2, ClassifierMeta)> {
+    match load_any_classifier(path, device)? {
+        (Classifier::Mobilenet(m), meta) => Ok((m, meta)),
+        (Classifier::Scratch(_), _) => bail!(
+            "{} is a scratch-CNN classifier, not MobileNetV2",
+            path.display()
+        ),
+    }
+}
+
+impl Classifier {
+    fn valid_mode(self) -> Self {
+        match self {
+            Self::Mobilenet(m) => Self::Mobilenet(m.valid()),
+            Self::Scratch(m) => Self::Scratch(m.valid()),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::images::tensor_values;
+    use burn::tensor::Tensor;
+
+    #[test]
+    fn save_and_load_roundtrip() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = Device::flex();
+        let cfg = MobileNetV2Config::new(3).with_width_mult(0.25);
+        let model = cfg.init(&device).valid();
+        let meta = ClassifierMeta {
+            version: META_VERSION,
+            arch: ArchConfig::MobilenetV2(cfg),
+            labels: LabelSet::new(&["rock", "pop", "jazz"]).unwrap(),
+            preprocess: PreprocessConfig::signed_unit(32),
+            provenance: Provenance::default(),
+            metrics: serde_json::json!({"acc": 0.5}),
+        };
+        let out = dir.path().join("clf");
+        save_classifier(&out, &model, &meta).unwrap();
+        let (loaded, meta2) = load_classifier(&out.join(MODEL_FILE), &device).unwrap();
+        assert_eq!(meta2.labels, meta.labels);
+        let x = Tensor::<4>::ones([1, 3, 32, 32], &device);
+        let a = tensor_values(model.forward(x.clone())).unwrap();
+        let b = tensor_values(loaded.forward(x)).unwrap();
+        assert_eq!(a, b);
+        // a scratch checkpoint is refused by load_classifier
+        let scfg = ScratchCnnConfig::new(3).with_base_channels(4).with_stages(2);
+        let smeta = ClassifierMeta {
+            arch: ArchConfig::ScratchCnn(scfg.clone()),
+            ..meta
+        };
+        save_classifier(&out, &scfg.init(&device), &smeta).unwrap();
+        assert!(load_classifier(&out, &device).is_err());
+        assert!(load_any_classifier(&out, &device).is_ok());
+    }
+}

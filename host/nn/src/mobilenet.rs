@@ -1,0 +1,519 @@
+//! MobileNetV2 (Sandler et al., 2018) in burn: the genre classifier's backbone and the
+//! SSD-Lite detector's feature extractor.
+//!
+//! Layout (torchvision's naming): a 3×3 stride-2 stem, 17 inverted-residual blocks
+//! (`1×1 expand → 3×3 depthwise → 1×1 linear projection`, residual when shape allows), a
+//! final 1×1 conv to `last_channels`, global average pooling, dropout and a linear head.
+//! Every conv is followed by BatchNorm; activations are ReLU6 written as
+//! `relu(x) − relu(x − 6)` (exact, and exportable: burn-onnx has no Clamp).
+//!
+//! burn 0.22 tensors carry their backend in the [`Device`], so the model has no backend
+//! type parameter: `Tensor<4>` instead of `Tensor<B, 4>`. Create it on `Device::flex()` for
+//! inference and on `Device::flex().autodiff()` for training.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
+};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+/// The inverted-residual stages of MobileNetV2: (expansion `t`, output channels `c` at
+/// width 1.0, repeats `n`, stride of the first block `s`).
+pub const STAGES: [(usize, usize, usize, usize); 7] = [
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+];
+
+/// Output channels of the stem at width 1.0.
+pub const STEM_CHANNELS: usize = 32;
+/// Output channels of the final 1×1 conv at width ≤ 1.0.
+pub const LAST_CHANNELS: usize = 1280;
+
+/// ReLU6 as `relu(x) − relu(x − 6)`: identical to `clamp(x, 0, 6)` and made of ops every
+/// ONNX exporter and runtime supports.
+pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    relu(x.clone()) - relu(x.sub_scalar(6.0))
+}
+
+/// Rounds `v` to the nearest multiple of `divisor` (at least `divisor`), never going more
+/// than 10% below `v` (the rule of the MobileNet reference implementations).
+pub fn make_divisible(v: f32, divisor: usize) -> usize {
+    let d = divisor as f32;
+    let mut new_v = (((v + d / 2.0) / d).floor() * d).max(d) as usize;
+    if (new_v as f32) < 0.9 * v {
+        new_v += divisor;
+    }
+    new_v
+}
+
+/// Where stride-2 3×3 convs put their padding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PaddingMode {
+    /// One pixel on every side (PyTorch/torchvision).
+    #[default]
+    Symmetric,
+    /// TensorFlow `SAME` for even input sizes: stride-2 convs pad 0 top/left and 1
+    /// bottom/right; stride-1 convs pad 1 everywhere. Needed to reproduce TFLite weights
+    /// exactly; use input sizes divisible by 32 so every stride-2 input is even.
+    TfSame,
+}
+
+impl PaddingMode {
+    fn conv_padding(self, kernel: usize, stride: usize) -> PaddingConfig2d {
+        let p = kernel / 2;
+        match (self, stride) {
+            (_, 1) | (Self::Symmetric, _) => PaddingConfig2d::Explicit(p, p, p, p),
+            (Self::TfSame, _) => {
+                // total padding k − s for even inputs, the extra pixel after.
+                let total = kernel.saturating_sub(stride);
+                let before = total / 2;
+                let after = total - before;
+                PaddingConfig2d::Explicit(before, before, after, after)
+            }
+        }
+    }
+}
+
+/// Configuration of a [`MobileNetV2`].
+#[derive(Config, Debug)]
+pub struct MobileNetV2Config {
+    /// Number of output classes of the linear head.
+    pub num_classes: usize,
+    /// Width multiplier α: every layer's channels are scaled by α and rounded to a multiple
+    /// of 8 (the last conv is never made narrower than 1280).
+    #[config(default = 1.0)]
+    pub width_mult: f32,
+    /// Dropout probability before the linear head (training only).
+    #[config(default = 0.2)]
+    pub dropout: f64,
+    /// Padding convention of stride-2 convs (TF `SAME` for TFLite weights).
+    #[config(default = "PaddingMode::Symmetric")]
+    pub padding: PaddingMode,
+    /// BatchNorm epsilon (torchvision 1e-5, TF 1e-3).
+    #[config(default = 1e-5)]
+    pub bn_epsilon: f64,
+}
+
+/// Channel plan of one inverted-residual block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockSpec {
+    /// Input channels.
+    pub input: usize,
+    /// Expanded (hidden) channels; equal to `input` when the expansion factor is 1.
+    pub hidden: usize,
+    /// Output channels.
+    pub output: usize,
+    /// Stride of the depthwise conv.
+    pub stride: usize,
+    /// Expansion factor `t`.
+    pub expansion: usize,
+}
+
+impl BlockSpec {
+    /// Whether the block adds its input to its output.
+    pub fn residual(&self) -> bool {
+        self.stride == 1 && self.input == self.output
+    }
+}
+
+impl MobileNetV2Config {
+    /// Stem output channels after width scaling.
+    pub fn stem_channels(&self) -> usize {
+        make_divisible(STEM_CHANNELS as f32 * self.width_mult, 8)
+    }
+
+    /// Channels of the final 1×1 conv (the embedding size).
+    pub fn last_channels(&self) -> usize {
+        make_divisible(LAST_CHANNELS as f32 * self.width_mult.max(1.0), 8)
+    }
+
+    /// The 17 inverted-residual blocks in order.
+    pub fn block_specs(&self) -> Vec<BlockSpec> {
+        let mut input = self.stem_channels();
+        let mut out = Vec::new();
+        for (t, c, n, s) in STAGES {
+            let output = make_divisible(c as f32 * self.width_mult, 8);
+            for i in 0..n {
+                let stride = if i == 0 { s } else { 1 };
+                out.push(BlockSpec {
+                    input,
+                    hidden: input * t,
+                    output,
+                    stride,
+                    expansion: t,
+                });
+                input = output;
+            }
+        }
+        out
+    }
+
+    /// Index (into [`block_specs`](Self::block_specs)) of the last block at stride 16: the
+    /// last block of the 96-channel stage.
+    pub fn stride16_block(&self) -> usize {
+        STAGES[..5].iter().map(|(_, _, n, _)| n).sum::<usize>() - 1
+    }
+
+    /// Checks the configuration is usable.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.num_classes == 0 {
+            return Err("num_classes must be at least 1".into());
+        }
+        if !(self.width_mult > 0.0 && self.width_mult <= 4.0) {
+            return Err(format!("width_mult {} outside (0, 4]", self.width_mult));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout {} outside [0, 1)", self.dropout));
+        }
+        Ok(())
+    }
+
+    /// Creates a randomly initialised model (He-style conv init, BN γ=1 β=0).
+    ///
+    /// # Panics
+    /// When [`validate`](Self::validate) fails (a programming error: validate user input
+    /// first).
+    pub fn init(&self, device: &Device) -> MobileNetV2 {
+        if let Err(e) = self.validate() {
+            panic!("invalid MobileNetV2Config: {e}");
+        }
+        let stem = ConvBnAct::new(
+            3,
+            self.stem_channels(),
+            3,
+            2,
+            1,
+            true,
+            self.padding,
+            self.bn_epsilon,
+            device,
+        );
+        let blocks: Vec<InvertedResidual> = self
+            .block_specs()
+            .iter()
+            .map(|s| InvertedResidual::new(s, self.padding, self.bn_epsilon, device))
+            .collect();
+        let last_in = blocks.last().map(|b| b.spec_output).unwrap_or(0);
+        let last = ConvBnAct::new(
+            last_in,
+            self.last_channels(),
+            1,
+            1,
+            1,
+            true,
+            self.padding,
+            self.bn_epsilon,
+            device,
+        );
+        MobileNetV2 {
+            stem,
+            blocks,
+            last,
+            pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
+            dropout: DropoutConfig::new(self.dropout).init(),
+            classifier: LinearConfig::new(self.last_channels(), self.num_classes).init(device),
+            stride16_block: self.stride16_block(),
+        }
+    }
+}
+
+/// Conv (no bias) → BatchNorm → optional ReLU6.
+#[derive(Module, Debug)]
+pub struct ConvBnAct {
+    /// The convolution (bias-free; the BN carries the shift).
+    pub conv: Conv2d,
+    /// Batch normalisation after the conv.
+    pub bn: BatchNorm,
+    /// Whether ReLU6 follows.
+    #[module(skip)]
+    pub act: bool,
+}
+
+impl ConvBnAct {
+    /// A `k×k` conv from `cin` to `cout` channels with the given stride and groups.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cin: usize,
+        cout: usize,
+        kernel: usize,
+        stride: usize,
+        groups: usize,
+        act: bool,
+        padding: PaddingMode,
+        bn_epsilon: f64,
+        device: &Device,
+    ) -> Self {
+        let conv = Conv2dConfig::new([cin, cout], [kernel, kernel])
+            .with_stride([stride, stride])
+            .with_groups(groups)
+            .with_padding(padding.conv_padding(kernel, stride))
+            .with_bias(false)
+            .with_initializer(burn::nn::Initializer::KaimingNormal {
+                gain: 2f64.sqrt(),
+                fan_out_only: true,
+            })
+            .init(device);
+        let bn = BatchNormConfig::new(cout)
+            .with_epsilon(bn_epsilon)
+            .init(device);
+        Self { conv, bn, act }
+    }
+
+    /// Forward pass.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let y = self.bn.forward(self.conv.forward(x));
+        if self.act { relu6(y) } else { y }
+    }
+}
+
+/// One inverted-residual block: optional 1×1 expansion, 3×3 depthwise, 1×1 linear
+/// projection, and a residual connection when stride is 1 and channels match.
+#[derive(Module, Debug)]
+pub struct InvertedResidual {
+    /// 1×1 expansion with ReLU6 (absent when the expansion factor is 1).
+    pub expand: Option<ConvBnAct>,
+    /// 3×3 depthwise conv with ReLU6.
+    pub depthwise: ConvBnAct,
+    /// 1×1 linear projection (no activation).
+    pub project: ConvBnAct,
+    /// Whether the input is added to the output.
+    #[module(skip)]
+    pub residual: bool,
+    #[module(skip)]
+    spec_output: usize,
+}
+
+impl InvertedResidual {
+    /// Builds the block described by `spec`.
+    pub fn new(spec: &BlockSpec, padding: PaddingMode, eps: f64, device: &Device) -> Self {
+        let expand = (spec.expansion != 1)
+            .then(|| ConvBnAct::new(spec.input, spec.hidden, 1, 1, 1, true, padding, eps, device));
+        let depthwise = ConvBnAct::new(
+            spec.hidden,
+            spec.hidden,
+            3,
+            spec.stride,
+            spec.hidden,
+            true,
+            padding,
+            eps,
+            device,
+        );
+        let project = ConvBnAct::new(
+            spec.hidden,
+            spec.output,
+            1,
+            1,
+            1,
+            false,
+            padding,
+            eps,
+            device,
+        );
+        Self {
+            expand,
+            depthwise,
+            project,
+            residual: spec.residual(),
+            spec_output: spec.output,
+        }
+    }
+
+    /// Forward pass.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let h = match &self.expand {
+            Some(e) => e.forward(x.clone()),
+            None => x.clone(),
+        };
+        let y = self.project.forward(self.depthwise.forward(h));
+        if self.residual { x + y } else { y }
+    }
+
+    /// Output channels.
+    pub fn output_channels(&self) -> usize {
+        self.spec_output
+    }
+}
+
+/// The MobileNetV2 network. Build it with [`MobileNetV2Config::init`].
+#[derive(Module, Debug)]
+pub struct MobileNetV2 {
+    /// 3×3 stride-2 stem.
+    pub stem: ConvBnAct,
+    /// The 17 inverted-residual blocks.
+    pub blocks: Vec<InvertedResidual>,
+    /// Final 1×1 conv to `last_channels`.
+    pub last: ConvBnAct,
+    /// Global average pooling.
+    pub pool: AdaptiveAvgPool2d,
+    /// Dropout before the head (active only in training mode on an autodiff device).
+    pub dropout: Dropout,
+    /// Linear classification head.
+    pub classifier: Linear,
+    #[module(skip)]
+    stride16_block: usize,
+}
+
+impl MobileNetV2 {
+    /// Images `[N, 3, S, S]` → class logits `[N, num_classes]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
+        self.head(self.embed(x))
+    }
+
+    /// Images → globally average-pooled output of the final 1×1 conv `[N, last_channels]`.
+    pub fn embed(&self, x: Tensor<4>) -> Tensor<2> {
+        self.pool_features(self.features(x))
+    }
+
+    /// Images → `(stride-16 map [N, 96·α, S/16, S/16], stride-32 map [N, last_channels,
+    /// S/32, S/32])`: the output of the last stride-16 block and of the final 1×1 conv. The
+    /// SSD-Lite detector's inputs.
+    pub fn pyramid(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let c16 = self.forward_prefix(x, self.stride16_block + 1);
+        let c32 = self.forward_from(c16.clone(), self.stride16_block + 1);
+        (c16, c32)
+    }
+
+    /// Images → final feature map `[N, last_channels, S/32, S/32]`.
+    pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
+        let n = self.blocks.len();
+        self.forward_from(self.forward_prefix(x, n), n)
+    }
+
+    /// Stem plus the first `n_blocks` inverted-residual blocks (`n_blocks ≤ num_blocks`).
+    pub fn forward_prefix(&self, x: Tensor<4>, n_blocks: usize) -> Tensor<4> {
+        let mut x = self.stem.forward(x);
+        for b in self.blocks.iter().take(n_blocks) {
+            x = b.forward(x);
+        }
+        x
+    }
+
+    /// Blocks `first_block..` plus the final 1×1 conv, applied to the output of
+    /// [`forward_prefix`](Self::forward_prefix)`(x, first_block)`.
+    pub fn forward_from(&self, x: Tensor<4>, first_block: usize) -> Tensor<4> {
+        let mut x = x;
+        for b in self.blocks.iter().skip(first_block) {
+            x = b.forward(x);
+        }
+        self.last.forward(x)
+    }
+
+    /// Global average pooling of a feature map: `[N, C, H, W]` → `[N, C]`.
+    pub fn pool_features(&self, f: Tensor<4>) -> Tensor<2> {
+        let [n, c, _, _] = f.dims();
+        self.pool.forward(f).reshape([n, c])
+    }
+
+    /// Embeddings `[N, last_channels]` → logits (dropout, then the linear head).
+    pub fn head(&self, e: Tensor<2>) -> Tensor<2> {
+        self.classifier.forward(self.dropout.forward(e))
+    }
+
+    /// Number of inverted-residual blocks (17).
+    pub fn num_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Channels of the embedding ([`embed`](Self::embed)) and of the stride-32 map.
+    pub fn last_channels(&self) -> usize {
+        self.classifier.weight.dims()[0]
+    }
+
+    /// Channels of the stride-16 map returned by [`pyramid`](Self::pyramid).
+    pub fn stride16_channels(&self) -> usize {
+        self.blocks[self.stride16_block].output_channels()
+    }
+
+    /// Number of classes of the head.
+    pub fn num_classes(&self) -> usize {
+        self.classifier.weight.dims()[1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn make_divisible_matches_reference_values() {
+        assert_eq!(make_divisible(32.0, 8), 32);
+        assert_eq!(make_divisible(32.0 * 0.35, 8), 16);
+        assert_eq!(make_divisible(16.0 * 0.35, 8), 8);
+        assert_eq!(make_divisible(96.0 * 0.35, 8), 32);
+        assert_eq!(make_divisible(24.0 * 0.75, 8), 24);
+        assert_eq!(make_divisible(1280.0 * 1.4, 8), 1792);
+    }
+
+    #[test]
+    fn block_plan_is_mobilenet_v2() {
+        let cfg = MobileNetV2Config::new(5);
+        let specs = cfg.block_specs();
+        assert_eq!(specs.len(), 17);
+        assert_eq!(specs[0].hidden, 32);
+        assert_eq!(specs[16].output, 320);
+        assert_eq!(specs[cfg.stride16_block()].output, 96);
+        assert_eq!(specs.iter().filter(|s| s.residual()).count(), 10);
+        let strides: usize = specs.iter().map(|s| s.stride).product();
+        assert_eq!(strides * 2, 32);
+    }
+
+    #[test]
+    fn shapes_of_forward_embed_and_pyramid() {
+        let device = Device::flex();
+        device.seed(1);
+        let model = MobileNetV2Config::new(3)
+            .with_width_mult(0.25)
+            .init(&device);
+        let x = Tensor::<4>::ones([2, 3, 32, 32], &device);
+        assert_eq!(model.forward(x.clone()).dims(), [2, 3]);
+        assert_eq!(model.embed(x.clone()).dims(), [2, 1280]);
+        let (c16, c32) = model.pyramid(x.clone());
+        assert_eq!(model.stride16_channels(), 24);
+        assert_eq!(c16.dims(), [2, 24, 2, 2]);
+        assert_eq!(c32.dims(), [2, 1280, 1, 1]);
+        assert_eq!(model.last_channels(), 1280);
+        // the pyramid's stride-32 map pooled is the embedding
+        let pooled = model
+            .pool_features(c32)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let e = model.embed(x).into_data().try_to_vec::<f32>().unwrap();
+        for (a, b) in pooled.iter().zip(&e) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn tf_same_padding_keeps_shapes() {
+        let device = Device::flex();
+        let model = MobileNetV2Config::new(2)
+            .with_width_mult(0.25)
+            .with_padding(PaddingMode::TfSame)
+            .init(&device);
+        let x = Tensor::<4>::zeros([1, 3, 64, 64], &device);
+        let (c16, c32) = model.pyramid(x);
+        assert_eq!(c16.dims()[2..], [4, 4]);
+        assert_eq!(c32.dims()[2..], [2, 2]);
+    }
+
+    #[test]
+    fn relu6_clamps() {
+        let device = Device::flex();
+        let x = Tensor::<1>::from_floats([-3.0, 0.5, 6.0, 9.0], &device);
+        let y = relu6(x).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(y, vec![0.0, 0.5, 6.0, 6.0]);
+    }
+}

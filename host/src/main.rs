@@ -1,0 +1,120 @@
+//! `sleeve`: the host side of Sleeve. Builds the models the kiosk runs.
+//!
+//! ```text
+//! sleeve dataset  import | fetch | split | stats     data sets of album covers
+//! sleeve synth    pa | scenes | covers | sheet       synthetic training and test images
+//! sleeve weights  ...                                pretrained ImageNet weights
+//! sleeve train    classifier | detector              training with burn
+//! sleeve eval     classifier | detector | fusion     metrics and plots
+//! sleeve baseline knn                                the seeds' KNN baselines
+//! sleeve export   ...                                ONNX, int8, model bundles
+//! ```
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// Tell a record's genre from its cover: host tools (data, training, evaluation, export).
+#[derive(Parser)]
+#[command(name = "sleeve", version, about, propagate_version = true)]
+struct Cli {
+    /// More log output (-v: debug, -vv: trace). `RUST_LOG` overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Import, download, deduplicate, split and describe album-cover data sets.
+    #[command(subcommand)]
+    Dataset(sleeve_data::cli::DatasetCmd),
+    /// Generate synthetic Parental Advisory composites, camera scenes and demo covers.
+    #[command(subcommand)]
+    Synth(sleeve_synth::cli::SynthCmd),
+    /// Import and check pretrained ImageNet weights (TFLite, safetensors).
+    #[command(subcommand)]
+    Weights(WeightsCmd),
+    /// Train the genre classifier or the Parental Advisory detector.
+    #[command(subcommand)]
+    Train(TrainCmd),
+    /// Evaluate a trained model: metrics as JSON plus PNG plots.
+    #[command(subcommand)]
+    Eval(EvalCmd),
+    /// Baselines from the seed projects (KNN on embeddings or colour histograms).
+    #[command(subcommand)]
+    Baseline(BaselineCmd),
+    /// Export trained models to ONNX, quantize to int8 and write model bundles.
+    #[command(subcommand)]
+    Export(sleeve_export::cli::ExportCmd),
+}
+
+#[derive(Subcommand)]
+enum WeightsCmd {
+    /// Import ImageNet weights into the burn model and classify images with it.
+    Check(sleeve_nn::cli::WeightsCheckArgs),
+}
+
+#[derive(Subcommand)]
+enum TrainCmd {
+    /// Train the MobileNetV2-style genre classifier.
+    Classifier(sleeve_nn::cli::TrainArgs),
+    /// Train the SSD-Lite Parental Advisory detector.
+    Detector(sleeve_detector::cli::TrainArgs),
+}
+
+#[derive(Subcommand)]
+enum EvalCmd {
+    /// Accuracy, macro-F1, ROC AUC, confusion matrix and plots for a classifier.
+    Classifier(sleeve_nn::cli::EvalArgs),
+    /// COCO-style AP and precision-recall for the detector.
+    Detector(sleeve_detector::cli::EvalArgs),
+    /// Fit and measure PA-aware genre fusion.
+    Fusion(sleeve_detector::cli::FusionArgs),
+}
+
+#[derive(Subcommand)]
+enum BaselineCmd {
+    /// K-nearest-neighbours on embeddings or colour histograms.
+    Knn(sleeve_nn::cli::KnnArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Dataset(cmd) => sleeve_data::cli::run(cmd),
+        Command::Synth(cmd) => sleeve_synth::cli::run(cmd),
+        Command::Weights(WeightsCmd::Check(a)) => sleeve_nn::cli::weights_check(a),
+        Command::Train(TrainCmd::Classifier(a)) => sleeve_nn::cli::train(a),
+        Command::Train(TrainCmd::Detector(a)) => sleeve_detector::cli::train(a),
+        Command::Eval(EvalCmd::Classifier(a)) => sleeve_nn::cli::eval(a),
+        Command::Eval(EvalCmd::Detector(a)) => sleeve_detector::cli::eval(a),
+        Command::Eval(EvalCmd::Fusion(a)) => sleeve_detector::cli::fusion(a),
+        Command::Baseline(BaselineCmd::Knn(a)) => sleeve_nn::cli::knn(a),
+        Command::Export(cmd) => sleeve_export::cli::run(cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}

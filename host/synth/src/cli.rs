@@ -1,0 +1,585 @@
+//! `sleeve synth pa | scenes | covers | sheet | stats`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use image::RgbImage;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::Rng;
+use rand::seq::SliceRandom;
+use rayon::prelude::*;
+use sleeve_shared::fsutil::write_atomic;
+use sleeve_shared::labels::{COVERS5, canonical_genre};
+use tracing::{info, warn};
+
+use crate::badge::load_template;
+use crate::coco::{Coco, CocoAnnotation, CocoImage, PA_CATEGORY_ID, to_xywh, write_coco};
+use crate::covers::{pa_rate, styled_cover};
+use crate::io::{CoverRef, ImageKind, list_covers, load_rgb, save_rgb};
+use crate::pa::{PaConfig, composite};
+use crate::rng::{item_rng, item_seed, rng_from};
+use crate::scenes::{SceneConfig, SceneRecord, render_scene};
+use crate::{sheet, stats};
+
+/// Seed streams: one per generator, so `pa` and `scenes` with the same seed differ.
+const STREAM_PA: u64 = 1;
+const STREAM_SCENES: u64 = 2;
+const STREAM_COVERS: u64 = 3;
+
+/// File name of the COCO annotations in an output folder.
+pub const COCO_FILE: &str = "annotations.json";
+/// File name of the scene index in an output folder.
+pub const SCENES_FILE: &str = "scenes.json";
+
+/// Synth subcommands.
+#[derive(Subcommand, Debug)]
+pub enum SynthCmd {
+    /// Paste Parental Advisory labels onto covers (about half get none); writes images and
+    /// COCO annotations (`annotations.json`).
+    Pa(PaArgs),
+    /// Render kiosk camera frames of a sleeve on a counter; writes frames and per-frame
+    /// ground truth JSON (corners, genre, PA boxes) plus `scenes.json`.
+    Scenes(ScenesArgs),
+    /// Draw procedural covers in an ImageFolder layout (one folder per genre).
+    Covers(CoversArgs),
+    /// Draw a contact sheet of random outputs with their ground truth.
+    Sheet(SheetArgs),
+    /// Print label statistics (size, position, rotation) of a COCO file as JSON.
+    Stats(StatsArgs),
+}
+
+/// Arguments of `sleeve synth pa`.
+#[derive(Args, Debug)]
+pub struct PaArgs {
+    /// Covers: an ImageFolder tree (genre from the folder) or a flat folder of images.
+    /// Procedural covers when omitted.
+    #[arg(long)]
+    pub covers: Option<PathBuf>,
+    /// Output folder (gets `images/` and `annotations.json`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of images.
+    #[arg(long, default_value_t = 1000)]
+    pub count: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Badge image to paste instead of the drawn one.
+    #[arg(long)]
+    pub template: Option<PathBuf>,
+    /// Output side in pixels (the detector input).
+    #[arg(long, default_value_t = 320)]
+    pub size: u32,
+    /// Fraction of images with a label.
+    #[arg(long, default_value_t = 0.5)]
+    pub label_prob: f32,
+    /// Image format: jpg or png.
+    #[arg(long, default_value = "jpg")]
+    pub format: String,
+    /// JPEG quality.
+    #[arg(long, default_value_t = 92)]
+    pub quality: u8,
+    /// Print label statistics when done.
+    #[arg(long)]
+    pub stats: bool,
+    /// Overwrite an existing output.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `sleeve synth scenes`.
+#[derive(Args, Debug)]
+pub struct ScenesArgs {
+    /// Covers: an ImageFolder tree or a flat folder; procedural covers when omitted.
+    #[arg(long)]
+    pub covers: Option<PathBuf>,
+    /// Output folder (gets `frames/`, one JSON per frame and `scenes.json`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of frames.
+    #[arg(long, default_value_t = 200)]
+    pub count: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Frame sizes to draw from, e.g. `640x480,1280x720`.
+    #[arg(long, default_value = "640x480,1280x720")]
+    pub sizes: String,
+    /// Fraction of frames without a sleeve.
+    #[arg(long, default_value_t = 0.12)]
+    pub no_sleeve_prob: f32,
+    /// Fraction of sleeves carrying a PA label.
+    #[arg(long, default_value_t = 0.3)]
+    pub pa_prob: f32,
+    /// Badge image to paste instead of the drawn one.
+    #[arg(long)]
+    pub template: Option<PathBuf>,
+    /// Overwrite an existing output.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `sleeve synth covers`.
+#[derive(Args, Debug)]
+pub struct CoversArgs {
+    /// Output folder (gets `<genre>/NNNNNN.jpg` and `annotations.json`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Covers per genre.
+    #[arg(long, default_value_t = 200)]
+    pub per_genre: usize,
+    /// Random seed.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Cover side in pixels.
+    #[arg(long, default_value_t = 300)]
+    pub size: u32,
+    /// Comma-separated genres (default: the covers5 set).
+    #[arg(long)]
+    pub genres: Option<String>,
+    /// Never put a PA label on a cover.
+    #[arg(long)]
+    pub no_pa: bool,
+    /// Badge image to paste instead of the drawn one.
+    #[arg(long)]
+    pub template: Option<PathBuf>,
+    /// Overwrite an existing output.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Arguments of `sleeve synth sheet`.
+#[derive(Args, Debug)]
+pub struct SheetArgs {
+    /// An output folder of `synth pa`, `synth scenes` or `synth covers` (or any ImageFolder).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// The PNG to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of random items.
+    #[arg(long, default_value_t = 32)]
+    pub count: usize,
+    /// Random seed (which items).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Grid columns.
+    #[arg(long, default_value_t = 8)]
+    pub columns: u32,
+}
+
+/// Arguments of `sleeve synth stats`.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// A COCO JSON file or a folder holding `annotations.json`.
+    #[arg(long)]
+    pub input: PathBuf,
+}
+
+/// Runs a synth subcommand.
+pub fn run(cmd: SynthCmd) -> Result<()> {
+    match cmd {
+        SynthCmd::Pa(a) => run_pa(a),
+        SynthCmd::Scenes(a) => run_scenes(a),
+        SynthCmd::Covers(a) => run_covers(a),
+        SynthCmd::Sheet(a) => sheet::run_sheet(&a.input, &a.out, a.count, a.seed, a.columns),
+        SynthCmd::Stats(a) => {
+            let path = if a.input.is_dir() {
+                a.input.join(COCO_FILE)
+            } else {
+                a.input.clone()
+            };
+            let coco = crate::coco::read_coco(&path)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&stats::label_stats(&coco))?
+            );
+            Ok(())
+        }
+    }
+}
+
+fn progress(n: usize, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(n as u64);
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{what} {{bar:40}} {{pos}}/{{len}} [{{elapsed_precise}}<{{eta_precise}}] {{per_sec}}"
+    )) {
+        pb.set_style(style);
+    }
+    pb
+}
+
+fn refuse_existing(out: &Path, file: &str, force: bool) -> Result<()> {
+    let p = out.join(file);
+    if p.exists() && !force {
+        bail!("{} already exists; pass --force to overwrite", p.display());
+    }
+    Ok(())
+}
+
+fn parse_format(format: &str, quality: u8) -> Result<ImageKind> {
+    match format.to_ascii_lowercase().as_str() {
+        "jpg" | "jpeg" => Ok(ImageKind::Jpeg(quality.clamp(1, 100))),
+        "png" => Ok(ImageKind::Png),
+        other => bail!("unknown --format '{other}' (use jpg or png)"),
+    }
+}
+
+/// Where covers come from: files on disk (shuffled once by the seed) or procedural.
+struct CoverSource {
+    files: Vec<CoverRef>,
+    order: Vec<usize>,
+}
+
+/// A cover picked for one item.
+struct Picked {
+    image: RgbImage,
+    genre: Option<String>,
+    source: String,
+}
+
+impl CoverSource {
+    fn open(dir: Option<&Path>, seed: u64) -> Result<Self> {
+        let files = match dir {
+            Some(d) => {
+                list_covers(d).with_context(|| format!("reading covers from {}", d.display()))?
+            }
+            None => Vec::new(),
+        };
+        let mut order: Vec<usize> = (0..files.len()).collect();
+        order.shuffle(&mut rng_from(seed ^ 0x5EED));
+        if !files.is_empty() {
+            info!(covers = files.len(), "cover images found");
+        }
+        Ok(Self { files, order })
+    }
+
+    /// The cover for item `i`; unreadable files are skipped with a warning (the next one
+    /// in the shuffled order is used). Procedural covers draw a genre from covers5.
+    fn pick(&self, i: usize, rng: &mut impl Rng, size: u32) -> Result<Picked> {
+        if self.files.is_empty() {
+            let g = COVERS5[rng.random_range(0..COVERS5.len())];
+            return Ok(Picked {
+                image: styled_cover(g, rng.random(), size),
+                genre: Some(g.to_string()),
+                source: format!("procedural:{g}"),
+            });
+        }
+        let n = self.files.len();
+        for k in 0..n.min(16) {
+            let f = &self.files[self.order[(i + k) % n]];
+            match load_rgb(&f.path) {
+                Ok(image) => {
+                    return Ok(Picked {
+                        image,
+                        genre: f.genre.clone(),
+                        source: f.path.display().to_string(),
+                    });
+                }
+                Err(e) => warn!("skipping unreadable cover: {e}"),
+            }
+        }
+        bail!("16 covers in a row could not be decoded (last tried near item {i})")
+    }
+}
+
+fn run_pa(a: PaArgs) -> Result<()> {
+    refuse_existing(&a.out, COCO_FILE, a.force)?;
+    let kind = parse_format(&a.format, a.quality)?;
+    let template = a
+        .template
+        .as_deref()
+        .map(load_template)
+        .transpose()
+        .context("loading the label template")?;
+    let cfg = PaConfig {
+        size: a.size.max(32),
+        label_prob: a.label_prob.clamp(0.0, 1.0),
+        template,
+        ..PaConfig::default()
+    };
+    let source = CoverSource::open(a.covers.as_deref(), a.seed)?;
+    let pb = progress(a.count, "pa");
+    let start = Instant::now();
+    let items: Vec<(CocoImage, Vec<CocoAnnotation>)> = (0..a.count)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = item_rng(a.seed, STREAM_PA, i as u64);
+            let cover = source.pick(i, &mut rng, cfg.size)?;
+            let sample = composite(&cover.image, &cfg, rng.random());
+            let file_name = format!("images/{i:06}.{}", kind.extension());
+            save_rgb(&a.out.join(&file_name), &sample.image, kind)?;
+            let id = i as u64 + 1;
+            let anns = sample
+                .boxes
+                .iter()
+                .zip(&sample.labels)
+                .map(|(b, l)| CocoAnnotation {
+                    id: 0,
+                    image_id: id,
+                    category_id: PA_CATEGORY_ID,
+                    bbox: to_xywh(b),
+                    area: b.area(),
+                    iscrowd: 0,
+                    rotation_deg: Some((l.rotation_deg * 100.0).round() / 100.0),
+                    position: Some(l.position.name().to_string()),
+                    inverted: Some(l.inverted),
+                    occluded: Some(l.occluded),
+                })
+                .collect();
+            pb.inc(1);
+            Ok((
+                CocoImage {
+                    id,
+                    file_name,
+                    width: sample.image.width(),
+                    height: sample.image.height(),
+                    genre: cover.genre,
+                    source: Some(cover.source),
+                    distractors: sample.distractors.iter().map(to_xywh).collect(),
+                },
+                anns,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    pb.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let mut coco = Coco::new_pa();
+    coco.info = Some(serde_json::json!({
+        "generator": "sleeve synth pa",
+        "seed": a.seed,
+        "count": a.count,
+        "size": cfg.size,
+        "label_prob": cfg.label_prob,
+        "template": a.template.as_ref().map(|p| p.display().to_string()),
+        "covers": a.covers.as_ref().map(|p| p.display().to_string()),
+    }));
+    for (im, anns) in items {
+        coco.images.push(im);
+        for mut ann in anns {
+            ann.id = coco.annotations.len() as u64 + 1;
+            coco.annotations.push(ann);
+        }
+    }
+    let path = a.out.join(COCO_FILE);
+    write_coco(&path, &coco)?;
+    info!(
+        images = coco.images.len(),
+        labels = coco.annotations.len(),
+        images_per_s = format!("{:.1}", a.count as f64 / secs.max(1e-9)),
+        "wrote {}",
+        path.display()
+    );
+    if a.stats {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&stats::label_stats(&coco))?
+        );
+    }
+    Ok(())
+}
+
+/// Parses `640x480,1280x720`.
+pub fn parse_sizes(s: &str) -> Result<Vec<(u32, u32)>> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (w, h) = part
+            .split_once(['x', 'X'])
+            .with_context(|| format!("size '{part}' is not WIDTHxHEIGHT"))?;
+        let w: u32 = w
+            .trim()
+            .parse()
+            .with_context(|| format!("bad width in '{part}'"))?;
+        let h: u32 = h
+            .trim()
+            .parse()
+            .with_context(|| format!("bad height in '{part}'"))?;
+        if !(32..=8192).contains(&w) || !(32..=8192).contains(&h) {
+            bail!("size '{part}' out of range (32..8192)");
+        }
+        out.push((w, h));
+    }
+    if out.is_empty() {
+        bail!("--sizes is empty");
+    }
+    Ok(out)
+}
+
+fn run_scenes(a: ScenesArgs) -> Result<()> {
+    refuse_existing(&a.out, SCENES_FILE, a.force)?;
+    let sizes = parse_sizes(&a.sizes)?;
+    let template = a
+        .template
+        .as_deref()
+        .map(load_template)
+        .transpose()
+        .context("loading the label template")?;
+    let base = SceneConfig {
+        no_sleeve_prob: a.no_sleeve_prob.clamp(0.0, 1.0),
+        ..SceneConfig::default()
+    };
+    let base = SceneConfig {
+        pa: PaConfig {
+            label_prob: a.pa_prob.clamp(0.0, 1.0),
+            template,
+            ..base.pa.clone()
+        },
+        ..base
+    };
+    let source = CoverSource::open(a.covers.as_deref(), a.seed)?;
+    let pb = progress(a.count, "scenes");
+    let start = Instant::now();
+    let records: Vec<SceneRecord> = (0..a.count)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = item_rng(a.seed, STREAM_SCENES, i as u64);
+            let (w, h) = sizes[rng.random_range(0..sizes.len())];
+            let cfg = SceneConfig {
+                width: w,
+                height: h,
+                ..base.clone()
+            };
+            let cover = source.pick(i, &mut rng, 512)?;
+            let scene = render_scene(
+                Some(&cover.image),
+                cover.genre.as_deref(),
+                &cfg,
+                rng.random(),
+            );
+            let file_name = format!("frames/{i:06}.jpg");
+            // The frame already went through the simulated camera's JPEG; store near-lossless.
+            save_rgb(&a.out.join(&file_name), &scene.image, ImageKind::Jpeg(95))?;
+            let source = scene.corners.map(|_| cover.source);
+            let rec = SceneRecord::from_scene(&scene, file_name, source);
+            let json = serde_json::to_vec_pretty(&rec)?;
+            let jpath = a.out.join(format!("frames/{i:06}.json"));
+            write_atomic(&jpath, &json).with_context(|| format!("writing {}", jpath.display()))?;
+            pb.inc(1);
+            Ok(rec)
+        })
+        .collect::<Result<_>>()?;
+    pb.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let path = a.out.join(SCENES_FILE);
+    write_atomic(&path, &serde_json::to_vec_pretty(&records)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let empty = records.iter().filter(|r| r.corners.is_none()).count();
+    let with_pa = records.iter().filter(|r| !r.pa_boxes.is_empty()).count();
+    info!(
+        frames = records.len(),
+        without_sleeve = empty,
+        with_pa,
+        frames_per_s = format!("{:.1}", a.count as f64 / secs.max(1e-9)),
+        "wrote {}",
+        path.display()
+    );
+    Ok(())
+}
+
+fn run_covers(a: CoversArgs) -> Result<()> {
+    refuse_existing(&a.out, COCO_FILE, a.force)?;
+    let genres: Vec<String> = match &a.genres {
+        Some(list) => list
+            .split(',')
+            .map(canonical_genre)
+            .filter(|g| !g.is_empty())
+            .collect(),
+        None => COVERS5.iter().map(|g| g.to_string()).collect(),
+    };
+    if genres.is_empty() {
+        bail!("--genres names no genre");
+    }
+    let template = a
+        .template
+        .as_deref()
+        .map(load_template)
+        .transpose()
+        .context("loading the label template")?;
+    let size = a.size.max(32);
+    let jobs: Vec<(usize, usize)> = (0..genres.len())
+        .flat_map(|g| (0..a.per_genre).map(move |k| (g, k)))
+        .collect();
+    let pb = progress(jobs.len(), "covers");
+    let start = Instant::now();
+    let items: Vec<(CocoImage, Vec<CocoAnnotation>)> = jobs
+        .par_iter()
+        .enumerate()
+        .map(|(idx, &(g, k))| {
+            let genre = &genres[g];
+            let seed = item_seed(a.seed, STREAM_COVERS, idx as u64);
+            let mut rng = item_rng(a.seed, STREAM_COVERS + 100, idx as u64);
+            let cover = styled_cover(genre, seed, size);
+            let cfg = PaConfig {
+                size,
+                label_prob: if a.no_pa { 0.0 } else { pa_rate(genre) },
+                hard_negative_prob: 0.1,
+                hard_negative_with_label_prob: 0.05,
+                template: template.clone(),
+                ..PaConfig::default()
+            };
+            let sample = composite(&cover, &cfg, rng.random());
+            let file_name = format!("{genre}/{k:06}.jpg");
+            save_rgb(&a.out.join(&file_name), &sample.image, ImageKind::Jpeg(92))?;
+            let id = idx as u64 + 1;
+            let anns = sample
+                .boxes
+                .iter()
+                .zip(&sample.labels)
+                .map(|(b, l)| CocoAnnotation {
+                    id: 0,
+                    image_id: id,
+                    category_id: PA_CATEGORY_ID,
+                    bbox: to_xywh(b),
+                    area: b.area(),
+                    iscrowd: 0,
+                    rotation_deg: Some((l.rotation_deg * 100.0).round() / 100.0),
+                    position: Some(l.position.name().to_string()),
+                    inverted: Some(l.inverted),
+                    occluded: Some(l.occluded),
+                })
+                .collect();
+            pb.inc(1);
+            Ok((
+                CocoImage {
+                    id,
+                    file_name,
+                    width: size,
+                    height: size,
+                    genre: Some(genre.clone()),
+                    source: Some(format!("procedural:{genre}")),
+                    distractors: sample.distractors.iter().map(to_xywh).collect(),
+                },
+                anns,
+            ))
+        })
+        .collect::<Result<_>>()?;
+    pb.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let mut coco = Coco::new_pa();
+    coco.info = Some(serde_json::json!({
+        "generator": "sleeve synth covers",
+        "seed": a.seed,
+        "per_genre": a.per_genre,
+        "genres": genres,
+        "size": size,
+    }));
+    for (im, anns) in items {
+        coco.images.push(im);
+        for mut ann in anns {
+            ann.id = coco.annotations.len() as u64 + 1;
+            coco.annotations.push(ann);
+        }
+    }
+    let path = a.out.join(COCO_FILE);
+    write_coco(&path, &coco)?;
+    info!(
+        covers = coco.images.len(),
+        with_pa = coco.annotations.len(),
+        covers_per_s = format!("{:.1}", jobs.len() as f64 / secs.max(1e-9)),
+        "wrote {} (ImageFolder layout, one folder per genre)",
+        a.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! Finding cover images on disk (an ImageFolder tree or a flat folder) and writing images.
+
+use std::fs;
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+
+use image::{ImageFormat, RgbImage};
+use sleeve_shared::fsutil::write_atomic;
+use sleeve_shared::labels::canonical_genre;
+
+use crate::error::SynthError;
+
+/// File extensions read as images.
+pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "webp", "gif", "tif"];
+
+/// A cover image on disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoverRef {
+    /// The file.
+    pub path: PathBuf,
+    /// Canonical genre from the first-level folder name, when the tree is an ImageFolder.
+    pub genre: Option<String>,
+}
+
+/// Lists images under `dir`: files directly in it (genre unknown) and files in its
+/// sub-folders at any depth (genre = canonical name of the first-level folder). Sorted by
+/// path, so the order is stable. Errors if the folder is unreadable or holds no image.
+pub fn list_covers(dir: &Path) -> Result<Vec<CoverRef>, SynthError> {
+    let mut out = Vec::new();
+    walk(dir, None, 0, &mut out)?;
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    if out.is_empty() {
+        return Err(SynthError::NoImages {
+            path: dir.to_path_buf(),
+            reason: format!("no images ({}) found", IMAGE_EXTENSIONS.join(", ")),
+        });
+    }
+    Ok(out)
+}
+
+fn walk(
+    dir: &Path,
+    genre: Option<&str>,
+    depth: usize,
+    out: &mut Vec<CoverRef>,
+) -> Result<(), SynthError> {
+    let entries = fs::read_dir(dir).map_err(|source| SynthError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| SynthError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            if depth < 8 {
+                let g = match genre {
+                    Some(g) => Some(g.to_string()),
+                    None => Some(canonical_genre(&name)).filter(|g| !g.is_empty()),
+                };
+                walk(&path, g.as_deref(), depth + 1, out)?;
+            }
+        } else if is_image(&path) {
+            out.push(CoverRef {
+                path,
+                genre: genre.map(str::to_string),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// True when the path has an image extension.
+pub fn is_image(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        .unwrap_or(false)
+}
+
+/// Decodes an image file as RGB.
+pub fn load_rgb(path: &Path) -> Result<RgbImage, SynthError> {
+    let img = image::ImageReader::open(path)
+        .map_err(|source| SynthError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .with_guessed_format()
+        .map_err(|source| SynthError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .decode()
+        .map_err(|source| SynthError::Image {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(img.to_rgb8())
+}
+
+/// Output image format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageKind {
+    /// Lossless PNG.
+    Png,
+    /// JPEG at the given quality (1–100).
+    Jpeg(u8),
+}
+
+impl ImageKind {
+    /// File extension without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ImageKind::Png => "png",
+            ImageKind::Jpeg(_) => "jpg",
+        }
+    }
+}
+
+/// Encodes `img` and writes it atomically.
+pub fn save_rgb(path: &Path, img: &RgbImage, kind: ImageKind) -> Result<(), SynthError> {
+    let mut buf = Vec::new();
+    let res = match kind {
+        ImageKind::Png => img.write_to(&mut Cursor::new(&mut buf), ImageFormat::Png),
+        ImageKind::Jpeg(q) => {
+            let enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, q.clamp(1, 100));
+            img.write_with_encoder(enc)
+        }
+    };
+    res.map_err(|source| SynthError::Image {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    write_atomic(path, &buf).map_err(|source| SynthError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_imagefolder_and_flat_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = RgbImage::new(4, 4);
+        save_rgb(&dir.path().join("Hip-Hop/a.png"), &img, ImageKind::Png).unwrap();
+        save_rgb(
+            &dir.path().join("rock/sub/b.jpg"),
+            &img,
+            ImageKind::Jpeg(90),
+        )
+        .unwrap();
+        save_rgb(&dir.path().join("c.png"), &img, ImageKind::Png).unwrap();
+        fs::write(dir.path().join("notes.txt"), b"x").unwrap();
+        let list = list_covers(dir.path()).unwrap();
+        let genres: Vec<_> = list.iter().map(|c| c.genre.clone()).collect();
+        assert_eq!(
+            genres,
+            vec![Some("hiphop".into()), None, Some("rock".into())]
+        );
+        assert_eq!(load_rgb(&list[0].path).unwrap().dimensions(), (4, 4));
+
+        let empty = tempfile::tempdir().unwrap();
+        assert!(list_covers(empty.path()).is_err());
+        let bad = dir.path().join("bad.jpg");
+        fs::write(&bad, b"not an image").unwrap();
+        assert!(load_rgb(&bad).unwrap_err().to_string().contains("bad.jpg"));
+    }
+}

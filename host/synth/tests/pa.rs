@@ -1,0 +1,198 @@
+//! Parental Advisory composites: boxes, pixels, COCO output, determinism, negatives.
+
+use image::{Rgb, RgbImage};
+use sleeve_synth::cli::{self, PaArgs, SynthCmd};
+use sleeve_synth::pa::{PaConfig, composite, read_coco};
+
+fn grey_cover(size: u32) -> RgbImage {
+    RgbImage::from_pixel(size, size, Rgb([128, 128, 128]))
+}
+
+fn labels_only() -> PaConfig {
+    PaConfig {
+        size: 160,
+        label_prob: 1.0,
+        occlusion_prob: 0.0,
+        hard_negative_prob: 0.0,
+        hard_negative_with_label_prob: 0.0,
+        ..PaConfig::default()
+    }
+}
+
+fn luma(p: &Rgb<u8>) -> f32 {
+    0.299 * p.0[0] as f32 + 0.587 * p.0[1] as f32 + 0.114 * p.0[2] as f32
+}
+
+#[test]
+fn label_boxes_lie_inside_and_hold_the_badge() {
+    let cover = grey_cover(200);
+    let cfg = labels_only();
+    for seed in 0..40 {
+        let s = composite(&cover, &cfg, seed);
+        assert_eq!(s.image.dimensions(), (160, 160));
+        assert_eq!(s.boxes.len(), 1, "seed {seed}: label_prob 1 gives one label");
+        let b = s.boxes[0];
+        assert!(b.x0 >= 0.0 && b.y0 >= 0.0 && b.x1 <= 160.0 && b.y1 <= 160.0, "seed {seed}: {b:?}");
+        let wf = b.width() / 160.0;
+        assert!((0.05..=0.33).contains(&wf), "seed {seed}: width fraction {wf}");
+        let aspect = b.width() / b.height();
+        assert!((1.3..=1.8).contains(&aspect), "seed {seed}: aspect {aspect}");
+        // Inside the (slightly shrunk) box: the badge's black and white ink dominates.
+        let (mut dark, mut bright, mut n) = (0, 0, 0);
+        let (x0, y0) = ((b.x0 + 0.12 * b.width()) as u32, (b.y0 + 0.12 * b.height()) as u32);
+        let (x1, y1) = ((b.x1 - 0.12 * b.width()) as u32, (b.y1 - 0.12 * b.height()) as u32);
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let l = luma(s.image.get_pixel(x, y));
+                dark += usize::from(l < 80.0);
+                bright += usize::from(l > 176.0);
+                n += 1;
+            }
+        }
+        // The badge is mostly black with white bands and lettering; the plain grey cover has
+        // neither.
+        let (fd, fb) = (dark as f32 / n.max(1) as f32, bright as f32 / n.max(1) as f32);
+        assert!(fd > 0.25 && fb > 0.08 && fd + fb > 0.45, "seed {seed}: dark {fd:.2} bright {fb:.2}");
+        // Outside the box (with a 2 px border) the cover is untouched.
+        for (x, y, p) in s.image.enumerate_pixels() {
+            let (xf, yf) = (x as f32, y as f32);
+            if xf < b.x0 - 2.0 || xf > b.x1 + 2.0 || yf < b.y0 - 2.0 || yf > b.y1 + 2.0 {
+                assert_eq!(p.0, [128, 128, 128], "seed {seed}: pixel ({x},{y}) changed outside the box");
+            }
+        }
+    }
+}
+
+#[test]
+fn mostly_lower_corners_and_slight_rotation() {
+    let cover = grey_cover(64);
+    let cfg = PaConfig { size: 96, ..labels_only() };
+    let (mut lower, mut total) = (0, 0);
+    for seed in 0..200 {
+        let s = composite(&cover, &cfg, seed);
+        for (b, l) in s.boxes.iter().zip(&s.labels) {
+            total += 1;
+            assert!(l.rotation_deg.abs() <= 4.0 + 1e-4);
+            if b.centre().1 > 48.0 {
+                lower += 1;
+            }
+        }
+    }
+    assert!(total >= 190);
+    let frac = lower as f32 / total as f32;
+    assert!((0.65..0.92).contains(&frac), "lower-half fraction {frac}");
+}
+
+#[test]
+fn negatives_and_hard_negatives() {
+    let cover = grey_cover(100);
+    let cfg = PaConfig {
+        size: 100,
+        label_prob: 0.0,
+        hard_negative_prob: 1.0,
+        ..PaConfig::default()
+    };
+    let mut with_distractor = 0;
+    for seed in 0..30 {
+        let s = composite(&cover, &cfg, seed);
+        assert!(s.boxes.is_empty());
+        if let Some(d) = s.distractors.first() {
+            with_distractor += 1;
+            let (cx, cy) = d.centre();
+            let changed = (0..9).any(|k| {
+                let x = (cx + (k % 3) as f32 - 1.0) as u32;
+                let y = (cy + (k / 3) as f32 - 1.0) as u32;
+                s.image.get_pixel(x.min(99), y.min(99)).0 != [128, 128, 128]
+            });
+            assert!(changed, "seed {seed}: distractor box {d:?} is blank");
+        }
+    }
+    assert!(with_distractor >= 25, "only {with_distractor}/30 negatives got look-alikes");
+    // The default mix is about half negatives.
+    let dflt = PaConfig { size: 64, ..PaConfig::default() };
+    let labelled = (0..200).filter(|&s| !composite(&cover, &dflt, s).boxes.is_empty()).count();
+    assert!((70..130).contains(&labelled), "{labelled}/200 labelled");
+}
+
+#[test]
+fn composite_is_deterministic_and_handles_non_square_covers() {
+    let cover = RgbImage::from_fn(90, 60, |x, y| Rgb([(x * 2) as u8, (y * 3) as u8, 77]));
+    let cfg = PaConfig { size: 80, ..PaConfig::default() };
+    let a = composite(&cover, &cfg, 11);
+    let b = composite(&cover, &cfg, 11);
+    assert_eq!(a.image, b.image);
+    assert_eq!(a.boxes, b.boxes);
+    assert_eq!(a.image.dimensions(), (80, 80));
+    let differs = (0..10).any(|s| composite(&cover, &cfg, 100 + s).image != a.image);
+    assert!(differs);
+}
+
+fn pa_args(out: &std::path::Path, seed: u64, covers: Option<std::path::PathBuf>) -> PaArgs {
+    PaArgs {
+        covers,
+        out: out.to_path_buf(),
+        count: 12,
+        seed,
+        template: None,
+        size: 64,
+        label_prob: 0.5,
+        format: "png".into(),
+        quality: 90,
+        stats: false,
+        force: false,
+    }
+}
+
+#[test]
+fn cli_writes_coco_that_loads_back_and_is_reproducible() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    cli::run(SynthCmd::Pa(pa_args(&a, 5, None))).unwrap();
+    cli::run(SynthCmd::Pa(pa_args(&b, 5, None))).unwrap();
+    cli::run(SynthCmd::Pa(pa_args(&c, 6, None))).unwrap();
+
+    let coco = read_coco(&a.join("annotations.json")).unwrap();
+    assert_eq!(coco.images.len(), 12);
+    assert_eq!(coco.categories.len(), 1);
+    assert_eq!(coco.categories[0].name, "parental_advisory");
+    for im in &coco.images {
+        let img = image::open(a.join(&im.file_name)).unwrap();
+        assert_eq!((img.width(), img.height()), (64, 64));
+        assert!(im.genre.is_some(), "procedural covers know their genre");
+    }
+    for ann in &coco.annotations {
+        let [x, y, w, h] = ann.bbox;
+        assert!(x >= 0.0 && y >= 0.0 && x + w <= 64.0 && y + h <= 64.0);
+    }
+
+    let bytes = |d: &std::path::Path, f: &str| std::fs::read(d.join(f)).unwrap();
+    assert_eq!(bytes(&a, "annotations.json"), bytes(&b, "annotations.json"));
+    assert_eq!(bytes(&a, "images/000003.png"), bytes(&b, "images/000003.png"));
+    assert_ne!(bytes(&a, "annotations.json"), bytes(&c, "annotations.json"));
+
+    // A second run into the same folder is refused (no silent overwrite).
+    let err = cli::run(SynthCmd::Pa(pa_args(&a, 5, None))).unwrap_err();
+    assert!(err.to_string().contains("--force"), "{err}");
+}
+
+#[test]
+fn cli_reads_an_imagefolder_of_covers_and_keeps_genres() {
+    let dir = tempfile::tempdir().unwrap();
+    let covers = dir.path().join("covers");
+    for (g, c) in [("Hip-Hop", [200, 30, 30]), ("country", [30, 200, 30])] {
+        std::fs::create_dir_all(covers.join(g)).unwrap();
+        for k in 0..3 {
+            RgbImage::from_pixel(50, 40, Rgb(c)).save(covers.join(g).join(format!("{k}.png"))).unwrap();
+        }
+    }
+    std::fs::write(covers.join("country/broken.jpg"), b"not a jpeg").unwrap();
+    let out = dir.path().join("out");
+    cli::run(SynthCmd::Pa(pa_args(&out, 1, Some(covers)))).unwrap();
+    let coco = read_coco(&out.join("annotations.json")).unwrap();
+    assert_eq!(coco.images.len(), 12);
+    for im in &coco.images {
+        let g = im.genre.as_deref().unwrap();
+        assert!(g == "hiphop" || g == "country", "{g}");
+        assert!(!im.source.as_deref().unwrap().contains("broken"));
+    }
+}

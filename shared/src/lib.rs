@@ -1,0 +1,31 @@
+//! The contract both sides of Sleeve agree on, byte for byte.
+//!
+//! The host (`sleeve`) trains and exports models; the edge (`sleeve-edge`) runs them on a
+//! kiosk. Everything that must be identical on both sides lives here:
+//!
+//! * [`labels`]: genre label sets and genre-name normalisation;
+//! * [`preprocess`]: RGB image → model tensor (crop, resample, normalise, layout);
+//! * [`manifest`]: the model-bundle manifest (`manifest.json`);
+//! * [`detect`]: SSD anchors, box coding, IoU and non-maximum suppression;
+//! * [`results`]: what a classification or detection produces.
+//!
+//! The crate is `no_std` + `alloc` unless the `std` feature (default) is on; `std` adds
+//! [`fsutil`] (atomic writes, file hashing).
+#![cfg_attr(not(feature = "std"), no_std)]
+#![warn(missing_docs)]
+
+extern crate alloc;
+
+pub mod detect;
+#[cfg(feature = "std")]
+pub mod fsutil;
+pub mod fusion;
+pub mod labels;
+pub mod manifest;
+pub mod preprocess;
+pub mod results;
+
+pub use labels::LabelSet;
+pub use manifest::BundleManifest;
+pub use preprocess::{PreprocessConfig, RgbView};
+pub use results::{Classification, GenreScore, PaBox};
