@@ -78,6 +78,12 @@ where
     O: ModelOutputs,
     F: Fn(&M, Tensor<4>) -> O,
 {
+    // burn first: tracing initialises lazy parameters on the capture device, and burn cannot
+    // move tensors back from it, so the reference outputs must exist before the trace.
+    let reference = parity_inputs
+        .iter()
+        .map(|x| run_burn(module, x, &forward))
+        .collect::<Result<Vec<_>, ExportError>>()?;
     let raw = export_raw(module, spec.input_shape, &forward)?;
     let mut model = proto::decode(&raw)?;
     let names: Vec<&str> = spec.output_names.iter().map(String::as_str).collect();
@@ -91,9 +97,10 @@ where
         "exported ONNX graph"
     );
     let tract = TractModel::load(&bytes)?;
-    let pairs = parity_inputs
-        .iter()
-        .map(|x| Ok((run_burn(module, x, &forward)?, tract.run(x)?)))
+    let pairs = reference
+        .into_iter()
+        .zip(parity_inputs)
+        .map(|(burn_out, x)| Ok((burn_out, tract.run(x)?)))
         .collect::<Result<Vec<_>, ExportError>>()?;
     let parity = compare(&pairs)?;
     if parity.worst() > tolerance || parity.worst().is_nan() {

@@ -99,7 +99,7 @@ pub struct FitState {
     pub batch_in_epoch: usize,
     /// Optimizer steps so far.
     pub step: usize,
-    /// Best validation accuracy so far.
+    /// Best validation accuracy so far (-1 before the first epoch: JSON has no -inf).
     pub best_val_acc: f64,
     /// Epoch (1-based) of the best validation accuracy.
     pub best_epoch: usize,
@@ -181,7 +181,7 @@ pub fn fit<T: Task>(
         epoch: 0,
         batch_in_epoch: 0,
         step: 0,
-        best_val_acc: f64::NEG_INFINITY,
+        best_val_acc: -1.0,
         best_epoch: 0,
         history: Vec::new(),
         finished: false,

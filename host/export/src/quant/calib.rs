@@ -235,12 +235,13 @@ mod tests {
 
     #[test]
     fn mse_clips_a_long_tail() {
-        // A million values in [0, 1) and one at 50: clipping the outlier costs less than
-        // the coarse steps it forces on everything else.
+        // A million values in [0, 1) and one at 50. Total squared error for a clip at m is
+        // (50 - m)^2 + 1e6 * (m / 255)^2 / 12, minimised near m = 22: clipping the outlier
+        // half-way costs less than the coarse steps it forces on everything else.
         let mut v: Vec<f32> = (0..1_000_000).map(|i| (i % 1000) as f32 / 1000.0).collect();
         v.push(50.0);
         let r = stats(&v).mse_range();
-        assert!(r.max < 5.0, "{r:?}");
+        assert!(r.max > 15.0 && r.max < 30.0, "{r:?}");
         // Without the outlier the full range is best.
         let r = stats(&v[..1000]).mse_range();
         assert!(r.max > 0.9, "{r:?}");
