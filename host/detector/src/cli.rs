@@ -13,7 +13,7 @@ use crate::evaluate::{cover_set, evaluate_set, scene_set, write_reports};
 use crate::infer::Detector;
 use crate::loss::LossConfig;
 use crate::targets::MatchConfig;
-use crate::train::{TrainConfig, train as run_training};
+use crate::train::{DiskSets, TrainConfig, train as run_training};
 
 /// Default seed of held-out evaluation images (training uses `--seed`, validation
 /// `--seed ^ VAL_SEED_SALT`; keep this different from both).
@@ -25,6 +25,20 @@ pub struct TrainArgs {
     /// Real covers as `DIR/<genre>/*.jpg` (9/10 used for training); procedural covers if omitted.
     #[arg(long)]
     pub covers: Option<PathBuf>,
+    /// Train on a `sleeve synth pa` output folder instead of generating images (repeatable;
+    /// frozen backbone only; `--covers`, `--train-images` and `--scene-fraction` are then unused).
+    #[arg(long = "data", value_name = "DIR")]
+    pub data: Vec<PathBuf>,
+    /// Also train on a `sleeve synth scenes` output folder, frames rectified by their
+    /// ground-truth corners (repeatable).
+    #[arg(long = "scene-data", value_name = "DIR")]
+    pub scene_data: Vec<PathBuf>,
+    /// Validate on a `sleeve synth pa` folder instead of generated images (repeatable).
+    #[arg(long = "val-data", value_name = "DIR")]
+    pub val_data: Vec<PathBuf>,
+    /// Validate on a `sleeve synth scenes` folder too (repeatable).
+    #[arg(long = "val-scene-data", value_name = "DIR")]
+    pub val_scene_data: Vec<PathBuf>,
     /// Checkpoint folder (`detector.bpk`, `detector.json`, `best/`).
     #[arg(long, default_value = "runs/detector")]
     pub out: PathBuf,
@@ -91,6 +105,15 @@ pub struct EvalArgs {
     /// Seed of the evaluation images (must differ from training's).
     #[arg(long, default_value_t = DEFAULT_TEST_SEED)]
     pub seed: u64,
+    /// Evaluate on a `sleeve synth pa` output folder (repeatable; one set each). When any
+    /// folder is given, no images are generated (`--count`/`--scenes` unused). Make it with
+    /// a seed the detector never trained on.
+    #[arg(long = "pa-data", value_name = "DIR")]
+    pub pa_data: Vec<PathBuf>,
+    /// Evaluate on a `sleeve synth scenes` output folder, frames rectified by their
+    /// ground-truth corners (repeatable; frames without a sleeve are skipped).
+    #[arg(long = "scene-data", value_name = "DIR")]
+    pub scene_data: Vec<PathBuf>,
     /// Report folder (`detector_eval.json`, `detector_pr.png`).
     #[arg(long, default_value = "reports/detector")]
     pub out: PathBuf,
@@ -156,6 +179,14 @@ pub fn train(a: TrainArgs) -> Result<()> {
     }
     let cfg = TrainConfig {
         covers: a.covers,
+        train_sets: DiskSets {
+            pa: a.data,
+            scenes: a.scene_data,
+        },
+        val_sets: DiskSets {
+            pa: a.val_data,
+            scenes: a.val_scene_data,
+        },
         out: a.out,
         input_size: a.input_size,
         backbone,
@@ -211,11 +242,35 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     };
     let size = det.meta.preprocess.input_size;
     let mut reports = Vec::new();
-    if a.count > 0 {
+    let from_disk = !a.pa_data.is_empty() || !a.scene_data.is_empty();
+    for d in &a.pa_data {
+        let set = crate::data::load_pa_dir(d)?;
+        reports.push(evaluate_set(
+            &det,
+            &format!("covers:{}", set_name(d)),
+            &set,
+        )?);
+    }
+    for d in &a.scene_data {
+        let (set, skipped) = crate::data::load_scene_dir(d, size)?;
+        tracing::info!(
+            "{}: {} rectified scenes ({skipped} frames without a sleeve skipped)",
+            d.display(),
+            set.len()
+        );
+        reports.push(evaluate_set(
+            &det,
+            &format!("scenes:{}", set_name(d)),
+            &set,
+        )?);
+    }
+    if from_disk {
+        // Only the folders given.
+    } else if a.count > 0 {
         let set = cover_set(&pool, a.seed, a.count, size);
         reports.push(evaluate_set(&det, "covers", &set)?);
     }
-    if a.scenes > 0 {
+    if !from_disk && a.scenes > 0 {
         let set = scene_set(&pool, a.seed ^ 0x5CE7E, a.scenes, size);
         reports.push(evaluate_set(&det, "scenes", &set)?);
     }
@@ -226,7 +281,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     for r in &reports {
         let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
         println!(
-            "{:7} images {:4}  AP@0.5 {}  AP@0.75 {}  AP@[.5:.95] {}  image AUC {}  recall@FPR≤{:.0}% {:.3}  FPR@{:.2} {:.4}  {:.0} ms/img",
+            "{:16} images {:4}  AP@0.5 {}  AP@0.75 {}  AP@[.5:.95] {}  image AUC {}  recall@FPR≤{:.0}% {:.3}  FPR@{:.2} {:.4}  {:.0} ms/img",
             r.name,
             r.boxes.n_images,
             f(r.boxes.ap50),
@@ -242,6 +297,13 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     }
     println!("reports in {}", a.out.display());
     Ok(())
+}
+
+/// Short name of a data folder for report labels (its last path component).
+fn set_name(dir: &std::path::Path) -> String {
+    dir.file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dir.display().to_string())
 }
 
 /// Fits and measures fusion.

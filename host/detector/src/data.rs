@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use image::{Rgb, RgbImage};
 use imageproc::geometric_transformations::{Border, Interpolation, Projection, warp_into};
+use rayon::prelude::*;
 use sleeve_shared::detect::BoxF;
 use sleeve_shared::fsutil::sha256_hex;
 use sleeve_synth::pa::{PaConfig, composite};
@@ -235,6 +236,66 @@ pub fn training_sample(
     }
 }
 
+/// A `sleeve synth pa` output folder (`annotations.json` + images) as detector samples.
+///
+/// Images keep their size (preprocessing resizes them to the detector input); boxes are
+/// normalised by each image's width and height. Images are decoded in parallel.
+pub fn load_pa_dir(dir: &Path) -> Result<Vec<Sample>> {
+    let json = dir.join(sleeve_synth::cli::COCO_FILE);
+    let coco = sleeve_synth::coco::read_coco(&json)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", json.display()))?;
+    coco.images
+        .par_iter()
+        .map(|im| {
+            let path = dir.join(&im.file_name);
+            let image = image::open(&path)
+                .with_context(|| {
+                    format!("reading {} (listed in {})", path.display(), json.display())
+                })?
+                .to_rgb8();
+            let (w, h) = (image.width() as f32, image.height() as f32);
+            let boxes = coco
+                .annotations_of(im.id)
+                .map(|a| {
+                    let b = sleeve_synth::coco::from_xywh(a.bbox);
+                    BoxF::new(b.x0 / w, b.y0 / h, b.x1 / w, b.y1 / h).clipped()
+                })
+                .filter(|b| b.width() > 0.0 && b.height() > 0.0)
+                .collect();
+            Ok(Sample { image, boxes })
+        })
+        .collect()
+}
+
+/// A `sleeve synth scenes` output folder (`scenes.json` + frames) as detector samples: every
+/// frame with a sleeve is rectified to `size × size` by its ground-truth corners (what the
+/// edge feeds the detector after finding the sleeve). Returns the samples and the number of
+/// frames skipped because they show no sleeve.
+pub fn load_scene_dir(dir: &Path, size: u32) -> Result<(Vec<Sample>, usize)> {
+    let json = dir.join(sleeve_synth::cli::SCENES_FILE);
+    let bytes = std::fs::read(&json).with_context(|| format!("reading {}", json.display()))?;
+    let records: Vec<sleeve_synth::scenes::SceneRecord> =
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", json.display()))?;
+    let out: Vec<Option<Sample>> = records
+        .par_iter()
+        .map(|r| {
+            let Some(c) = r.corners else {
+                return Ok(None);
+            };
+            let path = dir.join(&r.file_name);
+            let frame = image::open(&path)
+                .with_context(|| {
+                    format!("reading {} (listed in {})", path.display(), json.display())
+                })?
+                .to_rgb8();
+            let corners = c.map(|[x, y]| (x, y));
+            Ok(rectify_scene(&frame, Some(corners), &r.pa_boxes, size))
+        })
+        .collect::<Result<_>>()?;
+    let skipped = out.iter().filter(|s| s.is_none()).count();
+    Ok((out.into_iter().flatten().collect(), skipped))
+}
+
 /// `image` preprocessed for the detector (`[3·S·S]` NCHW values).
 pub fn preprocess_image(
     image: &RgbImage,
@@ -268,6 +329,62 @@ mod tests {
             labelled += usize::from(!s.boxes.is_empty());
         }
         assert!((2..=11).contains(&labelled), "{labelled} of 12 labelled");
+    }
+
+    /// `sleeve synth pa` / `sleeve synth scenes` folders load back with normalised boxes.
+    #[test]
+    fn synth_folders_load_as_samples() {
+        use sleeve_synth::cli::{PaArgs, ScenesArgs, SynthCmd, run};
+        let dir = tempfile::tempdir().unwrap();
+        let pa = dir.path().join("pa");
+        run(SynthCmd::Pa(PaArgs {
+            covers: None,
+            out: pa.clone(),
+            count: 12,
+            seed: 5,
+            template: None,
+            size: 96,
+            label_prob: 0.5,
+            format: "png".into(),
+            quality: 90,
+            stats: false,
+            force: false,
+        }))
+        .unwrap();
+        let samples = load_pa_dir(&pa).unwrap();
+        assert_eq!(samples.len(), 12);
+        let labelled = samples.iter().filter(|s| !s.boxes.is_empty()).count();
+        assert!((1..12).contains(&labelled), "{labelled} of 12 labelled");
+        for s in &samples {
+            assert_eq!(s.image.dimensions(), (96, 96));
+            for b in &s.boxes {
+                assert!(b.x0 >= 0.0 && b.y0 >= 0.0 && b.x1 <= 1.0 && b.y1 <= 1.0);
+                assert!(b.width() > 0.02 && b.height() > 0.01, "{b:?}");
+            }
+        }
+
+        let sc = dir.path().join("scenes");
+        run(SynthCmd::Scenes(ScenesArgs {
+            covers: None,
+            out: sc.clone(),
+            count: 6,
+            seed: 9,
+            sizes: "160x120".into(),
+            no_sleeve_prob: 0.3,
+            pa_prob: 0.8,
+            template: None,
+            force: false,
+        }))
+        .unwrap();
+        let (scenes, skipped) = load_scene_dir(&sc, 64).unwrap();
+        assert_eq!(scenes.len() + skipped, 6);
+        assert!(!scenes.is_empty());
+        for s in &scenes {
+            assert_eq!(s.image.dimensions(), (64, 64));
+            assert!(s.boxes.iter().all(|b| b.x1 <= 1.0 + 1e-6 && b.x0 >= -1e-6));
+        }
+        assert!(load_pa_dir(&dir.path().join("missing")).is_err());
+        assert!(load_scene_dir(&pa, 64).is_err());
     }
 
     #[test]

@@ -47,6 +47,11 @@ pub const BEST_DIR: &str = "best";
 pub struct TrainConfig {
     /// Real covers (`DIR/<genre>/*.jpg`); procedural covers when `None`.
     pub covers: Option<PathBuf>,
+    /// Training images from disk instead of generated ones: `sleeve synth pa` folders
+    /// and `sleeve synth scenes` folders (frames rectified by their ground truth).
+    pub train_sets: DiskSets,
+    /// Validation images from disk (generated from held-out covers when empty).
+    pub val_sets: DiskSets,
     /// Checkpoint folder.
     pub out: PathBuf,
     /// Square input side (multiple of 32).
@@ -79,6 +84,60 @@ pub struct TrainConfig {
     pub matching: MatchConfig,
     /// Show a progress bar.
     pub progress: bool,
+}
+
+/// Image sets on disk made by `sleeve synth pa` and `sleeve synth scenes`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct DiskSets {
+    /// `sleeve synth pa` output folders.
+    pub pa: Vec<PathBuf>,
+    /// `sleeve synth scenes` output folders.
+    pub scenes: Vec<PathBuf>,
+}
+
+impl DiskSets {
+    /// Whether no folder is named.
+    pub fn is_empty(&self) -> bool {
+        self.pa.is_empty() && self.scenes.is_empty()
+    }
+
+    /// All samples of all folders (scenes rectified to `size`), in the order given.
+    pub fn load(&self, size: u32) -> Result<Vec<Sample>> {
+        let mut out = Vec::new();
+        for d in &self.pa {
+            let s = crate::data::load_pa_dir(d)?;
+            tracing::info!("{} images from {}", s.len(), d.display());
+            out.extend(s);
+        }
+        for d in &self.scenes {
+            let (s, skipped) = crate::data::load_scene_dir(d, size)?;
+            tracing::info!(
+                "{} rectified scenes from {} ({skipped} frames without a sleeve skipped)",
+                s.len(),
+                d.display()
+            );
+            out.extend(s);
+        }
+        if out.is_empty() {
+            bail!("the image folders given hold no usable images");
+        }
+        Ok(out)
+    }
+
+    /// One line naming the folders.
+    pub fn describe(&self) -> String {
+        let names = |v: &[PathBuf]| {
+            v.iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        format!(
+            "synth pa folders [{}] + synth scenes folders [{}]",
+            names(&self.pa),
+            names(&self.scenes)
+        )
+    }
 }
 
 /// Outcome of a run.
@@ -336,6 +395,14 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             cfg.scene_fraction * 100.0
         ),
     };
+    if cfg.end_to_end && !cfg.train_sets.is_empty() {
+        bail!("training images from disk need the frozen-backbone recipe (drop --end-to-end)");
+    }
+    let data_desc = if cfg.train_sets.is_empty() {
+        data_desc
+    } else {
+        cfg.train_sets.describe()
+    };
     let plain = Device::flex();
     plain.seed(cfg.seed);
     let train_dev = Device::flex().autodiff();
@@ -378,14 +445,18 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     state.epochs_total = cfg.epochs;
     let pre = PreprocessConfig::signed_unit(cfg.input_size);
 
-    let val = generate(
-        &val_pool,
-        cfg.seed ^ VAL_SEED_SALT,
-        cfg.val_images,
-        cfg.input_size,
-        cfg.scene_fraction,
-        cfg.progress,
-    );
+    let val = if cfg.val_sets.is_empty() {
+        generate(
+            &val_pool,
+            cfg.seed ^ VAL_SEED_SALT,
+            cfg.val_images,
+            cfg.input_size,
+            cfg.scene_fraction,
+            cfg.progress,
+        )
+    } else {
+        cfg.val_sets.load(cfg.input_size)?
+    };
     let val_gt: Vec<Vec<BoxF>> = val.iter().map(|s| s.boxes.clone()).collect();
     let stop = stop_flag();
     let started = Instant::now();
@@ -410,14 +481,21 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
 
     if !cfg.end_to_end {
         // Frozen backbone: cache features once.
-        let train = generate(
-            &train_pool,
-            cfg.seed,
-            cfg.train_images,
-            cfg.input_size,
-            cfg.scene_fraction,
-            cfg.progress,
-        );
+        let train = if cfg.train_sets.is_empty() {
+            generate(
+                &train_pool,
+                cfg.seed,
+                cfg.train_images,
+                cfg.input_size,
+                cfg.scene_fraction,
+                cfg.progress,
+            )
+        } else {
+            cfg.train_sets.load(cfg.input_size)?
+        };
+        if !cfg.train_sets.is_empty() {
+            state.train_images = train.len();
+        }
         let t0 = Instant::now();
         let cache =
             FeatureCache::build(&model.backbone, &train, &pre, &plain, cfg.progress, "train")?;
@@ -641,6 +719,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = TrainConfig {
             covers: None,
+            train_sets: DiskSets::default(),
+            val_sets: DiskSets::default(),
             out: dir.path().join("det"),
             input_size: 64,
             backbone: BackboneInit::Random { width_mult: 0.25 },
