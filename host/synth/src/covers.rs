@@ -4,7 +4,7 @@
 
 use embedded_graphics::Drawable;
 use embedded_graphics::prelude::{Point, Primitive};
-use embedded_graphics::primitives::{Circle, PrimitiveStyle, Triangle};
+use embedded_graphics::primitives::{Circle, PrimitiveStyle};
 use image::{Rgb, RgbImage};
 use imageproc::drawing::{draw_filled_ellipse_mut, draw_filled_rect_mut, draw_polygon_mut};
 use imageproc::point::Point as IpPoint;
@@ -575,9 +575,14 @@ fn draw_motif(img: &mut RgbImage, m: Motif, pal: &Palette, rng: &mut impl Rng) {
                     )
                 };
                 let (a, b, cc) = (pt(rng), pt(rng), pt(rng));
-                let _ = Triangle::new(a, b, cc)
-                    .into_styled(PrimitiveStyle::with_fill(eg_rgb(c)))
-                    .draw(&mut RgbCanvas(img));
+                // imageproc's scanline fill, not embedded-graphics' Triangle: the latter's
+                // collapse check squares a cross product in i32 and overflows (a panic with
+                // debug assertions) for triangles larger than ~23k px², common at 512 px.
+                let poly = [a, b, cc].map(|p| IpPoint::new(p.x, p.y));
+                let twice_area = (b.x - a.x) * (cc.y - a.y) - (cc.x - a.x) * (b.y - a.y);
+                if twice_area != 0 {
+                    draw_polygon_mut(img, &poly, Rgb(c));
+                }
             }
         }
         Motif::Grid => {
