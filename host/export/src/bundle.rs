@@ -147,7 +147,11 @@ fn describe_files(m: &ModelEntry) -> String {
                 f.precision.as_str(),
                 f.bytes as f64 / 1e6,
                 &f.sha256[..12],
-                if f.precision == m.selected { " selected" } else { "" }
+                if f.precision == m.selected {
+                    " selected"
+                } else {
+                    ""
+                }
             )
         })
         .collect::<Vec<_>>()
@@ -190,7 +194,10 @@ pub fn model_card(m: &BundleManifest) -> String {
         );
     }
     if let Some(f) = &m.fusion {
-        s += &format!("\n## Fusion\n\nPA-aware genre fusion with strength α = {} (PA threshold {}).\n", f.strength, f.pa_threshold);
+        s += &format!(
+            "\n## Fusion\n\nPA-aware genre fusion with strength α = {} (PA threshold {}).\n",
+            f.strength, f.pa_threshold
+        );
     }
     s += "\n## Metrics\n\n";
     if m.metrics.is_empty() {
@@ -234,7 +241,12 @@ fn expected_shapes(m: &BundleManifest, detector: bool) -> Vec<Vec<usize>> {
     }
 }
 
-fn check_model(dir: &Path, m: &BundleManifest, entry: &ModelEntry, detector: bool) -> Result<Vec<FileCheck>> {
+fn check_model(
+    dir: &Path,
+    m: &BundleManifest,
+    entry: &ModelEntry,
+    detector: bool,
+) -> Result<Vec<FileCheck>> {
     let want = expected_shapes(m, detector);
     ensure!(
         entry.output_names.len() == want.len(),
@@ -263,14 +275,19 @@ fn check_model(dir: &Path, m: &BundleManifest, entry: &ModelEntry, detector: boo
             );
         }
         let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let model = TractModel::load(&bytes).with_context(|| format!("loading {} in tract", f.path))?;
+        let model =
+            TractModel::load(&bytes).with_context(|| format!("loading {} in tract", f.path))?;
         let shape = entry.preprocess.shape().to_vec();
         let n = shape.iter().product();
         let outs = model
             .run(&F32Tensor::new(shape, vec![0.0; n])?)
             .with_context(|| format!("running {} on a zero input", f.path))?;
         let shapes: Vec<Vec<usize>> = outs.iter().map(|o| o.shape.clone()).collect();
-        ensure!(shapes == want, "{}: output shapes {shapes:?}, expected {want:?}", f.path);
+        ensure!(
+            shapes == want,
+            "{}: output shapes {shapes:?}, expected {want:?}",
+            f.path
+        );
         ensure!(
             outs.iter().all(|o| o.data.iter().all(|v| v.is_finite())),
             "{}: non-finite output on a zero input",

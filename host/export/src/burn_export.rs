@@ -38,12 +38,14 @@ impl<const A: usize, const B: usize> ModelOutputs for (Tensor<A>, Tensor<B>) {
 
 /// A burn tensor `[1, 3, S, S]` (or any rank-4 shape) from an [`F32Tensor`].
 pub fn to_burn4(t: &F32Tensor, device: &Device) -> Result<Tensor<4>, ExportError> {
-    let shape: [usize; 4] = t
-        .shape
-        .clone()
-        .try_into()
-        .map_err(|_| ExportError::Shape(format!("expected a rank-4 input, got {:?}", t.shape)))?;
-    Ok(Tensor::from_data(TensorData::new(t.data.clone(), shape), device))
+    let shape: [usize; 4] =
+        t.shape.clone().try_into().map_err(|_| {
+            ExportError::Shape(format!("expected a rank-4 input, got {:?}", t.shape))
+        })?;
+    Ok(Tensor::from_data(
+        TensorData::new(t.data.clone(), shape),
+        device,
+    ))
 }
 
 /// Traces `forward` on a zero input of `input_shape` and returns the raw ONNX bytes
@@ -68,7 +70,11 @@ where
 
 /// Runs `forward` in burn on `input` (default device, inference mode) and returns the
 /// outputs as f32.
-pub fn run_burn<M, O, F>(module: &M, input: &F32Tensor, forward: F) -> Result<Vec<F32Tensor>, ExportError>
+pub fn run_burn<M, O, F>(
+    module: &M,
+    input: &F32Tensor,
+    forward: F,
+) -> Result<Vec<F32Tensor>, ExportError>
 where
     M: Module,
     O: ModelOutputs,

@@ -22,6 +22,7 @@ use crate::parity::{Agreement, argmax, compare_models};
 use crate::pipeline::{ExportSpec, PARITY_TOLERANCE, export_checked, int8_full, int8_weights};
 use crate::quant::calib::RangeMethod;
 use crate::runtime::{F32Tensor, TractModel};
+use crate::trained::{BundleOptions, Int8Forms, Selection, build_bundle, report_json};
 use crate::{proto, provenance, tiny};
 
 /// Export subcommands.
@@ -43,6 +44,10 @@ pub enum ExportCmd {
     /// Export tiny generated models into a complete bundle (tries the whole pipeline
     /// without trained checkpoints).
     Demo(DemoArgs),
+    /// Export trained checkpoints (`sleeve train classifier` output, optionally a `sleeve
+    /// train detector` checkpoint) into a verified bundle: burn-vs-tract parity, int8
+    /// forms, sizes, latency, agreement, test accuracy / AP, provenance, model card.
+    Bundle(BundleArgs),
 }
 
 /// Quantization form on the command line.
@@ -80,6 +85,7 @@ pub struct QuantizeArgs {
     /// Which int8 form.
     #[arg(long, value_enum, default_value_t = Form::Weights)]
     pub form: Form,
+    /// Calibration images and range method.
     #[command(flatten)]
     pub calib: CalibArgs,
 }
@@ -153,6 +159,7 @@ pub struct BenchArgs {
     /// Timed runs per model (median reported), after 3 warm-up runs.
     #[arg(long, default_value_t = 15)]
     pub runs: usize,
+    /// Calibration images and range method.
     #[command(flatten)]
     pub calib: CalibArgs,
     /// Write the JSON report here too.
@@ -172,6 +179,93 @@ pub struct DemoArgs {
     pub size: u32,
 }
 
+/// `sleeve export bundle`.
+#[derive(Args, Debug)]
+pub struct BundleArgs {
+    /// Output of `sleeve train classifier` (its --out, or the classifier/ folder in it).
+    #[arg(long)]
+    pub classifier: PathBuf,
+    /// Output of `sleeve train detector` (its --out, best/, or the .bpk/.json).
+    #[arg(long)]
+    pub detector: Option<PathBuf>,
+    /// Bundle directory to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// int8 forms to build besides f32 (omit for f32 only).
+    #[arg(long, value_enum)]
+    pub int8: Option<Int8Forms>,
+    /// Calibration images and range method.
+    #[command(flatten)]
+    pub calib: CalibArgs,
+    /// Precision the manifest selects for the edge (auto: by measurement).
+    #[arg(long, value_enum, default_value_t = Selection::Auto)]
+    pub select: Selection,
+    /// Labelled dataset whose seeded test split (the classifier's own seed) measures
+    /// accuracy of every form; it is also kept out of calibration.
+    #[arg(long)]
+    pub eval_data: Option<PathBuf>,
+    /// At most this many test images (0: the whole test split).
+    #[arg(long, default_value_t = 0)]
+    pub eval_count: usize,
+    /// Held-out synthetic PA composites for the detector's AP@0.5 per form (0: skip).
+    #[arg(long, default_value_t = 0)]
+    pub ap_count: usize,
+    /// Real covers (`DIR/<genre>/*.jpg`) for the detector's calibration composites (train
+    /// split) and AP composites (held-out split); procedural covers when omitted.
+    #[arg(long)]
+    pub pa_covers: Option<PathBuf>,
+    /// Seed of the AP composites (must not be the detector's training or validation seed).
+    #[arg(long, default_value_t = 9001)]
+    pub ap_seed: u64,
+    /// Fusion parameters (default: fusion.json in or next to the detector checkpoint).
+    #[arg(long)]
+    pub fusion: Option<PathBuf>,
+    /// Bundle name (default: derived from the checkpoints).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Timed runs per form (median, after 2 warm-up runs, 1 thread).
+    #[arg(long, default_value_t = 10)]
+    pub latency_runs: usize,
+    /// Images for the burn-vs-tract parity check.
+    #[arg(long, default_value_t = 4)]
+    pub parity_count: usize,
+    /// burn-vs-tract tolerance (max |diff| on every output).
+    #[arg(long, default_value_t = PARITY_TOLERANCE)]
+    pub parity_tolerance: f32,
+}
+
+impl BundleArgs {
+    /// The library options.
+    pub fn options(&self) -> BundleOptions {
+        BundleOptions {
+            classifier: self.classifier.clone(),
+            detector: self.detector.clone(),
+            out: self.out.clone(),
+            int8: self.int8,
+            calib: self.calib.calib.clone(),
+            calib_count: self.calib.calib_count,
+            range: self.calib.range,
+            select: self.select,
+            eval_data: self.eval_data.clone(),
+            eval_count: self.eval_count,
+            ap_count: self.ap_count,
+            pa_covers: self.pa_covers.clone(),
+            ap_seed: self.ap_seed,
+            fusion: self.fusion.clone(),
+            name: self.name.clone(),
+            latency_runs: self.latency_runs,
+            parity_tolerance: self.parity_tolerance,
+            parity_count: self.parity_count,
+        }
+    }
+}
+
+fn bundle_cmd(a: BundleArgs) -> Result<()> {
+    let report = build_bundle(&a.options())?;
+    println!("{}", serde_json::to_string_pretty(&report_json(&report))?);
+    Ok(())
+}
+
 /// Runs an export subcommand.
 pub fn run(cmd: ExportCmd) -> Result<()> {
     match cmd {
@@ -181,6 +275,7 @@ pub fn run(cmd: ExportCmd) -> Result<()> {
         ExportCmd::Dump(a) => dump(a),
         ExportCmd::Bench(a) => bench(a),
         ExportCmd::Demo(a) => demo(a),
+        ExportCmd::Bundle(a) => bundle_cmd(a),
     }
 }
 
@@ -275,14 +370,23 @@ pub fn accuracy(model: &TractModel, samples: &[Sample], labels: &LabelSet) -> Re
     let mut hit = 0;
     let mut n = 0;
     for s in samples {
-        let Some(truth) = labels.index_of(&s.genre) else { continue };
+        let Some(truth) = labels.index_of(&s.genre) else {
+            continue;
+        };
         let out = model.run(&s.tensor)?;
         if argmax(&out[0].data) == Some(truth) {
             hit += 1;
         }
         n += 1;
     }
-    Ok((if n == 0 { f64::NAN } else { hit as f64 / n as f64 }, n))
+    Ok((
+        if n == 0 {
+            f64::NAN
+        } else {
+            hit as f64 / n as f64
+        },
+        n,
+    ))
 }
 
 fn compare_cmd(a: CompareArgs) -> Result<()> {
@@ -314,7 +418,10 @@ fn compare_cmd(a: CompareArgs) -> Result<()> {
         if let Some(l) = &labels {
             entry["accuracy"] = json!(accuracy(&model, &samples, l)?.0);
         }
-        report["candidates"].as_array_mut().expect("array").push(entry);
+        report["candidates"]
+            .as_array_mut()
+            .expect("array")
+            .push(entry);
     }
     let text = serde_json::to_string_pretty(&report)?;
     if let Some(p) = &a.json {
@@ -328,9 +435,18 @@ fn verify(a: VerifyArgs) -> Result<()> {
     let checks = verify_bundle(&a.bundle)
         .with_context(|| format!("bundle {} failed verification", a.bundle.display()))?;
     for c in &checks {
-        println!("ok  {:<40} {:<13} outputs {:?}", c.path, c.precision.as_str(), c.output_shapes);
+        println!(
+            "ok  {:<40} {:<13} outputs {:?}",
+            c.path,
+            c.precision.as_str(),
+            c.output_shapes
+        );
     }
-    println!("bundle {} verified ({} files)", a.bundle.display(), checks.len());
+    println!(
+        "bundle {} verified ({} files)",
+        a.bundle.display(),
+        checks.len()
+    );
     Ok(())
 }
 
@@ -413,13 +529,20 @@ fn bench(a: BenchArgs) -> Result<()> {
     if !a.onnx.is_empty() {
         for p in &a.onnx {
             let (_, m) = read_model(p)?;
-            results.push(bench_forms(&p.display().to_string(), &m, &calib, &a.calib, a.runs)?);
+            results.push(bench_forms(
+                &p.display().to_string(),
+                &m,
+                &calib,
+                &a.calib,
+                a.runs,
+            )?);
         }
     } else {
         let device = Device::default();
         for &w in &a.width {
             let cfg = sleeve_nn::MobileNetV2Config::new(a.classes).with_width_mult(w);
-            cfg.validate().map_err(|e| anyhow::anyhow!("width {w}: {e}"))?;
+            cfg.validate()
+                .map_err(|e| anyhow::anyhow!("width {w}: {e}"))?;
             let model = cfg.init(&device);
             let exported = export_checked(
                 &model,
@@ -428,7 +551,13 @@ fn bench(a: BenchArgs) -> Result<()> {
                 &calib[..2.min(calib.len())],
                 PARITY_TOLERANCE,
             )?;
-            let mut r = bench_forms(&format!("mobilenet_v2_{w}"), &exported.model, &calib, &a.calib, a.runs)?;
+            let mut r = bench_forms(
+                &format!("mobilenet_v2_{w}"),
+                &exported.model,
+                &calib,
+                &a.calib,
+                a.runs,
+            )?;
             r["width_mult"] = json!(w);
             r["parity_burn_vs_tract"] = json!(exported.parity.worst());
             results.push(r);
@@ -450,7 +579,10 @@ fn bench(a: BenchArgs) -> Result<()> {
 
 /// Picks the precision to ship: the fastest form whose top-1 agreement with f32 is at
 /// least `min_agreement`, preferring the smaller file when within 10 % of the fastest.
-pub fn select_precision(candidates: &[(Precision, f64, u64, f64)], min_agreement: f64) -> Precision {
+pub fn select_precision(
+    candidates: &[(Precision, f64, u64, f64)],
+    min_agreement: f64,
+) -> Precision {
     let ok: Vec<_> = candidates
         .iter()
         .filter(|c| c.0 == Precision::F32 || c.3 >= min_agreement)
@@ -497,7 +629,10 @@ fn demo(a: DemoArgs) -> Result<()> {
         "demo anchors do not match the tiny detector"
     );
     let mut metrics = BTreeMap::new();
-    metrics.insert("export.classifier.parity_max_abs_diff".into(), exported.parity.worst() as f64);
+    metrics.insert(
+        "export.classifier.parity_max_abs_diff".into(),
+        exported.parity.worst() as f64,
+    );
     let spec = BundleSpec {
         name: "sleeve-demo (tiny random models, not trained)".into(),
         labels,
@@ -541,8 +676,14 @@ pub fn tiny_anchor_config(size: usize) -> AnchorConfig {
     let b = (a as usize).div_ceil(2) as u32;
     AnchorConfig {
         feature_maps: vec![
-            sleeve_shared::detect::FeatureMap { size: a, scales: vec![0.1] },
-            sleeve_shared::detect::FeatureMap { size: b, scales: vec![0.3] },
+            sleeve_shared::detect::FeatureMap {
+                size: a,
+                scales: vec![0.1],
+            },
+            sleeve_shared::detect::FeatureMap {
+                size: b,
+                scales: vec![0.3],
+            },
         ],
         aspect_ratios: vec![1.0, 1.6],
         variances: [0.1, 0.2],
@@ -551,7 +692,7 @@ pub fn tiny_anchor_config(size: usize) -> AnchorConfig {
 
 /// Refuses to continue when `tolerance` is exceeded (for commands that compare files).
 pub fn ensure_within(what: &str, value: f32, tolerance: f32) -> Result<()> {
-    if !(value <= tolerance) {
+    if value.is_nan() || value > tolerance {
         bail!("{what}: max |diff| {value:e} exceeds tolerance {tolerance:e}");
     }
     Ok(())
@@ -567,7 +708,11 @@ pub fn flatten_metrics(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<S
         }
         serde_json::Value::Object(map) => {
             for (k, v) in map {
-                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 flatten_metrics(&key, v, out);
             }
         }

@@ -55,6 +55,10 @@ pub fn load_samples(dir: &Path, count: usize, cfg: &PreprocessConfig) -> Result<
         bar.inc(1);
     }
     bar.finish_and_clear();
-    ensure!(!out.is_empty(), "no image of {} could be loaded", dir.display());
+    ensure!(
+        !out.is_empty(),
+        "no image of {} could be loaded",
+        dir.display()
+    );
     Ok(out)
 }

@@ -19,6 +19,7 @@ pub mod provenance;
 pub mod quant;
 pub mod runtime;
 pub mod tiny;
+pub mod trained;
 
 /// Errors of the export library.
 #[derive(Debug, thiserror::Error)]
@@ -33,7 +34,9 @@ pub enum ExportError {
     #[error("tract: {0}")]
     Tract(String),
     /// tract does not reproduce burn within tolerance.
-    #[error("parity check failed: burn vs tract max |diff| {max_abs_diff:e} > tolerance {tolerance:e}")]
+    #[error(
+        "parity check failed: burn vs tract max |diff| {max_abs_diff:e} > tolerance {tolerance:e}"
+    )]
     Parity {
         /// Observed worst difference.
         max_abs_diff: f32,

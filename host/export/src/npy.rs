@@ -36,8 +36,12 @@ pub fn from_npy(bytes: &[u8]) -> Result<F32Tensor, ExportError> {
         return Err(bad("bad magic or version"));
     }
     let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(bytes.get(10..10 + hlen).ok_or_else(|| bad("truncated header"))?)
-        .map_err(|_| bad("header is not UTF-8"))?;
+    let header = std::str::from_utf8(
+        bytes
+            .get(10..10 + hlen)
+            .ok_or_else(|| bad("truncated header"))?,
+    )
+    .map_err(|_| bad("header is not UTF-8"))?;
     if !header.contains("'descr': '<f4'") || header.contains("'fortran_order': True") {
         return Err(bad("only '<f4' C-order arrays are supported"));
     }
@@ -71,10 +75,17 @@ mod tests {
         let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
         assert_eq!((10 + hlen) % 64, 0, "data is 64-byte aligned");
         assert_eq!(b[10 + hlen - 1], b'\n');
-        assert!(std::str::from_utf8(&b[10..10 + hlen]).unwrap().contains("'shape': (1, 2, 3)"));
+        assert!(
+            std::str::from_utf8(&b[10..10 + hlen])
+                .unwrap()
+                .contains("'shape': (1, 2, 3)")
+        );
         assert_eq!(from_npy(&b).unwrap(), t);
         let v = F32Tensor::new(vec![4], vec![1.0; 4]).unwrap();
-        assert!(to_npy(&v).windows(13).any(|w| w == b"'shape': (4,)"), "1-D tuple syntax");
+        assert!(
+            to_npy(&v).windows(13).any(|w| w == b"'shape': (4,)"),
+            "1-D tuple syntax"
+        );
         assert_eq!(from_npy(&to_npy(&v)).unwrap(), v);
         assert!(from_npy(b"garbage").is_err());
     }

@@ -64,7 +64,12 @@ pub fn compare(pairs: &[(Vec<F32Tensor>, Vec<F32Tensor>)]) -> Result<Agreement, 
                 )));
             }
             max[k] = max[k].max(x.max_abs_diff(y));
-            sum[k] += x.data.iter().zip(&y.data).map(|(p, q)| (p - q).abs() as f64).sum::<f64>();
+            sum[k] += x
+                .data
+                .iter()
+                .zip(&y.data)
+                .map(|(p, q)| (p - q).abs() as f64)
+                .sum::<f64>();
             count[k] += x.data.len();
         }
         if argmax(&a[0].data) == argmax(&b[0].data) {

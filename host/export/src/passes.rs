@@ -66,7 +66,9 @@ pub fn rename_io(
     }
     let wanted: HashSet<&str> = renames.iter().map(|(_, n)| n.as_str()).collect();
     if wanted.len() != renames.len() {
-        return Err(ExportError::Graph("input/output names must be distinct".into()));
+        return Err(ExportError::Graph(
+            "input/output names must be distinct".into(),
+        ));
     }
     for (from, to) in &renames {
         if from != to && names.contains(to.as_str()) && !renames.iter().any(|(f, _)| f == to) {
@@ -100,9 +102,7 @@ pub fn relu6_to_clip(g: &mut GraphProto) -> usize {
         let prod = producers(g);
         let cons = consumers(g);
         let outputs: HashSet<String> = g.output.iter().map(|o| o.name.clone()).collect();
-        let single_use = |v: &str| {
-            cons.get(v).map(|c| c.len()) == Some(1) && !outputs.contains(v)
-        };
+        let single_use = |v: &str| cons.get(v).map(|c| c.len()) == Some(1) && !outputs.contains(v);
         let mut found = None;
         for (i, n) in g.node.iter().enumerate() {
             if n.op_type != "Sub" || n.input.len() != 2 {
@@ -115,7 +115,9 @@ pub fn relu6_to_clip(g: &mut GraphProto) -> usize {
             if a.op_type != "Relu" || b.op_type != "Relu" {
                 continue;
             }
-            let Some(&is) = prod.get(&b.input[0]) else { continue };
+            let Some(&is) = prod.get(&b.input[0]) else {
+                continue;
+            };
             let s = &g.node[is];
             if s.op_type != "Sub"
                 || s.input.len() != 2
@@ -175,7 +177,9 @@ pub fn fold_batch_norm(g: &mut GraphProto) -> Result<usize, ExportError> {
             if n.op_type != "BatchNormalization" || n.input.len() != 5 || n.output.len() != 1 {
                 continue;
             }
-            let Some(&ic) = prod.get(&n.input[0]) else { continue };
+            let Some(&ic) = prod.get(&n.input[0]) else {
+                continue;
+            };
             let c = &g.node[ic];
             if c.op_type != "Conv"
                 || cons.get(&c.output[0]).map(|v| v.len()) != Some(1)
@@ -230,7 +234,8 @@ pub fn fold_batch_norm(g: &mut GraphProto) -> Result<usize, ExportError> {
         let w_name = fresh_name(&mut taken, &format!("{}.bnfold", conv.input[1]));
         let b_name = fresh_name(&mut taken, &format!("{}.bnfold_bias", conv.input[1]));
         g.initializer.push(proto::f32_tensor(&w_name, &w_dims, &w));
-        g.initializer.push(proto::f32_tensor(&b_name, &[out_ch as i64], &bias));
+        g.initializer
+            .push(proto::f32_tensor(&b_name, &[out_ch as i64], &bias));
         let new_conv = &mut g.node[ic];
         new_conv.input = vec![conv.input[0].clone(), w_name, b_name];
         new_conv.output = vec![bn.output[0].clone()];

@@ -4,8 +4,8 @@
 use burn::module::Module;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
-use tract_onnx::pb::ModelProto;
 use tracing::info;
+use tract_onnx::pb::ModelProto;
 
 use crate::burn_export::{ModelOutputs, export_raw, run_burn};
 use crate::parity::{Agreement, compare};
@@ -109,8 +109,17 @@ where
             tolerance,
         });
     }
-    info!(max_abs_diff = parity.worst(), inputs = parity.inputs, "burn vs tract parity");
-    Ok(Exported { model, bytes, passes, parity })
+    info!(
+        max_abs_diff = parity.worst(),
+        inputs = parity.inputs,
+        "burn vs tract parity"
+    );
+    Ok(Exported {
+        model,
+        bytes,
+        passes,
+        parity,
+    })
 }
 
 /// Weight-only int8 form of an f32 graph. Returns the graph and how many weights were

@@ -5,8 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use prost::Message;
 use tract_onnx::pb::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto,
-    attribute_proto::AttributeType, tensor_proto::DataType,
+    AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, attribute_proto::AttributeType,
+    tensor_proto::DataType,
 };
 
 use crate::ExportError;
@@ -68,7 +68,10 @@ pub fn tensor_f32(t: &TensorProto) -> Result<Vec<f32>, ExportError> {
 /// An i64 initializer's values (shape operands of Reshape and friends).
 pub fn tensor_i64(t: &TensorProto) -> Result<Vec<i64>, ExportError> {
     if t.data_type != DataType::Int64 as i32 {
-        return Err(ExportError::Graph(format!("initializer '{}' is not int64", t.name)));
+        return Err(ExportError::Graph(format!(
+            "initializer '{}' is not int64",
+            t.name
+        )));
     }
     if !t.raw_data.is_empty() {
         Ok(t.raw_data
@@ -200,7 +203,12 @@ pub fn rename_value(g: &mut GraphProto, from: &str, to: &str) {
             }
         }
     }
-    for vi in g.input.iter_mut().chain(g.output.iter_mut()).chain(g.value_info.iter_mut()) {
+    for vi in g
+        .input
+        .iter_mut()
+        .chain(g.output.iter_mut())
+        .chain(g.value_info.iter_mut())
+    {
         if vi.name == from {
             vi.name = to.into();
         }

@@ -108,7 +108,12 @@ impl TractModel {
 
     /// Median wall time of `runs` runs (after `warmup` runs), in milliseconds, on the
     /// calling thread only.
-    pub fn time_ms(&self, input: &F32Tensor, warmup: usize, runs: usize) -> Result<f64, ExportError> {
+    pub fn time_ms(
+        &self,
+        input: &F32Tensor,
+        warmup: usize,
+        runs: usize,
+    ) -> Result<f64, ExportError> {
         for _ in 0..warmup {
             self.run(input)?;
         }

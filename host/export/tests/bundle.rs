@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::fs;
 
 use burn::tensor::Device;
-use sleeve_export::bundle::{BundleSpec, ModelPayload, model_file_name, read_manifest, verify_bundle, write_bundle};
+use sleeve_export::bundle::{
+    BundleSpec, ModelPayload, model_file_name, read_manifest, verify_bundle, write_bundle,
+};
 use sleeve_export::cli::{random_inputs, tiny_anchor_config};
 use sleeve_export::pipeline::{ExportSpec, PARITY_TOLERANCE, export_checked, int8_weights};
 use sleeve_export::proto;
@@ -45,7 +47,10 @@ fn spec() -> BundleSpec {
         labels: LabelSet::covers5(),
         classifier: ModelPayload {
             stem: "classifier".into(),
-            files: vec![(Precision::F32, c.bytes.clone()), (Precision::Int8Weights, proto::encode(&w))],
+            files: vec![
+                (Precision::F32, c.bytes.clone()),
+                (Precision::Int8Weights, proto::encode(&w)),
+            ],
             selected: Precision::Int8Weights,
             input_name: "image".into(),
             output_names: vec!["logits".into()],
@@ -81,10 +86,17 @@ fn manifest_round_trip_and_verify() {
     let m = write_bundle(dir.path(), &spec()).unwrap();
     assert_eq!(read_manifest(dir.path()).unwrap(), m, "manifest round trip");
     let f = &m.classifier.files[1];
-    assert_eq!(f.path, model_file_name("classifier", Precision::Int8Weights));
+    assert_eq!(
+        f.path,
+        model_file_name("classifier", Precision::Int8Weights)
+    );
     assert_eq!(f.path, "classifier.int8-weights.onnx");
     assert_eq!(sha256_file(&dir.path().join(&f.path)).unwrap(), f.sha256);
-    assert!(fs::read_to_string(dir.path().join("MODEL_CARD.md")).unwrap().contains("classifier.test.accuracy"));
+    assert!(
+        fs::read_to_string(dir.path().join("MODEL_CARD.md"))
+            .unwrap()
+            .contains("classifier.test.accuracy")
+    );
     let checks = verify_bundle(dir.path()).unwrap();
     assert_eq!(checks.len(), 3);
     assert_eq!(checks[0].output_shapes, vec![vec![1, 5]]);
@@ -123,5 +135,8 @@ fn invalid_spec_is_not_written() {
     let mut s = spec();
     s.classifier.selected = Precision::Int8Full; // no such file
     assert!(write_bundle(dir.path(), &s).is_err());
-    assert!(!dir.path().join(MANIFEST_FILE).exists(), "no manifest for an invalid bundle");
+    assert!(
+        !dir.path().join(MANIFEST_FILE).exists(),
+        "no manifest for an invalid bundle"
+    );
 }

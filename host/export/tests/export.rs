@@ -3,7 +3,9 @@
 use burn::tensor::Device;
 use sleeve_export::cli::{random_inputs, tiny_anchor_config};
 use sleeve_export::parity::compare_models;
-use sleeve_export::pipeline::{ExportSpec, PARITY_TOLERANCE, export_checked, int8_full, int8_weights};
+use sleeve_export::pipeline::{
+    ExportSpec, PARITY_TOLERANCE, export_checked, int8_full, int8_weights,
+};
 use sleeve_export::quant::calib::RangeMethod;
 use sleeve_export::runtime::TractModel;
 use sleeve_export::tiny::{TinyClassifier, TinyDetector};
@@ -26,7 +28,12 @@ fn classifier() -> (TinyClassifier, sleeve_export::pipeline::Exported) {
 }
 
 fn ops(m: &tract_onnx::pb::ModelProto) -> Vec<String> {
-    proto::graph(m).unwrap().node.iter().map(|n| n.op_type.clone()).collect()
+    proto::graph(m)
+        .unwrap()
+        .node
+        .iter()
+        .map(|n| n.op_type.clone())
+        .collect()
 }
 
 #[test]
@@ -37,12 +44,21 @@ fn classifier_exports_with_names_clip_folded_bn_and_parity() {
     assert_eq!(e.parity.top1_agreement, 1.0);
     let g = proto::graph(&e.model).unwrap();
     assert_eq!(g.input[0].name, "image");
-    assert_eq!(g.output.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(), ["logits"]);
+    assert_eq!(
+        g.output.iter().map(|o| o.name.as_str()).collect::<Vec<_>>(),
+        ["logits"]
+    );
     let ops = ops(&e.model);
-    assert_eq!(e.passes.clips, 3, "three ReLU6 in the tiny classifier: {ops:?}");
+    assert_eq!(
+        e.passes.clips, 3,
+        "three ReLU6 in the tiny classifier: {ops:?}"
+    );
     assert_eq!(ops.iter().filter(|o| *o == "Clip").count(), 3);
     assert_eq!(e.passes.folded_bn, 4);
-    assert!(!ops.iter().any(|o| o == "BatchNormalization" || o == "Relu"), "{ops:?}");
+    assert!(
+        !ops.iter().any(|o| o == "BatchNormalization" || o == "Relu"),
+        "{ops:?}"
+    );
     // The saved bytes are what was checked.
     assert_eq!(proto::decode(&e.bytes).unwrap(), e.model);
 }
@@ -75,8 +91,14 @@ fn detector_exports_two_named_outputs_with_parity() {
 fn parity_failure_is_loud() {
     let m = TinyClassifier::new(5, 1, &Device::default());
     let inputs = random_inputs(&[1, 3, S, S], 1, 1);
-    let err = export_checked(&m, &ExportSpec::classifier(S), |m: &TinyClassifier, x| m.forward(x), &inputs, -1.0)
-        .unwrap_err();
+    let err = export_checked(
+        &m,
+        &ExportSpec::classifier(S),
+        |m: &TinyClassifier, x| m.forward(x),
+        &inputs,
+        -1.0,
+    )
+    .unwrap_err();
     assert!(matches!(err, ExportError::Parity { .. }), "{err}");
     assert!(err.to_string().contains("parity check failed"));
 }
@@ -92,16 +114,29 @@ fn weight_only_int8_is_smaller_and_close() {
     let int8 = g.initializer.iter().filter(|t| t.data_type == 3).count();
     assert_eq!(int8, 10, "values and zero points");
     let bytes = proto::encode(&q);
-    assert!(bytes.len() < e.bytes.len(), "{} vs {}", bytes.len(), e.bytes.len());
+    assert!(
+        bytes.len() < e.bytes.len(),
+        "{} vs {}",
+        bytes.len(),
+        e.bytes.len()
+    );
     let inputs = random_inputs(&[1, 3, S, S], 8, 3);
-    let a = compare_models(&TractModel::load(&e.bytes).unwrap(), &TractModel::load(&bytes).unwrap(), &inputs)
-        .unwrap();
+    let a = compare_models(
+        &TractModel::load(&e.bytes).unwrap(),
+        &TractModel::load(&bytes).unwrap(),
+        &inputs,
+    )
+    .unwrap();
     let scale = TractModel::load(&e.bytes).unwrap().run(&inputs[0]).unwrap()[0]
         .data
         .iter()
         .fold(0.0f32, |m, v| m.max(v.abs()));
     assert!(a.worst() > 0.0, "quantization changes something");
-    assert!(a.worst() < 0.05 * scale.max(1.0), "worst {} for logits up to {scale}", a.worst());
+    assert!(
+        a.worst() < 0.05 * scale.max(1.0),
+        "worst {} for logits up to {scale}",
+        a.worst()
+    );
 }
 
 #[test]
@@ -114,7 +149,11 @@ fn full_int8_loads_runs_and_tracks_f32() {
     assert_eq!(r.fused_activations, 3);
     assert_eq!(r.int8_weight_only, 1, "the linear head");
     let ops = ops(&q);
-    assert_eq!(ops.iter().filter(|o| *o == "QLinearConv").count(), 4, "{ops:?}");
+    assert_eq!(
+        ops.iter().filter(|o| *o == "QLinearConv").count(),
+        4,
+        "{ops:?}"
+    );
     assert!(!ops.iter().any(|o| o == "Conv" || o == "Clip"), "{ops:?}");
     // The chain stem → depthwise passes uint8 directly: only the graph input and the
     // residual sum are quantized from float.
@@ -122,6 +161,13 @@ fn full_int8_loads_runs_and_tracks_f32() {
     let f32m = TractModel::load(&e.bytes).unwrap();
     let qm = TractModel::load(&proto::encode(&q)).expect("tract loads the full-int8 graph");
     let a = compare_models(&f32m, &qm, &calib).unwrap();
-    let scale = f32m.run(&calib[0]).unwrap()[0].data.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-    assert!(a.worst() < 0.15 * scale.max(1.0), "worst {} for logits up to {scale}", a.worst());
+    let scale = f32m.run(&calib[0]).unwrap()[0]
+        .data
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    assert!(
+        a.worst() < 0.15 * scale.max(1.0),
+        "worst {} for logits up to {scale}",
+        a.worst()
+    );
 }

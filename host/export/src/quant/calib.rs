@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use tract_onnx::pb::{ModelProto, ValueInfoProto};
 
-use super::math::{asymmetric_u8, quantize_u8, dequantize};
+use super::math::{asymmetric_u8, dequantize, quantize_u8};
 use crate::ExportError;
 use crate::proto;
 use crate::runtime::{F32Tensor, TractModel};
@@ -95,8 +95,16 @@ impl Stats {
         }
         let w = (self.max - self.min) / HISTOGRAM_BINS as f32;
         Range {
-            min: if lo == 0 { self.min } else { self.min + lo as f32 * w },
-            max: if hi == HISTOGRAM_BINS - 1 { self.max } else { self.min + (hi + 1) as f32 * w },
+            min: if lo == 0 {
+                self.min
+            } else {
+                self.min + lo as f32 * w
+            },
+            max: if hi == HISTOGRAM_BINS - 1 {
+                self.max
+            } else {
+                self.min + (hi + 1) as f32 * w
+            },
         }
     }
 
@@ -115,12 +123,18 @@ impl Stats {
     }
 
     fn mse_range(&self) -> Range {
-        let full = Range { min: self.min, max: self.max };
+        let full = Range {
+            min: self.min,
+            max: self.max,
+        };
         let mut best = (self.mse_error(full), full);
         // Geometric grid of clipping factors from 1 down to about 0.01.
         for k in 1..=100 {
             let f = 0.955f32.powi(k);
-            let r = Range { min: self.min * f, max: self.max * f };
+            let r = Range {
+                min: self.min * f,
+                max: self.max * f,
+            };
             let e = self.mse_error(r);
             if e < best.0 {
                 best = (e, r);
@@ -135,8 +149,13 @@ fn with_extra_outputs(model: &ModelProto, tensors: &[String]) -> Result<ModelPro
     let mut m = model.clone();
     let g = proto::graph_mut(&mut m)?;
     for t in tensors {
-        if !g.output.iter().any(|o| &o.name == t) {
-            g.output.push(ValueInfoProto { name: t.clone(), ..Default::default() });
+        // Graph inputs are measured from the inputs themselves: listing a source as an
+        // untyped output too makes tract forget the source's type.
+        if !g.output.iter().any(|o| &o.name == t) && !g.input.iter().any(|i| &i.name == t) {
+            g.output.push(ValueInfoProto {
+                name: t.clone(),
+                ..Default::default()
+            });
         }
     }
     Ok(m)
@@ -152,34 +171,55 @@ pub fn calibrate(
     progress: &indicatif::ProgressBar,
 ) -> Result<HashMap<String, Range>, ExportError> {
     if inputs.is_empty() {
-        return Err(ExportError::Shape("calibration needs at least one input".into()));
+        return Err(ExportError::Shape(
+            "calibration needs at least one input".into(),
+        ));
     }
     let base_outputs = proto::graph(model)?.output.len();
     let probe = with_extra_outputs(model, tensors)?;
-    let order: Vec<String> = proto::graph(&probe)?.output[base_outputs..]
+    let mut order: Vec<String> = proto::graph(&probe)?.output[base_outputs..]
         .iter()
         .map(|o| o.name.clone())
         .collect();
+    let n_probed = order.len();
+    // Requested tensors that are the graph input (ranges from the input data).
+    let input_name = proto::graph(model)?.input.first().map(|i| i.name.clone());
+    let measures_input = input_name.as_ref().is_some_and(|n| tensors.contains(n));
+    if let (true, Some(n)) = (measures_input, &input_name) {
+        order.push(n.clone());
+    }
     let runner = TractModel::load(&proto::encode(&probe))?;
     let mut stats: Vec<Stats> = order
         .iter()
-        .map(|_| Stats { min: f32::INFINITY, max: f32::NEG_INFINITY, hist: vec![0; HISTOGRAM_BINS] })
+        .map(|_| Stats {
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+            hist: vec![0; HISTOGRAM_BINS],
+        })
         .collect();
     let passes = if method == RangeMethod::MinMax { 1 } else { 2 };
     progress.set_length((inputs.len() * passes) as u64);
     for pass in 0..passes {
         for x in inputs {
             let outs = runner.run(x)?;
-            for (s, t) in stats.iter_mut().zip(&outs[base_outputs..]) {
+            let mut values: Vec<&[f32]> = outs[base_outputs..]
+                .iter()
+                .map(|t| t.data.as_slice())
+                .collect();
+            values.truncate(n_probed);
+            if measures_input {
+                values.push(&x.data);
+            }
+            for (s, data) in stats.iter_mut().zip(values) {
                 if pass == 0 {
-                    for &v in &t.data {
+                    for &v in data {
                         if v.is_finite() {
                             s.min = s.min.min(v);
                             s.max = s.max.max(v);
                         }
                     }
                 } else {
-                    for &v in &t.data {
+                    for &v in data {
                         if v.is_finite() {
                             let b = s.bin(v);
                             s.hist[b] += 1;
@@ -193,10 +233,15 @@ pub fn calibrate(
     let mut out = HashMap::new();
     for (name, s) in order.iter().zip(&stats) {
         if !s.min.is_finite() || !s.max.is_finite() {
-            return Err(ExportError::Graph(format!("tensor '{name}' had no finite value during calibration")));
+            return Err(ExportError::Graph(format!(
+                "tensor '{name}' had no finite value during calibration"
+            )));
         }
         let r = match method {
-            RangeMethod::MinMax => Range { min: s.min, max: s.max },
+            RangeMethod::MinMax => Range {
+                min: s.min,
+                max: s.max,
+            },
             RangeMethod::Percentile(p) => s.percentile_range(p),
             RangeMethod::Mse => s.mse_range(),
         };
@@ -210,7 +255,11 @@ mod tests {
     use super::*;
 
     fn stats(values: &[f32]) -> Stats {
-        let mut s = Stats { min: f32::INFINITY, max: f32::NEG_INFINITY, hist: vec![0; HISTOGRAM_BINS] };
+        let mut s = Stats {
+            min: f32::INFINITY,
+            max: f32::NEG_INFINITY,
+            hist: vec![0; HISTOGRAM_BINS],
+        };
         for &v in values {
             s.min = s.min.min(v);
             s.max = s.max.max(v);
@@ -250,7 +299,10 @@ mod tests {
     #[test]
     fn method_parsing() {
         assert_eq!("minmax".parse::<RangeMethod>(), Ok(RangeMethod::MinMax));
-        assert_eq!("p99.99".parse::<RangeMethod>(), Ok(RangeMethod::Percentile(99.99)));
+        assert_eq!(
+            "p99.99".parse::<RangeMethod>(),
+            Ok(RangeMethod::Percentile(99.99))
+        );
         assert!("p10".parse::<RangeMethod>().is_err());
         assert!("avg".parse::<RangeMethod>().is_err());
     }

@@ -130,7 +130,12 @@ pub fn quantize_full(
                 let (s, z) = add_params(&mut params_of, &site.input, p, &mut taken, &mut new_inits);
                 let xq = fresh_name(&mut taken, &format!("{}.u8", site.input));
                 let qn = fresh_name(&mut taken, &format!("{}.quantize", site.input));
-                nodes.push(proto::node(&qn, "QuantizeLinear", &[&site.input, &s, &z], &[&xq]));
+                nodes.push(proto::node(
+                    &qn,
+                    "QuantizeLinear",
+                    &[&site.input, &s, &z],
+                    &[&xq],
+                ));
                 report.quantize_nodes += 1;
                 quantized.insert(site.input.clone(), (xq.clone(), p));
                 (xq, p)
@@ -147,19 +152,33 @@ pub fn quantize_full(
         let wz_name = fresh_name(&mut taken, &format!("{}.zero_point", conv.input[1]));
         new_inits.push(proto::i8_tensor(&wq_name, &w_t.dims, &wq));
         new_inits.push(proto::f32_tensor(&ws_name, &[out_ch as i64], &ws));
-        new_inits.push(proto::i8_tensor(&wz_name, &[out_ch as i64], &vec![0; out_ch]));
+        new_inits.push(proto::i8_tensor(
+            &wz_name,
+            &[out_ch as i64],
+            &vec![0; out_ch],
+        ));
         // Output range: the activation's output when fused.
         let r = range_of(&site.output)?;
         let yp = asymmetric_u8(r.min, r.max);
         let (ys, yz) = add_params(&mut params_of, &site.output, yp, &mut taken, &mut new_inits);
-        let mut inputs = vec![xq.clone(), xs, xz, wq_name, ws_name, wz_name, ys.clone(), yz.clone()];
+        let mut inputs = vec![
+            xq.clone(),
+            xs,
+            xz,
+            wq_name,
+            ws_name,
+            wz_name,
+            ys.clone(),
+            yz.clone(),
+        ];
         if let Some(b) = conv.input.get(2) {
             let bias = proto::tensor_f32(&g.initializer[idx[b]])?;
             let bq: Vec<i32> = bias
                 .iter()
                 .zip(&ws)
                 .map(|(&b, &s)| {
-                    round_half_even(b / (xp.scale * s)).clamp(i32::MIN as f32, i32::MAX as f32) as i32
+                    round_half_even(b / (xp.scale * s)).clamp(i32::MIN as f32, i32::MAX as f32)
+                        as i32
                 })
                 .collect();
             let b_name = fresh_name(&mut taken, &format!("{b}.i32"));
@@ -250,16 +269,22 @@ fn rewire_quantized_inputs(g: &mut GraphProto) {
         .node
         .iter()
         .filter(|n| n.op_type == "DequantizeLinear" && n.input.len() == 3)
-        .map(|n| (n.output[0].clone(), (n.input[0].clone(), n.input[1].clone(), n.input[2].clone())))
+        .map(|n| {
+            (
+                n.output[0].clone(),
+                (n.input[0].clone(), n.input[1].clone(), n.input[2].clone()),
+            )
+        })
         .collect();
     let mut alias: HashMap<String, String> = HashMap::new();
     for n in &g.node {
-        if n.op_type == "QuantizeLinear" && n.input.len() == 3 {
-            if let Some((q, s, z)) = dq.get(&n.input[0]) {
-                if *s == n.input[1] && *z == n.input[2] {
-                    alias.insert(n.output[0].clone(), q.clone());
-                }
-            }
+        if n.op_type == "QuantizeLinear"
+            && n.input.len() == 3
+            && let Some((q, s, z)) = dq.get(&n.input[0])
+            && *s == n.input[1]
+            && *z == n.input[2]
+        {
+            alias.insert(n.output[0].clone(), q.clone());
         }
     }
     for n in &mut g.node {

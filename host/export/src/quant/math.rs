@@ -92,7 +92,15 @@ mod tests {
 
     #[test]
     fn half_to_even() {
-        for (x, r) in [(0.5, 0.0), (1.5, 2.0), (2.5, 2.0), (-0.5, 0.0), (-1.5, -2.0), (2.4, 2.0), (-2.6, -3.0)] {
+        for (x, r) in [
+            (0.5, 0.0),
+            (1.5, 2.0),
+            (2.5, 2.0),
+            (-0.5, 0.0),
+            (-1.5, -2.0),
+            (2.4, 2.0),
+            (-2.6, -3.0),
+        ] {
             assert_eq!(round_half_even(x), r, "{x}");
         }
     }
@@ -106,7 +114,11 @@ mod tests {
         assert_eq!(quantize_i8(1.984375, p), 127);
         assert_eq!(quantize_i8(-1.984375, p), -127);
         assert_eq!(quantize_i8(100.0, p), 127, "saturates at +127");
-        assert_eq!(quantize_i8(-100.0, p), -127, "saturates at -127, never -128");
+        assert_eq!(
+            quantize_i8(-100.0, p),
+            -127,
+            "saturates at -127, never -128"
+        );
         assert_eq!(quantize_i8(0.5 / 64.0, p), 0, "0.5 rounds to even 0");
         assert_eq!(quantize_i8(1.5 / 64.0, p), 2, "1.5 rounds to even 2");
         assert_eq!(quantize_i8(2.5 / 64.0, p), 2, "2.5 rounds to even 2");
@@ -136,7 +148,11 @@ mod tests {
         let w = [1.984375, -0.5078125, 0.0, 0.515625, 0.0, -3.96875];
         let (q, s) = quantize_per_channel_outer(&w, 2);
         assert_eq!(s, vec![1.0 / 64.0, 1.0 / 32.0]);
-        assert_eq!(q, vec![127, -32, 0, 16, 0, -127], "-32.5 and 16.5 round to even");
+        assert_eq!(
+            q,
+            vec![127, -32, 0, 16, 0, -127],
+            "-32.5 and 16.5 round to even"
+        );
         // Columns of a row-major [2, 2] matrix: scales 1/64 and 1/128.
         let (q, s) = quantize_per_channel_inner(&[0.5078125, 0.51953125, -1.984375, -0.9921875], 2);
         assert_eq!(s, vec![1.0 / 64.0, 1.0 / 128.0]);

@@ -33,8 +33,12 @@ pub fn quantize_weights(g: &mut GraphProto, skip: &HashSet<String>) -> Result<us
     let mut new_nodes = Vec::new();
     let mut new_inits = Vec::new();
     for n in &g.node {
-        let Some((slot, axis)) = weight_slot(n) else { continue };
-        let Some(w_name) = n.input.get(slot) else { continue };
+        let Some((slot, axis)) = weight_slot(n) else {
+            continue;
+        };
+        let Some(w_name) = n.input.get(slot) else {
+            continue;
+        };
         if skip.contains(w_name) || done.contains(w_name) {
             continue;
         }

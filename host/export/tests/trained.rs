@@ -1,0 +1,248 @@
+//! `sleeve export bundle` on tiny generated checkpoints written the way `sleeve train
+//! classifier` and `sleeve train detector` write them (seconds, no real data).
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use sleeve_detector::checkpoint::{ANCHOR_ORDER, DetectorMeta, TrainingState, save_checkpoint};
+use sleeve_detector::{SsdLiteConfig, anchor_config_for};
+use sleeve_export::bundle::{model_card, read_manifest, verify_bundle};
+use sleeve_export::quant::calib::RangeMethod;
+use sleeve_export::trained::{BundleOptions, Int8Forms, REPORT_FILE, Selection, build_bundle};
+use sleeve_nn::MobileNetV2Config;
+use sleeve_nn::checkpoint::{ArchConfig, ClassifierMeta, Provenance, save_classifier};
+use sleeve_shared::detect::DecodeParams;
+use sleeve_shared::fusion::FusionParams;
+use sleeve_shared::manifest::Precision;
+use sleeve_shared::preprocess::PreprocessConfig;
+
+const GENRES: [&str; 5] = ["country", "electronic", "hiphop", "pop", "rock"];
+
+/// Four small distinct images per genre in `dir/<genre>/`.
+fn write_images(dir: &Path) {
+    for (g, genre) in GENRES.iter().enumerate() {
+        std::fs::create_dir_all(dir.join(genre)).unwrap();
+        for i in 0..4u32 {
+            let img = image::RgbImage::from_fn(40, 40, |x, y| {
+                let v = (x * (g as u32 + 1) * 7 + y * (i + 3) * 5 + g as u32 * 40) % 256;
+                image::Rgb([v as u8, (255 - v) as u8, ((x + y + i * 30) % 256) as u8])
+            });
+            img.save(dir.join(genre).join(format!("{g}_{i}.png")))
+                .unwrap();
+        }
+    }
+}
+
+/// A classifier output dir (`out/classifier/{model.bpk,meta.json}` + `out/summary.json`).
+fn write_classifier(out: &Path, data: &Path) {
+    let device = Device::default();
+    let splits = sleeve_nn::data::load_splits(data, 3, None).unwrap();
+    let cfg = MobileNetV2Config::new(5).with_width_mult(0.25);
+    let model = cfg.init(&device);
+    let meta = ClassifierMeta {
+        version: sleeve_nn::checkpoint::META_VERSION,
+        arch: ArchConfig::MobilenetV2(cfg),
+        labels: splits.labels,
+        preprocess: PreprocessConfig::signed_unit(32),
+        provenance: Provenance {
+            command: "sleeve train classifier --data tiny".into(),
+            data: data.display().to_string(),
+            seed: 3,
+            recipe: "test".into(),
+            ..Provenance::default()
+        },
+        metrics: serde_json::json!({"best_val_acc": 0.25, "test": {"accuracy": 0.5, "macro_f1": 0.4}}),
+    };
+    save_classifier(&out.join("classifier"), &model, &meta).unwrap();
+    std::fs::write(
+        out.join("summary.json"),
+        r#"{"epochs": 7, "fit_seconds": 1.5}"#,
+    )
+    .unwrap();
+}
+
+/// A detector output dir with `best/` and a `fusion.json`.
+fn write_detector(out: &Path) -> DetectorMeta {
+    let device = Device::default();
+    let cfg = SsdLiteConfig {
+        backbone: MobileNetV2Config::new(1).with_width_mult(0.25),
+        anchors: anchor_config_for(64),
+        input_size: 64,
+    };
+    let model = cfg.init(&device);
+    let meta = DetectorMeta {
+        version: sleeve_detector::checkpoint::META_VERSION,
+        model: cfg,
+        anchor_order: ANCHOR_ORDER.into(),
+        decode: DecodeParams::default(),
+        preprocess: PreprocessConfig::signed_unit(64),
+        training: TrainingState {
+            epochs_done: 2,
+            seed: 1,
+            train_images: 10,
+            val_ap50_history: vec![0.1, 0.3],
+            ..TrainingState::default()
+        },
+    };
+    save_checkpoint(&out.join("best"), &model, &meta).unwrap();
+    let fusion = FusionParams {
+        p_pa_given_genre: vec![0.1, 0.1, 0.6, 0.1, 0.1],
+        strength: 0.5,
+        pa_threshold: 0.5,
+    };
+    std::fs::write(
+        out.join("fusion.json"),
+        serde_json::to_vec(&fusion).unwrap(),
+    )
+    .unwrap();
+    meta
+}
+
+fn options(root: &Path) -> BundleOptions {
+    BundleOptions {
+        classifier: root.join("clf"),
+        detector: Some(root.join("det")),
+        out: root.join("bundle"),
+        int8: Some(Int8Forms::Both),
+        calib: Some(root.join("images")),
+        calib_count: 6,
+        range: RangeMethod::MinMax,
+        select: Selection::Int8Weights,
+        eval_data: Some(root.join("images")),
+        eval_count: 0,
+        ap_count: 0,
+        pa_covers: None,
+        ap_seed: 9001,
+        fusion: None,
+        name: None,
+        latency_runs: 1,
+        parity_tolerance: 1e-4,
+        parity_count: 2,
+    }
+}
+
+#[test]
+fn bundle_from_trained_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write_images(&root.join("images"));
+    write_classifier(&root.join("clf"), &root.join("images"));
+    let dmeta = write_detector(&root.join("det"));
+    let o = options(root);
+
+    let r = build_bundle(&o).expect("bundle");
+    // burn vs tract parity on both models
+    assert!(r.classifier.parity_max_abs_diff <= 1e-4, "{r:?}");
+    assert_eq!(r.classifier.parity_inputs, 2);
+    let d = r.detector.as_ref().expect("detector report");
+    assert!(d.parity_max_abs_diff <= 1e-4, "{d:?}");
+    // three forms each, int8 smaller, test accuracy measured on the seeded test split
+    for m in [&r.classifier, d] {
+        let p: Vec<Precision> = m.forms.iter().map(|f| f.precision).collect();
+        assert_eq!(
+            p,
+            [Precision::F32, Precision::Int8Weights, Precision::Int8Full]
+        );
+        assert!(m.forms[1].bytes < m.forms[0].bytes && m.forms[2].bytes < m.forms[0].bytes);
+        assert_eq!(m.forms[0].agreement, 1.0);
+        assert_eq!(m.selected, Precision::Int8Weights);
+    }
+    assert!(
+        r.classifier
+            .forms
+            .iter()
+            .all(|f| f.quality.is_some() && f.quality_images > 0)
+    );
+    assert!(r.classifier.full_int8.is_some_and(|f| f.convs > 0));
+
+    // the bundle verifies and carries what the checkpoints said
+    assert_eq!(verify_bundle(&o.out).unwrap().len(), 6);
+    let m = read_manifest(&o.out).unwrap();
+    assert_eq!(m.classifier.selected, Precision::Int8Weights);
+    assert_eq!(m.labels.names(), GENRES);
+    let det = m.detector.as_ref().unwrap();
+    assert_eq!(det.anchors, dmeta.model.anchors);
+    assert_eq!(det.model.preprocess.input_size, 64);
+    assert_eq!(m.fusion.as_ref().map(|f| f.strength), Some(0.5));
+    assert_eq!(m.provenance.seed, 3);
+    assert!(m.provenance.commands[0].contains("train classifier"));
+    assert_eq!(m.metrics["classifier.test.accuracy"], 0.5);
+    assert_eq!(m.metrics["classifier.epochs"], 7.0);
+    assert_eq!(m.metrics["detector.best_val_ap50"], 0.3);
+    let f32_bytes = m.classifier.file(Precision::F32).unwrap().bytes as f64;
+    assert_eq!(m.metrics["export.classifier.f32.bytes"], f32_bytes);
+    assert!(
+        m.metrics
+            .contains_key("export.detector.int8-full.latency_ms_1thread")
+    );
+    assert!(
+        m.metrics
+            .contains_key("export.classifier.int8-weights.test_accuracy")
+    );
+    let card = std::fs::read_to_string(o.out.join("MODEL_CARD.md")).unwrap();
+    assert_eq!(card, model_card(&m));
+    assert!(card.contains("Parental Advisory detector"));
+    assert!(o.out.join(REPORT_FILE).is_file());
+}
+
+#[test]
+fn bad_requests_are_refused_with_context() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write_images(&root.join("images"));
+    write_classifier(&root.join("clf"), &root.join("images"));
+    let base = BundleOptions {
+        detector: None,
+        eval_data: None,
+        select: Selection::Auto,
+        ..options(root)
+    };
+
+    let e = build_bundle(&BundleOptions {
+        classifier: root.join("nope"),
+        ..base.clone()
+    })
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("no trained classifier"), "{e:#}");
+
+    let e = build_bundle(&BundleOptions {
+        detector: Some(root.join("images")),
+        ..base.clone()
+    })
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("no detector checkpoint"), "{e:#}");
+
+    let e = build_bundle(&BundleOptions {
+        calib: None,
+        int8: Some(Int8Forms::Full),
+        ..base.clone()
+    })
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("calibration images"), "{e:#}");
+
+    let e = build_bundle(&BundleOptions {
+        int8: Some(Int8Forms::Weights),
+        select: Selection::Int8Full,
+        ..base.clone()
+    })
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("was not built"), "{e:#}");
+    assert!(
+        !base.out.join("manifest.json").exists(),
+        "nothing half-written"
+    );
+
+    // f32 only, automatic selection: the f32 file is the only choice
+    let r = build_bundle(&BundleOptions {
+        int8: None,
+        select: Selection::Auto,
+        calib: None,
+        ..base.clone()
+    })
+    .unwrap();
+    assert_eq!(r.classifier.forms.len(), 1);
+    assert_eq!(
+        read_manifest(&base.out).unwrap().classifier.selected,
+        Precision::F32
+    );
+}
