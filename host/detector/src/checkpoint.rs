@@ -65,6 +65,10 @@ pub struct TrainingState {
     pub seconds: f64,
     /// Description of the training data.
     pub data: String,
+    /// Hidden width of the prediction heads (0 = single depthwise-separable layer). Part of
+    /// the architecture; kept here (defaulting to 0) so older metadata still loads.
+    #[serde(default)]
+    pub head_hidden: usize,
 }
 
 /// The `(weights, meta)` paths for a checkpoint given as its folder, its `.bpk` or its `.json`.
@@ -128,7 +132,9 @@ pub fn load_detector(checkpoint: &Path, device: &Device) -> Result<(SsdLite, Det
     let (weights, _) = checkpoint_paths(checkpoint);
     let bytes =
         std::fs::read(&weights).with_context(|| format!("reading {}", weights.display()))?;
-    let mut model = meta.model.init(device);
+    let mut model = meta
+        .model
+        .init_with_heads(meta.training.head_hidden, device);
     let mut store = BurnpackStore::from_bytes(Some(Bytes::from_bytes_vec(bytes)));
     model
         .load_from(&mut store)

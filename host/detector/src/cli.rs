@@ -85,6 +85,10 @@ pub struct TrainArgs {
     /// Continue from the checkpoint in `--out`.
     #[arg(long)]
     pub resume: bool,
+    /// Hidden width of the prediction heads: a 1×1 layer (BatchNorm, ReLU6) before each
+    /// head's depthwise-separable layer; 0 for single-layer heads.
+    #[arg(long, default_value_t = 128)]
+    pub head_hidden: usize,
 }
 
 /// `sleeve eval detector` arguments.
@@ -200,6 +204,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         time_budget: a.time_budget,
         resume: a.resume,
+        head_hidden: a.head_hidden,
         loss: LossConfig::default(),
         matching: MatchConfig::default(),
         progress: std::io::stderr().is_terminal(),

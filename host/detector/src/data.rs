@@ -98,7 +98,7 @@ impl CoverPool {
                     .map(|s| s.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 let h = u64::from_str_radix(&sha256_hex(name.as_bytes())[..8], 16).unwrap_or(0);
-                (h % 10 == 0) == (split == Split::Holdout)
+                h.is_multiple_of(10) == (split == Split::Holdout)
             })
             .cloned()
             .collect();
@@ -220,7 +220,7 @@ pub fn training_sample(
     size: u32,
     scene_fraction: f32,
 ) -> Sample {
-    let u = (mix(seed ^ 0x5CE_E5, index) >> 40) as f32 / (1u64 << 24) as f32;
+    let u = (mix(seed ^ 0x0005_CEE5, index) >> 40) as f32 / (1u64 << 24) as f32;
     if u < scene_fraction {
         let cfg = SceneConfig {
             pa: PaConfig {
@@ -273,9 +273,12 @@ pub fn load_pa_dir(dir: &Path) -> Result<Vec<Sample>> {
 /// frames skipped because they show no sleeve.
 pub fn load_scene_dir(dir: &Path, size: u32) -> Result<(Vec<Sample>, usize)> {
     let json = dir.join(sleeve_synth::cli::SCENES_FILE);
-    let bytes = std::fs::read(&json).with_context(|| format!("reading {}", json.display()))?;
-    let records: Vec<sleeve_synth::scenes::SceneRecord> =
-        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", json.display()))?;
+    let records = if json.exists() {
+        let bytes = std::fs::read(&json).with_context(|| format!("reading {}", json.display()))?;
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", json.display()))?
+    } else {
+        frame_records(dir).with_context(|| format!("{} is missing", json.display()))?
+    };
     let out: Vec<Option<Sample>> = records
         .par_iter()
         .map(|r| {
@@ -294,6 +297,35 @@ pub fn load_scene_dir(dir: &Path, size: u32) -> Result<(Vec<Sample>, usize)> {
         .collect::<Result<_>>()?;
     let skipped = out.iter().filter(|s| s.is_none()).count();
     Ok((out.into_iter().flatten().collect(), skipped))
+}
+
+/// The per-frame records `frames/*.json` of a `sleeve synth scenes` folder whose index
+/// `scenes.json` was not written (an interrupted run): every finished frame is usable.
+fn frame_records(dir: &Path) -> Result<Vec<sleeve_synth::scenes::SceneRecord>> {
+    let frames = dir.join("frames");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&frames)
+        .with_context(|| format!("listing {}", frames.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no frame records in {}",
+        frames.display()
+    );
+    tracing::warn!(
+        "{}: no scenes.json, reading {} per-frame records",
+        dir.display(),
+        files.len()
+    );
+    files
+        .iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", p.display()))
+        })
+        .collect()
 }
 
 /// `image` preprocessed for the detector (`[3·S·S]` NCHW values).
@@ -383,6 +415,11 @@ mod tests {
             assert_eq!(s.image.dimensions(), (64, 64));
             assert!(s.boxes.iter().all(|b| b.x1 <= 1.0 + 1e-6 && b.x0 >= -1e-6));
         }
+        // An interrupted run (no index) still loads from the per-frame records.
+        std::fs::remove_file(sc.join(sleeve_synth::cli::SCENES_FILE)).unwrap();
+        let (again, skipped2) = load_scene_dir(&sc, 64).unwrap();
+        assert_eq!((again.len(), skipped2), (scenes.len(), skipped));
+        assert_eq!(again[0].boxes, scenes[0].boxes);
         assert!(load_pa_dir(&dir.path().join("missing")).is_err());
         assert!(load_scene_dir(&pa, 64).is_err());
     }

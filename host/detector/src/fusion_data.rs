@@ -55,6 +55,14 @@ fn pa_scores(det: &Detector, paths: &[PathBuf], pb: &ProgressBar) -> Result<Vec<
     Ok(out)
 }
 
+/// Genre names and the train, validation and test items.
+pub type FusionInputs = (
+    Vec<String>,
+    Vec<FusionItem>,
+    Vec<FusionItem>,
+    Vec<FusionItem>,
+);
+
 /// `(labels, train, val, test)` items for the classifier at `cls` and detector at `det`
 /// over the dataset `data`; at most `max_train` training covers (evenly spaced).
 pub fn collect(
@@ -63,12 +71,7 @@ pub fn collect(
     data: &Path,
     out: &Path,
     max_train: usize,
-) -> Result<(
-    Vec<String>,
-    Vec<FusionItem>,
-    Vec<FusionItem>,
-    Vec<FusionItem>,
-)> {
+) -> Result<FusionInputs> {
     let key = format!(
         "{}|{}|{}|{max_train}",
         cls.display(),

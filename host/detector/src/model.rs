@@ -54,10 +54,15 @@ pub struct SsdHeadsConfig {
     /// BatchNorm epsilon of the depthwise stage.
     #[config(default = 1e-3)]
     pub bn_epsilon: f64,
+    /// Hidden width of each head: 0 for a single depthwise-separable layer, otherwise a 1×1
+    /// expansion/reduction to this many channels (BatchNorm, ReLU6) first — a non-linear
+    /// head that helps when the backbone is frozen.
+    #[config(default = 0)]
+    pub hidden: usize,
 }
 
 impl SsdHeadsConfig {
-    /// Heads for `anchors` on top of `backbone`'s pyramid.
+    /// Heads for `anchors` on top of `backbone`'s pyramid (single-layer; see `with_hidden`).
     pub fn for_backbone(backbone: &MobileNetV2, anchors: &AnchorConfig) -> Self {
         let per_cell: Vec<usize> = anchors
             .feature_maps
@@ -74,8 +79,9 @@ impl SsdHeadsConfig {
 
     /// Randomly initialised heads; logit biases start at [`PRIOR_PROBABILITY`].
     pub fn init(&self, device: &Device) -> SsdHeads {
-        let head =
-            |cin, cout, logits| PredictionHead::new(cin, cout, logits, self.bn_epsilon, device);
+        let head = |cin, cout, logits| {
+            PredictionHead::with_hidden(cin, self.hidden, cout, logits, self.bn_epsilon, device)
+        };
         SsdHeads {
             box16: head(self.c16_channels, 4 * self.anchors16, false),
             cls16: head(self.c16_channels, self.anchors16, true),
@@ -85,9 +91,14 @@ impl SsdHeadsConfig {
     }
 }
 
-/// 3×3 depthwise conv → BatchNorm → ReLU6 → 1×1 conv (with bias).
+/// [optional 1×1 conv → BatchNorm → ReLU6 →] 3×3 depthwise conv → BatchNorm → ReLU6 → 1×1
+/// conv (with bias).
 #[derive(Module, Debug)]
 pub struct PredictionHead {
+    /// Optional 1×1 conv to the hidden width (bias-free) and its BatchNorm.
+    pub expand: Option<Conv2d>,
+    /// BatchNorm after `expand`.
+    pub expand_bn: Option<BatchNorm>,
     /// Depthwise 3×3 conv (bias-free).
     pub depthwise: Conv2d,
     /// BatchNorm after the depthwise conv.
@@ -99,6 +110,35 @@ pub struct PredictionHead {
 impl PredictionHead {
     /// A head from `cin` channels to `cout` outputs per cell; `logits` sets the bias prior.
     pub fn new(cin: usize, cout: usize, logits: bool, bn_epsilon: f64, device: &Device) -> Self {
+        Self::with_hidden(cin, 0, cout, logits, bn_epsilon, device)
+    }
+
+    /// Like [`new`](Self::new) with a 1×1 layer to `hidden` channels first (none when 0).
+    pub fn with_hidden(
+        cin: usize,
+        hidden: usize,
+        cout: usize,
+        logits: bool,
+        bn_epsilon: f64,
+        device: &Device,
+    ) -> Self {
+        let (expand, expand_bn, cin) = if hidden > 0 {
+            (
+                Some(
+                    Conv2dConfig::new([cin, hidden], [1, 1])
+                        .with_bias(false)
+                        .init(device),
+                ),
+                Some(
+                    BatchNormConfig::new(hidden)
+                        .with_epsilon(bn_epsilon)
+                        .init(device),
+                ),
+                hidden,
+            )
+        } else {
+            (None, None, cin)
+        };
         let depthwise = Conv2dConfig::new([cin, cin], [3, 3])
             .with_groups(cin)
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
@@ -120,6 +160,8 @@ impl PredictionHead {
         };
         pointwise.bias = Some(Param::from_tensor(Tensor::full([cout], bias, device)));
         Self {
+            expand,
+            expand_bn,
             depthwise,
             bn,
             pointwise,
@@ -128,6 +170,10 @@ impl PredictionHead {
 
     /// `[N, cin, H, W]` → `[N, cout, H, W]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let x = match (&self.expand, &self.expand_bn) {
+            (Some(c), Some(bn)) => relu6(bn.forward(c.forward(x))),
+            _ => x,
+        };
         self.pointwise
             .forward(relu6(self.bn.forward(self.depthwise.forward(x))))
     }
@@ -203,7 +249,7 @@ impl SsdLiteConfig {
     /// Checks the pieces fit together.
     pub fn validate(&self) -> Result<(), String> {
         self.backbone.validate()?;
-        if self.input_size < 32 || self.input_size % 32 != 0 {
+        if self.input_size < 32 || !self.input_size.is_multiple_of(32) {
             return Err(format!(
                 "input size {} is not a positive multiple of 32",
                 self.input_size
@@ -220,15 +266,29 @@ impl SsdLiteConfig {
         Ok(())
     }
 
-    /// A randomly initialised detector.
+    /// A randomly initialised detector with single-layer heads.
     ///
     /// # Panics
     /// When [`validate`](Self::validate) fails.
     pub fn init(&self, device: &Device) -> SsdLite {
+        self.init_with_heads(0, device)
+    }
+
+    /// A randomly initialised detector whose heads have `head_hidden` hidden channels
+    /// (0 = single layer; see [`SsdHeadsConfig::hidden`]).
+    ///
+    /// # Panics
+    /// When [`validate`](Self::validate) fails.
+    pub fn init_with_heads(&self, head_hidden: usize, device: &Device) -> SsdLite {
         if let Err(e) = self.validate() {
             panic!("invalid SsdLiteConfig: {e}");
         }
-        SsdLite::from_backbone(self.backbone.init(device), &self.anchors, device)
+        SsdLite::with_heads(
+            self.backbone.init(device),
+            &self.anchors,
+            head_hidden,
+            device,
+        )
     }
 }
 
@@ -244,7 +304,19 @@ pub struct SsdLite {
 impl SsdLite {
     /// Fresh heads on an existing (e.g. ImageNet-pretrained) backbone.
     pub fn from_backbone(backbone: MobileNetV2, anchors: &AnchorConfig, device: &Device) -> Self {
-        let heads = SsdHeadsConfig::for_backbone(&backbone, anchors).init(device);
+        Self::with_heads(backbone, anchors, 0, device)
+    }
+
+    /// Fresh heads with `head_hidden` hidden channels (0 = single layer) on `backbone`.
+    pub fn with_heads(
+        backbone: MobileNetV2,
+        anchors: &AnchorConfig,
+        head_hidden: usize,
+        device: &Device,
+    ) -> Self {
+        let heads = SsdHeadsConfig::for_backbone(&backbone, anchors)
+            .with_hidden(head_hidden)
+            .init(device);
         Self { backbone, heads }
     }
 
@@ -291,6 +363,24 @@ mod tests {
         // The prior bias makes every initial score ≈ 1 %.
         let l = l.into_data().try_to_vec::<f32>().unwrap();
         assert!(l.iter().all(|v| (v + 4.6).abs() < 0.5), "{:?}", &l[..4]);
+    }
+
+    #[test]
+    fn hidden_heads_keep_output_layout() {
+        let device = Device::flex();
+        device.seed(4);
+        let anchors = anchor_config_for(64);
+        let cfg = SsdLiteConfig {
+            backbone: MobileNetV2Config::new(1).with_width_mult(0.25),
+            anchors: anchors.clone(),
+            input_size: 64,
+        };
+        let model = cfg.init_with_heads(16, &device);
+        assert!(model.heads.cls16.expand.is_some());
+        assert!(cfg.init(&device).heads.cls16.expand.is_none());
+        let (b, l) = model.forward(Tensor::zeros([1, 3, 64, 64], &device));
+        assert_eq!(b.dims(), [1, anchors.num_anchors(), 4]);
+        assert_eq!(l.dims(), [1, anchors.num_anchors()]);
     }
 
     #[test]

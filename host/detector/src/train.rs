@@ -78,6 +78,8 @@ pub struct TrainConfig {
     pub time_budget: Option<Duration>,
     /// Continue from the checkpoint in `out`.
     pub resume: bool,
+    /// Hidden width of the prediction heads (0 = single layer).
+    pub head_hidden: usize,
     /// Loss settings.
     pub loss: LossConfig,
     /// Anchor matching settings.
@@ -367,7 +369,7 @@ fn load_optimizer(dir: &Path, optim: ModuleOptimizer) -> ModuleOptimizer {
 
 /// Runs training as configured.
 pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
-    if cfg.input_size % 32 != 0 || cfg.input_size < 64 {
+    if !cfg.input_size.is_multiple_of(32) || cfg.input_size < 64 {
         bail!(
             "--input-size must be a multiple of 32 and at least 64 (got {})",
             cfg.input_size
@@ -430,7 +432,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             anchors: anchors_cfg.clone(),
             input_size: cfg.input_size,
         };
-        let m = SsdLite::from_backbone(backbone, &anchors_cfg, &plain);
+        let m = SsdLite::with_heads(backbone, &anchors_cfg, cfg.head_hidden, &plain);
         let state = TrainingState {
             epochs_total: cfg.epochs,
             seed: cfg.seed,
@@ -438,6 +440,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             backbone_init: cfg.backbone.describe(),
             train_images: cfg.train_images,
             data: data_desc.clone(),
+            head_hidden: cfg.head_hidden,
             ..TrainingState::default()
         };
         (m, state, model_cfg)
@@ -734,6 +737,7 @@ mod tests {
             seed: 11,
             time_budget: None,
             resume: false,
+            head_hidden: 8,
             loss: LossConfig::default(),
             matching: MatchConfig::default(),
             progress: false,
