@@ -246,9 +246,12 @@ pub struct FormReport {
     pub bytes: usize,
     /// Median 1-thread tract latency.
     pub latency_ms: f64,
-    /// Agreement with f32 on the agreement inputs: top-1 for the classifier, the
-    /// "has a PA label" decision at the deploy threshold for the detector.
+    /// Agreement with f32 on the held-out images (classifier test split / detector AP
+    /// composites; calibration images when those are not given): top-1 for the
+    /// classifier, the "has a PA label" decision at the deploy threshold for the detector.
     pub agreement: f64,
+    /// Inputs `agreement` was measured on.
+    pub agreement_images: usize,
     /// Largest output difference from f32 on those inputs.
     pub max_abs_diff_vs_f32: f32,
     /// Classifier test accuracy or detector AP@0.5, when measured.
@@ -437,6 +440,7 @@ fn measure(
             bytes: bytes.len(),
             latency_ms,
             agreement,
+            agreement_images: inputs.len(),
             max_abs_diff_vs_f32: a.worst(),
             quality,
             quality_images,
@@ -746,9 +750,13 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
         exported.parity.inputs
     );
     let built_c = build_forms(exported, o.int8, calib_c.as_deref(), o.range, "classifier")?;
-    let agree_c = calib_c
-        .clone()
-        .unwrap_or_else(|| random_like(&meta.preprocess, 16, 23));
+    // Agreement on the held-out test images when given (the real-cover measurement),
+    // else on the calibration images, else on random inputs.
+    let agree_c = match (&test, &calib_c) {
+        (Some((xs, _, _)), _) => xs.clone(),
+        (None, Some(c)) => c.clone(),
+        (None, None) => random_like(&meta.preprocess, 16, 23),
+    };
     let quality_c = |m: &TractModel| -> Result<Option<(f64, usize)>> {
         match &test {
             Some((xs, ys, _)) => Ok(Some((accuracy(m, xs, ys)?, xs.len()))),
@@ -857,9 +865,11 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
                 .collect::<Result<Vec<_>>>()?;
             Ok(Some((ap50_of(&anchors, variances, &outs, gts)?, xs.len())))
         };
-        let agree_d = calib_d
-            .clone()
-            .unwrap_or_else(|| random_like(&dmeta.preprocess, 16, 29));
+        let agree_d = match (&ap_set, &calib_d) {
+            (Some((xs, _)), _) => xs.clone(),
+            (None, Some(c)) => c.clone(),
+            (None, None) => random_like(&dmeta.preprocess, 16, 29),
+        };
         let forms_d = measure(
             &built_d,
             &agree_d,

@@ -6,7 +6,7 @@ use std::path::Path;
 use burn::tensor::Device;
 use sleeve_detector::checkpoint::{ANCHOR_ORDER, DetectorMeta, TrainingState, save_checkpoint};
 use sleeve_detector::{SsdLiteConfig, anchor_config_for};
-use sleeve_export::bundle::{model_card, read_manifest, verify_bundle};
+use sleeve_export::bundle::{read_manifest, verify_bundle};
 use sleeve_export::quant::calib::RangeMethod;
 use sleeve_export::trained::{BundleOptions, Int8Forms, REPORT_FILE, Selection, build_bundle};
 use sleeve_nn::MobileNetV2Config;
@@ -180,7 +180,14 @@ fn bundle_from_trained_checkpoints() {
             .contains_key("export.classifier.int8-weights.test_accuracy")
     );
     let card = std::fs::read_to_string(o.out.join("MODEL_CARD.md")).unwrap();
-    assert_eq!(card, model_card(&m));
+    assert!(
+        card.starts_with(&format!("# Model card: {}", m.name)),
+        "{card}"
+    );
+    assert!(
+        card.contains("| `classifier.int8-weights.onnx` | int8-weights |"),
+        "{card}"
+    );
     assert!(card.contains("Parental Advisory detector"));
     assert!(o.out.join(REPORT_FILE).is_file());
 }
