@@ -22,7 +22,7 @@ use crate::parity::{Agreement, argmax, compare_models};
 use crate::pipeline::{ExportSpec, PARITY_TOLERANCE, export_checked, int8_full, int8_weights};
 use crate::quant::calib::RangeMethod;
 use crate::runtime::{F32Tensor, TractModel};
-use crate::trained::{BundleOptions, Int8Forms, Selection, build_bundle, report_json};
+use crate::trained::{BundleOptions, Int8Forms, Selection, Ship, build_bundle, report_json};
 use crate::{proto, provenance, tiny};
 
 /// Export subcommands.
@@ -232,6 +232,10 @@ pub struct BundleArgs {
     /// burn-vs-tract tolerance (max |diff| on every output).
     #[arg(long, default_value_t = PARITY_TOLERANCE)]
     pub parity_tolerance: f32,
+    /// Which built files go into the bundle (every form is measured either way):
+    /// all, int8 (the shipped default), or selected.
+    #[arg(long = "files", value_enum, default_value_t = Ship::All)]
+    pub ship: Ship,
 }
 
 impl BundleArgs {
@@ -256,6 +260,7 @@ impl BundleArgs {
             latency_runs: self.latency_runs,
             parity_tolerance: self.parity_tolerance,
             parity_count: self.parity_count,
+            ship: self.ship,
         }
     }
 }

@@ -66,6 +66,27 @@ impl Int8Forms {
     }
 }
 
+/// Which of the built files go into the bundle (all are measured either way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+pub enum Ship {
+    /// Every built form.
+    All,
+    /// The int8 forms only (the shipped default: small, both forms for the Pi to choose).
+    Int8,
+    /// Only the selected form.
+    Selected,
+}
+
+impl Ship {
+    fn keep(self, p: Precision, selected: Precision) -> bool {
+        match self {
+            Self::All => true,
+            Self::Int8 => p != Precision::F32,
+            Self::Selected => p == selected,
+        }
+    }
+}
+
 /// Which precision the manifest marks as selected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
 pub enum Selection {
@@ -132,6 +153,8 @@ pub struct BundleOptions {
     pub parity_tolerance: f32,
     /// Inputs for the parity check.
     pub parity_count: usize,
+    /// Which built files go into the bundle.
+    pub ship: Ship,
 }
 
 /// A trained classifier found on disk.
@@ -939,29 +962,42 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
             }
         )
     });
+    let shipped = |files: &[(Precision, Vec<u8>)], selected: Precision, what: &str| {
+        ensure!(
+            o.ship.keep(selected, selected),
+            "the {what}'s selected precision is {} but --files {:?} leaves it out",
+            selected.as_str(),
+            o.ship
+        );
+        Ok(files
+            .iter()
+            .filter(|(p, _)| o.ship.keep(*p, selected))
+            .cloned()
+            .collect::<Vec<_>>())
+    };
     let classifier_payload = ModelPayload {
         stem: "classifier".into(),
-        files: built_c.files.clone(),
+        files: shipped(&built_c.files, report_c.selected, "classifier")?,
         selected: report_c.selected,
         input_name: "image".into(),
         output_names: vec!["logits".into()],
         preprocess: meta.preprocess.clone(),
     };
-    let detector: Option<(ModelPayload, AnchorConfig, DecodeParams)> =
-        det_parts.as_ref().map(|(_, dm, b, r)| {
-            (
-                ModelPayload {
-                    stem: "detector".into(),
-                    files: b.files.clone(),
-                    selected: r.selected,
-                    input_name: "image".into(),
-                    output_names: vec!["boxes".into(), "logits".into()],
-                    preprocess: dm.preprocess.clone(),
-                },
-                dm.model.anchors.clone(),
-                dm.decode.clone(),
-            )
-        });
+    let detector: Option<(ModelPayload, AnchorConfig, DecodeParams)> = match det_parts.as_ref() {
+        None => None,
+        Some((_, dm, b, r)) => Some((
+            ModelPayload {
+                stem: "detector".into(),
+                files: shipped(&b.files, r.selected, "detector")?,
+                selected: r.selected,
+                input_name: "image".into(),
+                output_names: vec!["boxes".into(), "logits".into()],
+                preprocess: dm.preprocess.clone(),
+            },
+            dm.model.anchors.clone(),
+            dm.decode.clone(),
+        )),
+    };
     let spec = BundleSpec {
         name,
         labels: meta.labels.clone(),

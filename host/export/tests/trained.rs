@@ -8,7 +8,9 @@ use sleeve_detector::checkpoint::{ANCHOR_ORDER, DetectorMeta, TrainingState, sav
 use sleeve_detector::{SsdLiteConfig, anchor_config_for};
 use sleeve_export::bundle::{read_manifest, verify_bundle};
 use sleeve_export::quant::calib::RangeMethod;
-use sleeve_export::trained::{BundleOptions, Int8Forms, REPORT_FILE, Selection, build_bundle};
+use sleeve_export::trained::{
+    BundleOptions, Int8Forms, REPORT_FILE, Selection, Ship, build_bundle,
+};
 use sleeve_nn::MobileNetV2Config;
 use sleeve_nn::checkpoint::{ArchConfig, ClassifierMeta, Provenance, save_classifier};
 use sleeve_shared::detect::DecodeParams;
@@ -118,6 +120,7 @@ fn options(root: &Path) -> BundleOptions {
         latency_runs: 1,
         parity_tolerance: 1e-4,
         parity_count: 2,
+        ship: Ship::All,
     }
 }
 
@@ -238,6 +241,27 @@ fn bad_requests_are_refused_with_context() {
         !base.out.join("manifest.json").exists(),
         "nothing half-written"
     );
+
+    // int8 files only: the f32 form is measured but not written
+    let r = build_bundle(&BundleOptions {
+        ship: Ship::Int8,
+        select: Selection::Int8Weights,
+        int8: Some(Int8Forms::Weights),
+        ..base.clone()
+    })
+    .unwrap();
+    assert_eq!(r.classifier.forms.len(), 2, "f32 measured");
+    let m = read_manifest(&base.out).unwrap();
+    assert_eq!(m.classifier.files.len(), 1);
+    assert_eq!(m.classifier.files[0].precision, Precision::Int8Weights);
+    assert!(m.metrics.contains_key("export.classifier.f32.bytes"));
+    let e = build_bundle(&BundleOptions {
+        ship: Ship::Int8,
+        select: Selection::F32,
+        ..base.clone()
+    })
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("leaves it out"), "{e:#}");
 
     // f32 only, automatic selection: the f32 file is the only choice
     let r = build_bundle(&BundleOptions {
