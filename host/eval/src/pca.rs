@@ -212,15 +212,16 @@ fn jacobi_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
                 let t = if theta == 0.0 { 1.0 } else { t };
                 let c = 1.0 / (t * t + 1.0).sqrt();
                 let s = t * c;
-                for k in 0..p {
-                    let (aki, akj) = (a[k][i], a[k][j]);
-                    a[k][i] = c * aki - s * akj;
-                    a[k][j] = s * aki + c * akj;
+                for row in a.iter_mut() {
+                    let (aki, akj) = (row[i], row[j]);
+                    row[i] = c * aki - s * akj;
+                    row[j] = s * aki + c * akj;
                 }
-                for k in 0..p {
-                    let (aik, ajk) = (a[i][k], a[j][k]);
-                    a[i][k] = c * aik - s * ajk;
-                    a[j][k] = s * aik + c * ajk;
+                let (lo, hi) = a.split_at_mut(j); // i < j
+                for (x, y) in lo[i].iter_mut().zip(hi[0].iter_mut()) {
+                    let (aik, ajk) = (*x, *y);
+                    *x = c * aik - s * ajk;
+                    *y = s * aik + c * ajk;
                 }
                 for row in v.iter_mut() {
                     let (vi, vj) = (row[i], row[j]);

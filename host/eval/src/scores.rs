@@ -25,7 +25,7 @@ impl<'a> ScoreRows<'a> {
         if cols == 0 {
             return Err(invalid!("score matrix with 0 columns"));
         }
-        if data.len() % cols != 0 {
+        if !data.len().is_multiple_of(cols) {
             return Err(invalid!(
                 "flat score buffer of {} values is not a multiple of {cols} columns",
                 data.len()

@@ -141,7 +141,9 @@ mod tests {
     use super::*;
 
     fn test_image() -> RgbImage {
-        RgbImage::from_fn(40, 30, |x, y| Rgb([(x * 6) as u8, (y * 8) as u8, ((x + y) * 3) as u8]))
+        RgbImage::from_fn(40, 30, |x, y| {
+            Rgb([(x * 6) as u8, (y * 8) as u8, ((x + y) * 3) as u8])
+        })
     }
 
     #[test]

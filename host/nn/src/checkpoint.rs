@@ -89,6 +89,9 @@ pub struct ClassifierMeta {
 
 /// A loaded classifier of either architecture.
 #[derive(Debug, Clone)]
+// Few values exist at once (one per loaded model), so the size difference does not matter,
+// and boxing would change the variants every caller matches on.
+#[allow(clippy::large_enum_variant)]
 pub enum Classifier {
     /// MobileNetV2.
     Mobilenet(MobileNetV2),
@@ -118,7 +121,9 @@ impl Classifier {
 /// `model.bpk` or `meta.json` inside.
 pub fn classifier_dir(path: &Path) -> PathBuf {
     match path.file_name().and_then(|n| n.to_str()) {
-        Some(MODEL_FILE) | Some(META_FILE) => path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        Some(MODEL_FILE) | Some(META_FILE) => {
+            path.parent().map(Path::to_path_buf).unwrap_or_default()
+        }
         _ => path.to_path_buf(),
     }
 }
@@ -256,7 +261,9 @@ mod tests {
         let b = tensor_values(loaded.forward(x)).unwrap();
         assert_eq!(a, b);
         // a scratch checkpoint is refused by load_classifier
-        let scfg = ScratchCnnConfig::new(3).with_base_channels(4).with_stages(2);
+        let scfg = ScratchCnnConfig::new(3)
+            .with_base_channels(4)
+            .with_stages(2);
         let smeta = ClassifierMeta {
             arch: ArchConfig::ScratchCnn(scfg.clone()),
             ..meta

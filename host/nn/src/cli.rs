@@ -19,7 +19,11 @@ use crate::train::{Recipe, TrainPlan};
 #[derive(Args, Debug)]
 pub struct WeightsCheckArgs {
     /// A TFLite MobileNetV2 (e.g. Coral's mobilenet_v2_1.0_224_quant.tflite).
-    #[arg(long, conflicts_with = "safetensors", required_unless_present = "safetensors")]
+    #[arg(
+        long,
+        conflicts_with = "safetensors",
+        required_unless_present = "safetensors"
+    )]
     pub tflite: Option<PathBuf>,
     /// A torchvision MobileNetV2 state dict as safetensors.
     #[arg(long)]

@@ -63,7 +63,11 @@ pub fn label_set_for(genres: &[String]) -> Result<LabelSet> {
     sorted.dedup();
     let mut c5 = COVERS5.to_vec();
     c5.sort_unstable();
-    let names: Vec<&str> = if sorted == c5 { COVERS5.to_vec() } else { sorted };
+    let names: Vec<&str> = if sorted == c5 {
+        COVERS5.to_vec()
+    } else {
+        sorted
+    };
     LabelSet::new(&names).map_err(|e| anyhow::anyhow!("bad genre names: {e}"))
 }
 
@@ -85,7 +89,10 @@ pub fn load_splits(dir: &Path, seed: u64, labels: Option<&LabelSet>) -> Result<D
         r.sha256 = Some(h?);
     }
     if records.iter().any(|r| r.split.is_none()) {
-        tracing::info!("{}: no recorded split, making a stratified 80/10/10 split (seed {seed})", dir.display());
+        tracing::info!(
+            "{}: no recorded split, making a stratified 80/10/10 split (seed {seed})",
+            dir.display()
+        );
         split_records(
             &mut records,
             &SplitConfig {

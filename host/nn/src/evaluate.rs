@@ -28,7 +28,12 @@ pub fn eval_classifier(a: &EvalArgs) -> Result<()> {
     let split = parse_split(&a.split)?;
     let splits = load_splits(&a.data, a.seed, Some(&meta.labels))?;
     let samples = splits.get(split);
-    anyhow::ensure!(!samples.is_empty(), "no {} images in {}", a.split, a.data.display());
+    anyhow::ensure!(
+        !samples.is_empty(),
+        "no {} images in {}",
+        a.split,
+        a.data.display()
+    );
     let paths: Vec<PathBuf> = samples.iter().map(|s| s.path.clone()).collect();
     let labels: Vec<usize> = samples.iter().map(|s| s.label).collect();
     let t0 = std::time::Instant::now();
@@ -36,7 +41,8 @@ pub fn eval_classifier(a: &EvalArgs) -> Result<()> {
     let ms_per_image = t0.elapsed().as_secs_f64() * 1000.0 / paths.len() as f64;
     let names = meta.labels.names();
     let report = classification_report(&labels, &probs, names).context("cannot compute metrics")?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
     #[derive(Serialize)]
     struct EvalJson<'a> {
         checkpoint: String,
@@ -61,7 +67,12 @@ pub fn eval_classifier(a: &EvalArgs) -> Result<()> {
     )?;
     plots(&a.out, &report, names)?;
     let embeddings = embed_images(&model, &paths, &meta.preprocess)?;
-    pca_plot(&a.out.join("embedding_pca.png"), &embeddings, &labels, names)?;
+    pca_plot(
+        &a.out.join("embedding_pca.png"),
+        &embeddings,
+        &labels,
+        names,
+    )?;
     let history = crate::checkpoint::classifier_dir(&a.checkpoint)
         .parent()
         .map(|p| p.join("history.json"));
@@ -145,7 +156,11 @@ pub fn knn_baseline(a: &KnnArgs) -> Result<()> {
     let split = parse_split(&a.split)?;
     let train = &splits.train;
     let eval = splits.get(split);
-    anyhow::ensure!(!train.is_empty() && !eval.is_empty(), "empty train or {} split", a.split);
+    anyhow::ensure!(
+        !train.is_empty() && !eval.is_empty(),
+        "empty train or {} split",
+        a.split
+    );
     let (train_x, eval_x) = match a.features {
         KnnFeatures::Hist => (histograms(train)?, histograms(eval)?),
         KnnFeatures::Embed => {
@@ -170,7 +185,9 @@ pub fn knn_baseline(a: &KnnArgs) -> Result<()> {
             };
             let cache = a.cache_dir.clone().unwrap_or_else(|| a.out.join("cache"));
             let aug = AugmentConfig::default();
-            let f = |s: &[Sample]| extract(s, &key, &aug, Some(&cache), 16, &device, |x| model.embed(x));
+            let f = |s: &[Sample]| {
+                extract(s, &key, &aug, Some(&cache), 16, &device, |x| model.embed(x))
+            };
             (f(train)?, f(eval)?)
         }
     };
@@ -183,7 +200,8 @@ pub fn knn_baseline(a: &KnnArgs) -> Result<()> {
     };
     let probs = knn.predict_proba_batch(&eval_x, &params)?;
     let report = classification_report(&eval_y, &probs, splits.labels.names())?;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
     write_json(
         &a.out.join("report.json"),
         &serde_json::json!({

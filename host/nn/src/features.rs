@@ -44,7 +44,12 @@ impl CacheKey {
     /// The cache file name for this key.
     pub fn file_name(&self) -> String {
         let json = serde_json::to_vec(self).unwrap_or_default();
-        format!("{}-v{}-{}.bin", self.layer, self.view, &sha256_hex(&json)[..16])
+        format!(
+            "{}-v{}-{}.bin",
+            self.layer,
+            self.view,
+            &sha256_hex(&json)[..16]
+        )
     }
 }
 
@@ -69,7 +74,10 @@ impl CacheFile {
         };
         let bytes = std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?;
         if bytes.len() < 12 || &bytes[..8] != MAGIC {
-            bail!("{} is not a feature cache (delete it to rebuild)", p.display());
+            bail!(
+                "{} is not a feature cache (delete it to rebuild)",
+                p.display()
+            );
         }
         let dim = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes")) as usize;
         let rec = 32 + 4 * dim;
@@ -182,13 +190,17 @@ pub fn extract<const D: usize>(
             let flat = tensor_values(out)?;
             let per = flat.len() / chunk.len();
             if cache.dim != 0 && cache.dim != per {
-                bail!("cached features have {} values, the backbone gives {per}", cache.dim);
+                bail!(
+                    "cached features have {} values, the backbone gives {per}",
+                    cache.dim
+                );
             }
             cache.dim = per;
             for (j, &i) in chunk.iter().enumerate() {
-                cache
-                    .entries
-                    .insert(samples[i].sha256.clone(), flat[j * per..(j + 1) * per].to_vec());
+                cache.entries.insert(
+                    samples[i].sha256.clone(),
+                    flat[j * per..(j + 1) * per].to_vec(),
+                );
             }
             cache.dirty = true;
             pb.inc(chunk.len() as u64);

@@ -205,7 +205,9 @@ pub fn fit<T: Task>(
         let epoch = state.epoch;
         let t0 = Instant::now();
         let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed ^ (epoch as u64 + 1) * 0x9E37));
+        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+            cfg.seed ^ ((epoch as u64 + 1) * 0x9E37),
+        ));
         let pb = progress_bar(batches_per_epoch as u64, epoch + 1, cfg.epochs);
         pb.set_position(state.batch_in_epoch as u64);
         let (mut loss_sum, mut correct, mut seen) = state.partial;
@@ -283,7 +285,8 @@ pub fn fit<T: Task>(
                 best = model.valid();
             } else if cfg.patience > 0 && state.epoch - state.best_epoch >= cfg.patience {
                 state.finished = true;
-                state.stop_reason = format!("no validation improvement for {} epochs", cfg.patience);
+                state.stop_reason =
+                    format!("no validation improvement for {} epochs", cfg.patience);
             }
             if !state.finished && cfg.time_budget.is_some_and(|b| started.elapsed() >= b) {
                 state.finished = true;
@@ -330,7 +333,9 @@ pub fn argmax_rows(values: &[f32], c: usize) -> Vec<usize> {
         .map(|r| {
             r.iter()
                 .enumerate()
-                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| if v > bv { (i, v) } else { (bi, bv) })
+                .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
+                    if v > bv { (i, v) } else { (bi, bv) }
+                })
                 .0
         })
         .collect()
@@ -451,7 +456,15 @@ mod tests {
     fn a_few_epochs_reduce_the_loss() {
         let device = Device::flex();
         let t = task();
-        let out = fit(&t, Head::new(8, 3, 0.0, &device), &cfg(6), None, false, &AtomicBool::new(false)).unwrap();
+        let out = fit(
+            &t,
+            Head::new(8, 3, 0.0, &device),
+            &cfg(6),
+            None,
+            false,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
         let h = &out.state.history;
         assert_eq!(h.len(), 6);
         assert!(h[5].train_loss < h[0].train_loss, "{h:?}");
@@ -514,7 +527,10 @@ mod tests {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");
         }
         for (la, lb) in full.state.history.iter().zip(&resumed.state.history) {
-            assert!((la.train_loss - lb.train_loss).abs() < 1e-5, "{la:?} vs {lb:?}");
+            assert!(
+                (la.train_loss - lb.train_loss).abs() < 1e-5,
+                "{la:?} vs {lb:?}"
+            );
             assert!((la.val_loss - lb.val_loss).abs() < 1e-5, "{la:?} vs {lb:?}");
             assert_eq!(la.val_acc, lb.val_acc);
         }
@@ -526,7 +542,15 @@ mod tests {
         let t = task();
         let dir = tempfile::tempdir().unwrap();
         let stop = AtomicBool::new(true);
-        let out = fit(&t, Head::new(8, 3, 0.0, &device), &cfg(3), Some(dir.path()), false, &stop).unwrap();
+        let out = fit(
+            &t,
+            Head::new(8, 3, 0.0, &device),
+            &cfg(3),
+            Some(dir.path()),
+            false,
+            &stop,
+        )
+        .unwrap();
         assert!(out.interrupted);
         let state: FitState =
             serde_json::from_slice(&std::fs::read(dir.path().join(STATE_FILE)).unwrap()).unwrap();

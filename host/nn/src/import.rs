@@ -106,7 +106,11 @@ pub fn load_pretrained(
                 ));
             }
         }
-        load_conv(&mut mb.depthwise, &wb.depthwise, &format!("blocks.{i}.depthwise"))?;
+        load_conv(
+            &mut mb.depthwise,
+            &wb.depthwise,
+            &format!("blocks.{i}.depthwise"),
+        )?;
         load_conv(&mut mb.project, &wb.project, &format!("blocks.{i}.project"))?;
         mapped += 4;
     }
@@ -159,7 +163,10 @@ fn load_conv(unit: &mut ConvBnAct, w: &ConvWeights, layer: &str) -> Result<(), I
     if dims != w.weight.shape {
         return Err(mismatch(
             layer,
-            format!("weight shape {:?} in the model, {:?} in the weights", dims, w.weight.shape),
+            format!(
+                "weight shape {:?} in the model, {:?} in the weights",
+                dims, w.weight.shape
+            ),
         ));
     }
     if unit.conv.groups != w.groups || unit.conv.stride != [w.stride, w.stride] {

@@ -20,6 +20,6 @@ pub mod scratch;
 pub mod tasks;
 pub mod train;
 
-pub use mobilenet::{MobileNetV2, MobileNetV2Config, PaddingMode};
 pub use checkpoint::{ClassifierMeta, load_classifier};
+pub use mobilenet::{MobileNetV2, MobileNetV2Config, PaddingMode};
 pub use predict::predict_probs;

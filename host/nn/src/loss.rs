@@ -75,7 +75,12 @@ mod tests {
         assert!((got - plain).abs() < 1e-5, "{got} vs {plain}");
         // weights 3:1 on the two samples
         let weighted = (3.0 * (lse0 - 2.0) + (lse1 - 1.0)) / 4.0;
-        let got = scalar(cross_entropy(logits.clone(), &[0, 1], 0.0, &[3.0, 1.0, 1.0]));
+        let got = scalar(cross_entropy(
+            logits.clone(),
+            &[0, 1],
+            0.0,
+            &[3.0, 1.0, 1.0],
+        ));
         assert!((got - weighted).abs() < 1e-5);
         // full smoothing: uniform target → mean of −log p over classes
         let uni0 = (3.0 * lse0 - 2.0) / 3.0;

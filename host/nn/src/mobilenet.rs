@@ -270,6 +270,16 @@ impl ConvBnAct {
         Self { conv, bn, act }
     }
 
+    /// Freezes the BatchNorm (statistics, scale and shift): in training it then applies the
+    /// stored statistics like in inference, so a pretrained (BN-folded) layer keeps its
+    /// function while its conv weights are fine-tuned.
+    pub fn freeze_bn(self) -> Self {
+        Self {
+            bn: self.bn.freeze(),
+            ..self
+        }
+    }
+
     /// Forward pass.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let y = self.bn.forward(self.conv.forward(x));
@@ -343,6 +353,16 @@ impl InvertedResidual {
     /// Output channels.
     pub fn output_channels(&self) -> usize {
         self.spec_output
+    }
+
+    /// Freezes every BatchNorm of the block ([`ConvBnAct::freeze_bn`]).
+    pub fn freeze_bn(self) -> Self {
+        Self {
+            expand: self.expand.map(ConvBnAct::freeze_bn),
+            depthwise: self.depthwise.freeze_bn(),
+            project: self.project.freeze_bn(),
+            ..self
+        }
     }
 }
 
@@ -419,6 +439,24 @@ impl MobileNetV2 {
     /// Embeddings `[N, last_channels]` → logits (dropout, then the linear head).
     pub fn head(&self, e: Tensor<2>) -> Tensor<2> {
         self.classifier.forward(self.dropout.forward(e))
+    }
+
+    /// Freezes the BatchNorms of blocks `first_block..` and of the final 1×1 conv, for
+    /// fine-tuning pretrained weights: imported BNs are folded (identity statistics), and
+    /// batch statistics on small fine-tuning batches would replace the pretrained function
+    /// instead of adapting it. Conv weights and the head stay trainable.
+    pub fn freeze_batch_norms_from(self, first_block: usize) -> Self {
+        let blocks = self
+            .blocks
+            .into_iter()
+            .enumerate()
+            .map(|(i, b)| if i >= first_block { b.freeze_bn() } else { b })
+            .collect();
+        Self {
+            blocks,
+            last: self.last.freeze_bn(),
+            ..self
+        }
     }
 
     /// Number of inverted-residual blocks (17).
@@ -507,6 +545,56 @@ mod tests {
         let (c16, c32) = model.pyramid(x);
         assert_eq!(c16.dims()[2..], [4, 4]);
         assert_eq!(c32.dims()[2..], [2, 2]);
+    }
+
+    fn running_mean(bn: &BatchNorm) -> Vec<f32> {
+        bn.running_mean
+            .value_sync()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    }
+
+    #[test]
+    fn frozen_batch_norms_keep_statistics_and_function_in_training() {
+        let device = Device::flex();
+        device.seed(3);
+        let model = MobileNetV2Config::new(2)
+            .with_width_mult(0.25)
+            .init(&device);
+        let n = model.num_blocks();
+        let train_device = device.clone().autodiff();
+        let x = Tensor::<4>::random(
+            [2, 3, 32, 32],
+            burn::tensor::Distribution::Normal(0.0, 1.0),
+            &train_device,
+        );
+        let mean0 = running_mean(&model.last.bn);
+        // unfrozen: a training forward normalises with batch statistics and updates them
+        let plain = model.clone().train();
+        let _ = plain.features(x.clone());
+        assert_ne!(running_mean(&plain.last.bn), mean0);
+        // frozen from block n-2: statistics untouched, and the suffix computes in training
+        // exactly what it computes in inference
+        let frozen = model.freeze_batch_norms_from(n - 2).train();
+        let prefix = frozen.valid().forward_prefix(x.clone().inner(), n - 2);
+        let a = frozen
+            .forward_from(Tensor::from_inner(prefix.clone()), n - 2)
+            .inner()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(running_mean(&frozen.last.bn), mean0);
+        let b = frozen
+            .valid()
+            .forward_from(prefix, n - 2)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(a.len(), b.len());
+        for (u, v) in a.iter().zip(&b) {
+            assert!((u - v).abs() < 1e-4, "{u} vs {v}");
+        }
     }
 
     #[test]

@@ -56,7 +56,11 @@ fn load_batch(paths: &[PathBuf], preprocess: &PreprocessConfig) -> Result<burn::
         .par_iter()
         .map(|p| to_input(&load_rgb(p)?, preprocess))
         .collect::<Result<_>>()?;
-    Ok(batch_tensor(&inputs, preprocess.input_size as usize, &Device::flex()))
+    Ok(batch_tensor(
+        &inputs,
+        preprocess.input_size as usize,
+        &Device::flex(),
+    ))
 }
 
 fn run_batches(

@@ -110,8 +110,16 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
     std::fs::create_dir_all(&plan.out)
         .with_context(|| format!("cannot create {}", plan.out.display()))?;
     let splits = load_splits(&plan.data, plan.fit.seed, None)?;
-    anyhow::ensure!(!splits.train.is_empty(), "no training images in {}", plan.data.display());
-    anyhow::ensure!(!splits.val.is_empty(), "no validation images in {}", plan.data.display());
+    anyhow::ensure!(
+        !splits.train.is_empty(),
+        "no training images in {}",
+        plan.data.display()
+    );
+    anyhow::ensure!(
+        !splits.val.is_empty(),
+        "no validation images in {}",
+        plan.data.display()
+    );
     let mut fit_cfg = plan.fit.clone();
     fit_cfg.num_classes = splits.labels.len();
     let device = Device::flex();
@@ -127,7 +135,16 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
                 views,
                 unfreeze_last,
             } => {
-                let r = pretrained(plan, &splits, &fit_cfg, weights, *views, *unfreeze_last, &aug, &device)?;
+                let r = pretrained(
+                    plan,
+                    &splits,
+                    &fit_cfg,
+                    weights,
+                    *views,
+                    *unfreeze_last,
+                    &aug,
+                    &device,
+                )?;
                 let Some(r) = r else { return Ok(None) };
                 r
             }
@@ -149,7 +166,12 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
                     if out.interrupted {
                         return Ok(None);
                     }
-                    (Classifier::Scratch(out.best), ArchConfig::ScratchCnn(cfg), out.state, "scratch-cnn")
+                    (
+                        Classifier::Scratch(out.best),
+                        ArchConfig::ScratchCnn(cfg),
+                        out.state,
+                        "scratch-cnn",
+                    )
                 } else {
                     let cfg = MobileNetV2Config::new(fit_cfg.num_classes)
                         .with_width_mult(plan.width)
@@ -160,9 +182,22 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
                     if out.interrupted {
                         return Ok(None);
                     }
-                    (Classifier::Mobilenet(out.best), ArchConfig::MobilenetV2(cfg), out.state, "mobilenet-scratch")
+                    (
+                        Classifier::Mobilenet(out.best),
+                        ArchConfig::MobilenetV2(cfg),
+                        out.state,
+                        "mobilenet-scratch",
+                    )
                 };
-                (classifier, arch, preprocess, None, 0.0, state, name.to_string())
+                (
+                    classifier,
+                    arch,
+                    preprocess,
+                    None,
+                    0.0,
+                    state,
+                    name.to_string(),
+                )
             }
         };
     let fit_seconds = t_all.elapsed().as_secs_f64() - feature_seconds;
@@ -270,11 +305,21 @@ fn pretrained(
     let model = model.valid();
     let preprocess = weights.input_norm.preprocess_config(plan.size);
     let backbone = format!("{sha}:w{}:{:?}", plan.width, cfg.padding);
-    let cache_dir = plan.cache_dir.clone().unwrap_or_else(|| plan.out.join("cache"));
+    let cache_dir = plan
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| plan.out.join("cache"));
     let n_blocks = model.num_blocks();
-    anyhow::ensure!(unfreeze_last <= n_blocks, "--unfreeze-last {unfreeze_last} > {n_blocks} blocks");
+    anyhow::ensure!(
+        unfreeze_last <= n_blocks,
+        "--unfreeze-last {unfreeze_last} > {n_blocks} blocks"
+    );
     let first_block = n_blocks - unfreeze_last;
-    let layer = if unfreeze_last == 0 { "embed".to_string() } else { format!("block{first_block}") };
+    let layer = if unfreeze_last == 0 {
+        "embed".to_string()
+    } else {
+        format!("block{first_block}")
+    };
     let key = |view: u32| CacheKey {
         backbone: backbone.clone(),
         layer: layer.clone(),
@@ -286,11 +331,25 @@ fn pretrained(
     let t0 = Instant::now();
     let rows = |samples: &[Sample], view: u32| -> Result<Rows> {
         let vals = if unfreeze_last == 0 {
-            extract(samples, &key(view), aug, Some(&cache_dir), plan.extract_batch, device, |x| model.embed(x))?
+            extract(
+                samples,
+                &key(view),
+                aug,
+                Some(&cache_dir),
+                plan.extract_batch,
+                device,
+                |x| model.embed(x),
+            )?
         } else {
-            extract(samples, &key(view), aug, Some(&cache_dir), plan.extract_batch, device, |x| {
-                model.forward_prefix(x, first_block)
-            })?
+            extract(
+                samples,
+                &key(view),
+                aug,
+                Some(&cache_dir),
+                plan.extract_batch,
+                device,
+                |x| model.forward_prefix(x, first_block),
+            )?
         };
         Ok(Rows::new(vals, samples.iter().map(|s| s.label).collect()))
     };
@@ -315,14 +374,21 @@ fn pretrained(
             val,
             device: device.clone(),
         };
-        let head = Head::new(model.last_channels(), fit_cfg.num_classes, plan.dropout, device);
-        let out: FitOutcome<Head> = fit(&task, head, fit_cfg, Some(&ckpt), plan.resume, &interrupt)?;
+        let head = Head::new(
+            model.last_channels(),
+            fit_cfg.num_classes,
+            plan.dropout,
+            device,
+        );
+        let out: FitOutcome<Head> =
+            fit(&task, head, fit_cfg, Some(&ckpt), plan.resume, &interrupt)?;
         if out.interrupted {
             return Ok(None);
         }
         let mut model = model;
         let best = out.best;
-        model.classifier.weight = Param::initialized(model.classifier.weight.id, best.linear.weight.val());
+        model.classifier.weight =
+            Param::initialized(model.classifier.weight.id, best.linear.weight.val());
         if let (Some(b), Some(dst)) = (best.linear.bias.as_ref(), model.classifier.bias.as_ref()) {
             model.classifier.bias = Some(Param::initialized(dst.id, b.val()));
         }
@@ -331,9 +397,14 @@ fn pretrained(
         let [_, c, h, w] = {
             let s = plan.size as usize;
             model
-                .forward_prefix(burn::tensor::Tensor::zeros([1, 3, s, s], device), first_block)
+                .forward_prefix(
+                    burn::tensor::Tensor::zeros([1, 3, s, s], device),
+                    first_block,
+                )
                 .dims()
         };
+        // keep the pretrained (folded) BNs as they are: only conv weights and the head learn
+        let model = model.freeze_batch_norms_from(first_block);
         let task = FinetuneTask {
             train,
             val,
@@ -345,11 +416,18 @@ fn pretrained(
         if out.interrupted {
             return Ok(None);
         }
-        (out.best, out.state, format!("pretrained-finetune-last-{unfreeze_last}"))
+        (
+            out.best,
+            out.state,
+            format!("pretrained-finetune-last-{unfreeze_last}"),
+        )
     };
     let pretrained = Some(format!(
         "{} (sha256 {sha})",
-        weights_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        weights_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
     ));
     Ok(Some((
         Classifier::Mobilenet(model.valid()),
@@ -383,7 +461,11 @@ mod tests {
             for i in 0..per_class {
                 let img = RgbImage::from_fn(40, 40, |x, y| {
                     let n = ((x * 31 + y * 17 + i * 7) % 40) as u8;
-                    Rgb([base[0].saturating_add(n), base[1].saturating_add(n), base[2].saturating_add(n)])
+                    Rgb([
+                        base[0].saturating_add(n),
+                        base[1].saturating_add(n),
+                        base[2].saturating_add(n),
+                    ])
                 });
                 img.save(d.join(format!("{genre}{i}.png"))).unwrap();
             }
@@ -424,11 +506,17 @@ mod tests {
         let data = dir.path().join("data");
         toy_folder(&data, 10);
         let out = dir.path().join("run");
-        let s = run(&plan(&data, &out, Recipe::ScratchCnn, 4)).unwrap().unwrap();
+        let s = run(&plan(&data, &out, Recipe::ScratchCnn, 4))
+            .unwrap()
+            .unwrap();
         let h: FitState =
             serde_json::from_slice(&std::fs::read(out.join("history.json")).unwrap()).unwrap();
         assert_eq!(h.history.len(), 4);
-        assert!(h.history[3].train_loss < h.history[0].train_loss, "{:?}", h.history);
+        assert!(
+            h.history[3].train_loss < h.history[0].train_loss,
+            "{:?}",
+            h.history
+        );
         assert!(s.classifier.join("meta.json").is_file());
         assert!(s.test_accuracy.is_finite());
     }

@@ -193,7 +193,7 @@ impl ConvWeights {
                 self.bias.len()
             ));
         }
-        if self.groups == 0 || o % self.groups != 0 || self.stride == 0 {
+        if self.groups == 0 || !o.is_multiple_of(self.groups) || self.stride == 0 {
             return Err(format!(
                 "{what}: bad groups {} / stride {} for {o} output channels",
                 self.groups, self.stride
@@ -608,7 +608,7 @@ pub fn fold_batch_norm(weight: &Tensor4, bn: &BatchNorm) -> Result<(Tensor4, Vec
     if bn
         .var
         .iter()
-        .any(|v| !(*v + bn.eps > 0.0) || !v.is_finite())
+        .any(|v| !v.is_finite() || (*v + bn.eps).is_nan() || *v + bn.eps <= 0.0)
     {
         return Err(WeightsError::Invalid(
             "batch norm running_var + eps must be positive and finite".into(),

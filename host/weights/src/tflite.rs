@@ -27,6 +27,9 @@ use std::path::Path;
 use tract_tflite::tflite;
 
 use crate::error::{Result, WeightsError};
+
+/// Decodes one little-endian element of a constant tensor's buffer to `f32`.
+type ByteDecoder = Box<dyn Fn(&[u8]) -> f32>;
 use crate::layout::{
     Activation, ConvWeights, InputNorm, InvertedResidual, Linear, MobileNetV2Weights, NUM_BLOCKS,
     Padding, Tensor4,
@@ -182,7 +185,7 @@ impl<'a> Graph<'a> {
             .map(|d| d.bytes())
             .filter(|d| !d.is_empty())
             .ok_or_else(|| self.err(format!("tensor {name} is not a constant (no data)")))?;
-        let (width, values): (usize, Box<dyn Fn(&[u8]) -> f32>) = match t.type_() {
+        let (width, values): (usize, ByteDecoder) = match t.type_() {
             tflite::TensorType::FLOAT32 => (
                 4,
                 Box::new(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
@@ -207,7 +210,7 @@ impl<'a> Graph<'a> {
                 count * width
             )));
         }
-        let mut data: Vec<f32> = raw.chunks_exact(width).map(|c| values(c)).collect();
+        let mut data: Vec<f32> = raw.chunks_exact(width).map(values).collect();
         if t.type_() != tflite::TensorType::FLOAT32 {
             self.dequantize(&t, &name, &shape, &mut data)?;
         }
