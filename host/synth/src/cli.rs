@@ -53,8 +53,8 @@ pub enum SynthCmd {
 /// Arguments of `sleeve synth pa`.
 #[derive(Args, Debug)]
 pub struct PaArgs {
-    /// Covers: an ImageFolder tree (genre from the folder) or a flat folder of images.
-    /// Procedural covers when omitted.
+    /// Covers: a `sleeve dataset` directory (manifest.csv), an ImageFolder tree (genre from
+    /// the folder) or a flat folder of images. Procedural covers when omitted.
     #[arg(long)]
     pub covers: Option<PathBuf>,
     /// Output folder (gets `images/` and `annotations.json`).
@@ -92,7 +92,8 @@ pub struct PaArgs {
 /// Arguments of `sleeve synth scenes`.
 #[derive(Args, Debug)]
 pub struct ScenesArgs {
-    /// Covers: an ImageFolder tree or a flat folder; procedural covers when omitted.
+    /// Covers: a `sleeve dataset` directory, an ImageFolder tree or a flat folder;
+    /// procedural covers when omitted.
     #[arg(long)]
     pub covers: Option<PathBuf>,
     /// Output folder (gets `frames/`, one JSON per frame and `scenes.json`).

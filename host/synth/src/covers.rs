@@ -614,7 +614,7 @@ fn draw_motif(img: &mut RgbImage, m: Motif, pal: &Palette, rng: &mut impl Rng) {
             let lines = rng.random_range(4..20);
             let amp = uniform(rng, 0.01, 0.08) * hf;
             let freq = uniform(rng, 1.0, 6.0) * core::f32::consts::TAU / wf;
-            let phase = uniform(rng, 0.0, 6.28);
+            let phase = uniform(rng, 0.0, std::f32::consts::TAU);
             let y0 = uniform(rng, 0.1, 0.6) * hf;
             let gap = uniform(rng, 0.01, 0.04) * hf;
             let thick = uniform(rng, 0.6, 2.0);
@@ -711,7 +711,9 @@ fn draw_text_block(img: &mut RgbImage, style: &Style, pal: &Palette, rng: &mut i
             1 => (size - w) / 2.0,
             _ => size - margin - w,
         };
-        x.clamp(0.0, (size * 0.98 - w).max(0.0)).max(size * 0.02).min((size - w).max(0.0))
+        x.clamp(0.0, (size * 0.98 - w).max(0.0))
+            .max(size * 0.02)
+            .min((size - w).max(0.0))
     };
     // Ink: the palette colour that contrasts most with what lies under the text.
     let under = mean_luma(

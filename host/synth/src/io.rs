@@ -22,12 +22,22 @@ pub struct CoverRef {
     pub genre: Option<String>,
 }
 
-/// Lists images under `dir`: files directly in it (genre unknown) and files in its
-/// sub-folders at any depth (genre = canonical name of the first-level folder). Sorted by
-/// path, so the order is stable. Errors if the folder is unreadable or holds no image.
+/// Name of a `sleeve dataset` manifest (a dataset directory holds one).
+pub const MANIFEST_FILE: &str = "manifest.csv";
+
+/// Lists images under `dir`. A `sleeve dataset` directory (it has `manifest.csv`) gives the
+/// manifest's rows that have an image (genre from the manifest). Any other folder gives the
+/// files directly in it (genre unknown) and files in its sub-folders at any depth (genre =
+/// canonical name of the first-level folder). Sorted by path, so the order is stable.
+/// Errors if the folder or manifest is unreadable or no image is listed.
 pub fn list_covers(dir: &Path) -> Result<Vec<CoverRef>, SynthError> {
     let mut out = Vec::new();
-    walk(dir, None, 0, &mut out)?;
+    let manifest = dir.join(MANIFEST_FILE);
+    if manifest.is_file() {
+        out = read_manifest(dir, &manifest)?;
+    } else {
+        walk(dir, None, 0, &mut out)?;
+    }
     out.sort_by(|a, b| a.path.cmp(&b.path));
     if out.is_empty() {
         return Err(SynthError::NoImages {
@@ -74,6 +84,85 @@ fn walk(
         }
     }
     Ok(())
+}
+
+/// The rows of a dataset manifest that have an image: `path` (relative to `root`, never
+/// escaping it) and `genre` columns, found by name in the header.
+fn read_manifest(root: &Path, manifest: &Path) -> Result<Vec<CoverRef>, SynthError> {
+    let text = fs::read_to_string(manifest).map_err(|source| SynthError::Io {
+        path: manifest.to_path_buf(),
+        source,
+    })?;
+    let bad = |reason: String| SynthError::NoImages {
+        path: manifest.to_path_buf(),
+        reason,
+    };
+    let mut records = parse_csv(&text).into_iter();
+    let header = records.next().ok_or_else(|| bad("empty manifest".into()))?;
+    let col = |name: &str| header.iter().position(|h| h.trim() == name);
+    let (Some(pc), Some(gc)) = (col("path"), col("genre")) else {
+        return Err(bad("no 'path' and 'genre' columns in the header".into()));
+    };
+    let mut out = Vec::new();
+    for fields in records {
+        let (Some(rel), Some(genre)) = (fields.get(pc), fields.get(gc)) else {
+            continue;
+        };
+        let rel = Path::new(rel.trim());
+        let inside = rel
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if rel.as_os_str().is_empty() || !inside {
+            continue;
+        }
+        let genre = canonical_genre(genre);
+        out.push(CoverRef {
+            path: root.join(rel),
+            genre: (!genre.is_empty()).then_some(genre),
+        });
+    }
+    Ok(out)
+}
+
+/// Splits CSV text into records of fields (RFC 4180: quoted fields may hold commas, doubled
+/// quotes and line breaks). Blank lines are skipped.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if quoted {
+            match c {
+                '"' if chars.peek() == Some(&'"') => {
+                    field.push('"');
+                    chars.next();
+                }
+                '"' => quoted = false,
+                _ => field.push(c),
+            }
+            continue;
+        }
+        match c {
+            '"' => quoted = true,
+            ',' => row.push(std::mem::take(&mut field)),
+            '\r' => {}
+            '\n' => {
+                row.push(std::mem::take(&mut field));
+                if !(row.len() == 1 && row[0].is_empty()) {
+                    rows.push(std::mem::take(&mut row));
+                }
+                row.clear();
+            }
+            _ => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
 }
 
 /// True when the path has an image extension.
@@ -173,5 +262,44 @@ mod tests {
         let bad = dir.path().join("bad.jpg");
         fs::write(&bad, b"not an image").unwrap();
         assert!(load_rgb(&bad).unwrap_err().to_string().contains("bad.jpg"));
+    }
+
+    #[test]
+    fn lists_a_dataset_directory_from_its_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = RgbImage::new(4, 4);
+        save_rgb(&dir.path().join("images/ab/ab01.png"), &img, ImageKind::Png).unwrap();
+        save_rgb(
+            &dir.path().join("images/cd/cd02.jpg"),
+            &img,
+            ImageKind::Jpeg(90),
+        )
+        .unwrap();
+        let manifest = "id,sha256,path,genre,source,split,album\n\
+            \"Rock/a, \"\"b\"\".png\",ab01,images/ab/ab01.png,rock,folder,train,\"Two\nlines\"\n\
+            url-only,,,pop,csv,,\n\
+            escape,ef,../outside.png,pop,csv,,\n\
+            Hip-Hop/c.jpg,cd02,images/cd/cd02.jpg,Hip-Hop,folder,test,\n";
+        fs::write(dir.path().join(MANIFEST_FILE), manifest).unwrap();
+        let list = list_covers(dir.path()).unwrap();
+        let got: Vec<_> = list
+            .iter()
+            .map(|c| {
+                (
+                    c.path.strip_prefix(dir.path()).unwrap().to_path_buf(),
+                    c.genre.clone(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("images/ab/ab01.png".into(), Some("rock".into())),
+                ("images/cd/cd02.jpg".into(), Some("hiphop".into())),
+            ]
+        );
+        fs::write(dir.path().join(MANIFEST_FILE), "id,file\n1,x.png\n").unwrap();
+        let e = list_covers(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("manifest.csv") && e.contains("'path'"), "{e}");
     }
 }

@@ -98,11 +98,11 @@ pub fn composite(cover: &RgbImage, cfg: &PaConfig, seed: u64) -> PaSample {
     let mut labels = Vec::new();
     let mut distractors = Vec::new();
 
-    if chance(&mut rng, cfg.label_prob) {
-        if let Some((placed, info)) = paste_label(&mut image, &mut rng, cfg) {
-            boxes.push(placed.bbox);
-            labels.push(info);
-        }
+    if chance(&mut rng, cfg.label_prob)
+        && let Some((placed, info)) = paste_label(&mut image, &mut rng, cfg)
+    {
+        boxes.push(placed.bbox);
+        labels.push(info);
     }
     let p_neg = if boxes.is_empty() {
         cfg.hard_negative_prob
@@ -202,8 +202,10 @@ pub fn label_patch(
     let white = uniform(rng, 210.0, 255.0);
     let cast = uniform(rng, 0.0, 0.12);
     let (pw, ph) = (w + 2 * pad, h + 2 * pad);
-    // The keyline has the colour of the badge's middle band (white for the normal badge).
-    let key = if inverted { 0.0 } else { 255.0 };
+    // The keyline has the colour of the badge's middle band: white around the normal badge
+    // (as printed on dark covers), black around the inverted one (white bands on light
+    // covers). 255 here is inverted below with the rest.
+    let key = 255.0;
     RgbaImage::from_fn(pw, ph, |x, y| {
         let inside = x >= pad && y >= pad && x < pad + w && y < pad + h;
         let v = if inside {

@@ -48,6 +48,10 @@ pub struct SceneConfig {
     pub clutter_prob: f32,
     /// Strength of uneven light, 0 = flat.
     pub uneven_light: f32,
+    /// Exposure gain range (auto-exposure hunting, dim or bright shops); `(1, 1)` = none.
+    pub exposure: (f32, f32),
+    /// White-balance error: red and blue gains drawn from `1 ± this` (green fixed); 0 = none.
+    pub white_balance: f32,
     /// Probability of a glare spot.
     pub glare_prob: f32,
     /// Probability of defocus blur, and its largest σ in pixels (at 640 px width; scaled).
@@ -84,6 +88,8 @@ impl Default for SceneConfig {
             hand_prob: 0.45,
             clutter_prob: 0.6,
             uneven_light: 0.5,
+            exposure: (0.75, 1.2),
+            white_balance: 0.1,
             glare_prob: 0.45,
             blur_prob: 0.5,
             max_blur_sigma: 1.6,
@@ -390,7 +396,7 @@ fn draw_clutter(img: &mut RgbImage, rng: &mut impl Rng) {
                     y += rng.random_range(4..9);
                 }
                 let proj = Projection::translate(uniform(rng, 0.0, w), uniform(rng, 0.0, h))
-                    * Projection::rotate(uniform(rng, 0.0, 6.28))
+                    * Projection::rotate(uniform(rng, 0.0, std::f32::consts::TAU))
                     * Projection::translate(-rw / 2.0, -rh / 2.0);
                 paste_projected(img, &slip, &proj, 1.0);
             }
@@ -407,7 +413,7 @@ fn draw_clutter(img: &mut RgbImage, rng: &mut impl Rng) {
             }
             2 => {
                 let p0 = (uniform(rng, 0.0, w), uniform(rng, 0.0, h));
-                let a = uniform(rng, 0.0, 6.28);
+                let a = uniform(rng, 0.0, std::f32::consts::TAU);
                 let len = uniform(rng, 0.2, 0.35) * short;
                 let p1 = (p0.0 + a.cos() * len, p0.1 + a.sin() * len);
                 let colours = [[20, 40, 140], [20, 20, 20], [200, 30, 30], [230, 230, 230]];
@@ -554,7 +560,7 @@ fn draw_hand(img: &mut RgbImage, rng: &mut impl Rng, quad: Option<&[(f32, f32); 
         }
         None => {
             let m = (uniform(rng, 0.2, 0.8) * w, uniform(rng, 0.2, 0.8) * h);
-            let a = uniform(rng, 0.0, 6.28);
+            let a = uniform(rng, 0.0, std::f32::consts::TAU);
             (m, (a.cos(), a.sin()))
         }
     };
@@ -583,10 +589,15 @@ fn apply_light(
 ) {
     let (w, h) = (img.width() as f32, img.height() as f32);
     let k = cfg.uneven_light;
-    let exposure = uniform(rng, 0.75, 1.2);
+    let exposure = uniform(rng, cfg.exposure.0, cfg.exposure.1.max(cfg.exposure.0));
     let (gx, gy) = (uniform(rng, -k, k), uniform(rng, -k, k));
     let vig = uniform(rng, 0.0, k);
-    let wb = [uniform(rng, 0.9, 1.1), 1.0, uniform(rng, 0.88, 1.1)];
+    let e = cfg.white_balance.abs();
+    let wb = [
+        uniform(rng, 1.0 - e, 1.0 + e),
+        1.0,
+        uniform(rng, 1.0 - e, 1.0 + e),
+    ];
     let glare = if chance(rng, cfg.glare_prob) {
         let (cx, cy) = match quad {
             Some(q) if rng.random_bool(0.7) => {
@@ -600,7 +611,7 @@ fn apply_light(
             uniform(rng, 0.03, 0.15) * short,
             uniform(rng, 0.03, 0.15) * short,
         );
-        let a = uniform(rng, 0.0, 3.14);
+        let a = uniform(rng, 0.0, std::f32::consts::PI);
         Some((cx, cy, sx, sy, a.cos(), a.sin(), uniform(rng, 80.0, 230.0)))
     } else {
         None
@@ -617,8 +628,8 @@ fn apply_light(
                 add = amp * (-d2).exp();
             }
         }
-        for ch in 0..3 {
-            p.0[ch] = to_u8(p.0[ch] as f32 * gain * wb[ch] + add);
+        for (c, g) in p.0.iter_mut().zip(wb) {
+            *c = to_u8(*c as f32 * gain * g + add);
         }
     }
 }

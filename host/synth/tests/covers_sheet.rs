@@ -1,7 +1,7 @@
 //! Procedural covers (ImageFolder layout) and contact sheets.
 
 use sleeve_synth::cli::{self, CoversArgs, ScenesArgs, SheetArgs, SynthCmd};
-use sleeve_synth::covers::{styled_cover, procedural_cover};
+use sleeve_synth::covers::{procedural_cover, styled_cover};
 
 #[test]
 fn genre_styles_differ_on_average() {
@@ -11,8 +11,8 @@ fn genre_styles_differ_on_average() {
         for seed in 0..12 {
             let c = styled_cover(g, seed, 32);
             for p in c.pixels() {
-                for k in 0..3 {
-                    s[k] += p.0[k] as f64;
+                for (acc, v) in s.iter_mut().zip(p.0) {
+                    *acc += v as f64;
                 }
             }
         }
@@ -20,8 +20,16 @@ fn genre_styles_differ_on_average() {
     };
     let e = mean("electronic");
     let c = mean("country");
-    let dist: f64 = e.iter().zip(c).map(|(a, b)| (a - b).powi(2)).sum::<f64>().sqrt();
-    assert!(dist > 10.0, "electronic and country covers look alike on average ({dist})");
+    let dist: f64 = e
+        .iter()
+        .zip(c)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        dist > 10.0,
+        "electronic and country covers look alike on average ({dist})"
+    );
     assert_ne!(procedural_cover(1, 40), procedural_cover(2, 40));
 }
 
@@ -78,7 +86,12 @@ fn covers_scenes_and_sheets_from_the_cli() {
         }))
         .unwrap();
         let sheet = image::open(&out).unwrap();
-        assert!(sheet.width() > 3 * 100 && sheet.height() > 2 * 60, "{name}: {}x{}", sheet.width(), sheet.height());
+        assert!(
+            sheet.width() > 3 * 100 && sheet.height() > 2 * 60,
+            "{name}: {}x{}",
+            sheet.width(),
+            sheet.height()
+        );
     }
     assert!(cli::parse_sizes("640x480, 1280X720").unwrap() == vec![(640, 480), (1280, 720)]);
     assert!(cli::parse_sizes("640by480").is_err());

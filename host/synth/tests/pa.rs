@@ -30,34 +30,118 @@ fn label_boxes_lie_inside_and_hold_the_badge() {
     for seed in 0..40 {
         let s = composite(&cover, &cfg, seed);
         assert_eq!(s.image.dimensions(), (160, 160));
-        assert_eq!(s.boxes.len(), 1, "seed {seed}: label_prob 1 gives one label");
+        assert_eq!(
+            s.boxes.len(),
+            1,
+            "seed {seed}: label_prob 1 gives one label"
+        );
         let b = s.boxes[0];
-        assert!(b.x0 >= 0.0 && b.y0 >= 0.0 && b.x1 <= 160.0 && b.y1 <= 160.0, "seed {seed}: {b:?}");
+        assert!(
+            b.x0 >= 0.0 && b.y0 >= 0.0 && b.x1 <= 160.0 && b.y1 <= 160.0,
+            "seed {seed}: {b:?}"
+        );
         let wf = b.width() / 160.0;
-        assert!((0.05..=0.33).contains(&wf), "seed {seed}: width fraction {wf}");
+        assert!(
+            (0.05..=0.33).contains(&wf),
+            "seed {seed}: width fraction {wf}"
+        );
         let aspect = b.width() / b.height();
-        assert!((1.3..=1.8).contains(&aspect), "seed {seed}: aspect {aspect}");
-        // Inside the (slightly shrunk) box: the badge's black and white ink dominates.
-        let (mut dark, mut bright, mut n) = (0, 0, 0);
-        let (x0, y0) = ((b.x0 + 0.12 * b.width()) as u32, (b.y0 + 0.12 * b.height()) as u32);
-        let (x1, y1) = ((b.x1 - 0.12 * b.width()) as u32, (b.y1 - 0.12 * b.height()) as u32);
-        for y in y0..y1 {
-            for x in x0..x1 {
-                let l = luma(s.image.get_pixel(x, y));
-                dark += usize::from(l < 80.0);
-                bright += usize::from(l > 176.0);
-                n += 1;
-            }
+        assert!(
+            (1.3..=1.8).contains(&aspect),
+            "seed {seed}: aspect {aspect}"
+        );
+        let l = &s.labels[0];
+        // The drawn badge, at any scale: (1) high contrast inside the box (black and white
+        // ink; the grey cover has none), (2) the badge's band structure: for the normal badge
+        // the middle band (white, black ADVISORY) is brighter than the top and bottom bands
+        // (black, white lettering), for the inverted one darker, (3) the box is tight: ink
+        // reaches each of its four edges.
+        let lum = |x: u32, y: u32| luma(s.image.get_pixel(x.min(159), y.min(159)));
+        let (w, h) = (b.width(), b.height());
+        let (ix0, ix1) = ((b.x0 + 0.12 * w) as u32, (b.x1 - 0.12 * w).ceil() as u32);
+        let (iy0, iy1) = ((b.y0 + 0.12 * h) as u32, (b.y1 - 0.12 * h).ceil() as u32);
+        let inner: Vec<f32> = (iy0..iy1)
+            .flat_map(|y| (ix0..ix1).map(move |x| (x, y)))
+            .map(|(x, y)| lum(x, y))
+            .collect();
+        let mean = inner.iter().sum::<f32>() / inner.len() as f32;
+        let sd =
+            (inner.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / inner.len() as f32).sqrt();
+        // Mean luma along the badge's own horizontal axis at `off` × its height from its
+        // centre, over the middle half of its width. The unrotated badge size follows from
+        // the box: w = pw·cos + ph·sin, h = pw·sin + ph·cos.
+        let (sn, cs) = l.rotation_deg.to_radians().sin_cos();
+        let (sa, c2) = (sn.abs(), cs * cs - sn * sn);
+        let (pw, ph) = ((w * cs - h * sa) / c2, (h * cs - w * sa) / c2);
+        let (cx, cy) = b.centre();
+        let row = |off: f32| {
+            let n = 16;
+            (0..n)
+                .map(|k| {
+                    let t = (k as f32 / (n - 1) as f32 - 0.5) * 0.5 * pw;
+                    let dy = off * ph;
+                    // Clockwise rotation by the label's angle (y points down).
+                    let (x, y) = (cx + t * cs - dy * sn, cy + t * sn + dy * cs);
+                    lum(x.max(0.0) as u32, y.max(0.0) as u32)
+                })
+                .sum::<f32>()
+                / n as f32
+        };
+        let (top, mid, bottom) = (row(-0.34), row(0.0), row(0.34));
+        let band_contrast = if l.inverted {
+            top.min(bottom) - mid
+        } else {
+            mid - top.max(bottom)
+        };
+        let changed = |x: u32, y: u32| (lum(x, y) - 128.0).abs() > 12.0;
+        let (bx0, by0) = (b.x0.floor() as u32, b.y0.floor() as u32);
+        let (bx1, by1) = ((b.x1.ceil() as u32).min(160), (b.y1.ceil() as u32).min(160));
+        let edges = [
+            (bx0..bx1)
+                .flat_map(|x| (by0..by0 + 2).map(move |y| (x, y)))
+                .filter(|&(x, y)| changed(x, y))
+                .count(),
+            (bx0..bx1)
+                .flat_map(|x| (by1 - 2..by1).map(move |y| (x, y)))
+                .filter(|&(x, y)| changed(x, y))
+                .count(),
+            (by0..by1)
+                .flat_map(|y| (bx0..bx0 + 2).map(move |x| (x, y)))
+                .filter(|&(x, y)| changed(x, y))
+                .count(),
+            (by0..by1)
+                .flat_map(|y| (bx1 - 2..bx1).map(move |x| (x, y)))
+                .filter(|&(x, y)| changed(x, y))
+                .count(),
+        ];
+        assert!(
+            sd > 25.0,
+            "seed {seed}: no badge contrast in the box (luma sd {sd:.1})"
+        );
+        assert!(
+            band_contrast > 20.0,
+            "seed {seed}: no band structure (inverted {}): top {top:.0} middle {mid:.0} bottom {bottom:.0}",
+            l.inverted
+        );
+        // A rotated label touches its box's edge near one corner only: within the 2-px strip
+        // it runs for about 2 / tan|angle| pixels.
+        let run = 2.0 / sn.abs().max(1e-3) * cs;
+        for (k, &n) in edges.iter().enumerate() {
+            let len = if k < 2 { bx1 - bx0 } else { by1 - by0 } as f32;
+            assert!(
+                n as f32 >= 0.4 * len.min(run),
+                "seed {seed}: box edge {k} is not on the label ({n} inked pixels, edge {len} px)"
+            );
         }
-        // The badge is mostly black with white bands and lettering; the plain grey cover has
-        // neither.
-        let (fd, fb) = (dark as f32 / n.max(1) as f32, bright as f32 / n.max(1) as f32);
-        assert!(fd > 0.25 && fb > 0.08 && fd + fb > 0.45, "seed {seed}: dark {fd:.2} bright {fb:.2}");
         // Outside the box (with a 2 px border) the cover is untouched.
         for (x, y, p) in s.image.enumerate_pixels() {
             let (xf, yf) = (x as f32, y as f32);
             if xf < b.x0 - 2.0 || xf > b.x1 + 2.0 || yf < b.y0 - 2.0 || yf > b.y1 + 2.0 {
-                assert_eq!(p.0, [128, 128, 128], "seed {seed}: pixel ({x},{y}) changed outside the box");
+                assert_eq!(
+                    p.0,
+                    [128, 128, 128],
+                    "seed {seed}: pixel ({x},{y}) changed outside the box"
+                );
             }
         }
     }
@@ -66,7 +150,10 @@ fn label_boxes_lie_inside_and_hold_the_badge() {
 #[test]
 fn mostly_lower_corners_and_slight_rotation() {
     let cover = grey_cover(64);
-    let cfg = PaConfig { size: 96, ..labels_only() };
+    let cfg = PaConfig {
+        size: 96,
+        ..labels_only()
+    };
     let (mut lower, mut total) = (0, 0);
     for seed in 0..200 {
         let s = composite(&cover, &cfg, seed);
@@ -107,17 +194,28 @@ fn negatives_and_hard_negatives() {
             assert!(changed, "seed {seed}: distractor box {d:?} is blank");
         }
     }
-    assert!(with_distractor >= 25, "only {with_distractor}/30 negatives got look-alikes");
+    assert!(
+        with_distractor >= 25,
+        "only {with_distractor}/30 negatives got look-alikes"
+    );
     // The default mix is about half negatives.
-    let dflt = PaConfig { size: 64, ..PaConfig::default() };
-    let labelled = (0..200).filter(|&s| !composite(&cover, &dflt, s).boxes.is_empty()).count();
+    let dflt = PaConfig {
+        size: 64,
+        ..PaConfig::default()
+    };
+    let labelled = (0..200)
+        .filter(|&s| !composite(&cover, &dflt, s).boxes.is_empty())
+        .count();
     assert!((70..130).contains(&labelled), "{labelled}/200 labelled");
 }
 
 #[test]
 fn composite_is_deterministic_and_handles_non_square_covers() {
     let cover = RgbImage::from_fn(90, 60, |x, y| Rgb([(x * 2) as u8, (y * 3) as u8, 77]));
-    let cfg = PaConfig { size: 80, ..PaConfig::default() };
+    let cfg = PaConfig {
+        size: 80,
+        ..PaConfig::default()
+    };
     let a = composite(&cover, &cfg, 11);
     let b = composite(&cover, &cfg, 11);
     assert_eq!(a.image, b.image);
@@ -146,7 +244,11 @@ fn pa_args(out: &std::path::Path, seed: u64, covers: Option<std::path::PathBuf>)
 #[test]
 fn cli_writes_coco_that_loads_back_and_is_reproducible() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, c) = (dir.path().join("a"), dir.path().join("b"), dir.path().join("c"));
+    let (a, b, c) = (
+        dir.path().join("a"),
+        dir.path().join("b"),
+        dir.path().join("c"),
+    );
     cli::run(SynthCmd::Pa(pa_args(&a, 5, None))).unwrap();
     cli::run(SynthCmd::Pa(pa_args(&b, 5, None))).unwrap();
     cli::run(SynthCmd::Pa(pa_args(&c, 6, None))).unwrap();
@@ -167,7 +269,10 @@ fn cli_writes_coco_that_loads_back_and_is_reproducible() {
 
     let bytes = |d: &std::path::Path, f: &str| std::fs::read(d.join(f)).unwrap();
     assert_eq!(bytes(&a, "annotations.json"), bytes(&b, "annotations.json"));
-    assert_eq!(bytes(&a, "images/000003.png"), bytes(&b, "images/000003.png"));
+    assert_eq!(
+        bytes(&a, "images/000003.png"),
+        bytes(&b, "images/000003.png")
+    );
     assert_ne!(bytes(&a, "annotations.json"), bytes(&c, "annotations.json"));
 
     // A second run into the same folder is refused (no silent overwrite).
@@ -182,7 +287,9 @@ fn cli_reads_an_imagefolder_of_covers_and_keeps_genres() {
     for (g, c) in [("Hip-Hop", [200, 30, 30]), ("country", [30, 200, 30])] {
         std::fs::create_dir_all(covers.join(g)).unwrap();
         for k in 0..3 {
-            RgbImage::from_pixel(50, 40, Rgb(c)).save(covers.join(g).join(format!("{k}.png"))).unwrap();
+            RgbImage::from_pixel(50, 40, Rgb(c))
+                .save(covers.join(g).join(format!("{k}.png")))
+                .unwrap();
         }
     }
     std::fs::write(covers.join("country/broken.jpg"), b"not a jpeg").unwrap();

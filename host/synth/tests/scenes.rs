@@ -4,7 +4,8 @@ use image::{Rgb, RgbImage};
 use sleeve_synth::pa::PaConfig;
 use sleeve_synth::scenes::{SceneConfig, render_scene};
 
-/// A clean camera: no clutter, hands, glare, blur, noise or JPEG.
+/// A clean camera: no clutter, hands, glare, blur, noise or JPEG, neutral exposure and white
+/// balance.
 fn clean(w: u32, h: u32) -> SceneConfig {
     SceneConfig {
         width: w,
@@ -14,6 +15,8 @@ fn clean(w: u32, h: u32) -> SceneConfig {
         hand_prob: 0.0,
         clutter_prob: 0.0,
         uneven_light: 0.0,
+        exposure: (1.0, 1.0),
+        white_balance: 0.0,
         glare_prob: 0.0,
         blur_prob: 0.0,
         motion_blur_prob: 0.0,
@@ -49,7 +52,9 @@ fn marked_cover() -> RgbImage {
 }
 
 fn close(a: [u8; 3], b: [u8; 3]) -> bool {
-    a.iter().zip(b).all(|(x, y)| (*x as i32 - y as i32).abs() < 40)
+    a.iter()
+        .zip(b)
+        .all(|(x, y)| (*x as i32 - y as i32).abs() < 40)
 }
 
 #[test]
@@ -58,8 +63,11 @@ fn corner_marks_land_at_the_ground_truth_corners() {
     let cfg = clean(320, 240);
     for seed in 0..12 {
         let scene = render_scene(Some(&cover), Some("rock"), &cfg, seed);
-        let corners = scene.corners.expect("no_sleeve_prob 0 always shows a sleeve");
-        let side = ((corners[1].0 - corners[0].0).powi(2) + (corners[1].1 - corners[0].1).powi(2)).sqrt();
+        let corners = scene
+            .corners
+            .expect("no_sleeve_prob 0 always shows a sleeve");
+        let side =
+            ((corners[1].0 - corners[0].0).powi(2) + (corners[1].1 - corners[0].1).powi(2)).sqrt();
         for (k, mark) in MARKS.iter().enumerate() {
             let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
             for (x, y, p) in scene.image.enumerate_pixels() {
@@ -74,7 +82,12 @@ fn corner_marks_land_at_the_ground_truth_corners() {
             // The mark's centre sits 1/20 of the side in from the corner along both edges.
             let d = |c: (f32, f32)| ((c.0 - cx).powi(2) + (c.1 - cy).powi(2)).sqrt();
             let dk = d(corners[k]);
-            assert!(dk < 0.12 * side, "seed {seed}: mark {k} centroid {:?} is {dk:.1}px from {:?}", (cx, cy), corners[k]);
+            assert!(
+                dk < 0.12 * side,
+                "seed {seed}: mark {k} centroid {:?} is {dk:.1}px from {:?}",
+                (cx, cy),
+                corners[k]
+            );
             for (j, c) in corners.iter().enumerate() {
                 if j != k {
                     assert!(d(*c) > dk, "seed {seed}: mark {k} is nearer corner {j}");
@@ -104,10 +117,19 @@ fn no_sleeve_frames_follow_the_configured_probability() {
             sc.corners.is_none()
         })
         .count();
-    assert!((60..=120).contains(&empty), "{empty}/300 frames without a sleeve");
+    assert!(
+        (60..=120).contains(&empty),
+        "{empty}/300 frames without a sleeve"
+    );
     // The default config also has some.
-    let dflt = SceneConfig { width: 64, height: 48, ..SceneConfig::default() };
-    let n = (0..100).filter(|&s| render_scene(None, None, &dflt, s).corners.is_none()).count();
+    let dflt = SceneConfig {
+        width: 64,
+        height: 48,
+        ..SceneConfig::default()
+    };
+    let n = (0..100)
+        .filter(|&s| render_scene(None, None, &dflt, s).corners.is_none())
+        .count();
     assert!((3..=25).contains(&n), "{n}/100 with defaults");
 }
 
@@ -124,20 +146,36 @@ fn pa_boxes_are_inside_the_frame_and_the_sleeve() {
     for seed in 0..20 {
         let sc = render_scene(None, Some("hiphop"), &cfg, seed);
         let c = sc.corners.unwrap();
-        let (qx0, qx1) = (c.iter().map(|p| p.0).fold(f32::MAX, f32::min), c.iter().map(|p| p.0).fold(f32::MIN, f32::max));
-        let (qy0, qy1) = (c.iter().map(|p| p.1).fold(f32::MAX, f32::min), c.iter().map(|p| p.1).fold(f32::MIN, f32::max));
+        let (qx0, qx1) = (
+            c.iter().map(|p| p.0).fold(f32::MAX, f32::min),
+            c.iter().map(|p| p.0).fold(f32::MIN, f32::max),
+        );
+        let (qy0, qy1) = (
+            c.iter().map(|p| p.1).fold(f32::MAX, f32::min),
+            c.iter().map(|p| p.1).fold(f32::MIN, f32::max),
+        );
         for b in &sc.pa_boxes {
             boxes += 1;
-            assert!(b.x0 >= qx0 - 1.0 && b.x1 <= qx1 + 1.0 && b.y0 >= qy0 - 1.0 && b.y1 <= qy1 + 1.0, "{b:?} outside sleeve");
+            assert!(
+                b.x0 >= qx0 - 1.0 && b.x1 <= qx1 + 1.0 && b.y0 >= qy0 - 1.0 && b.y1 <= qy1 + 1.0,
+                "{b:?} outside sleeve"
+            );
             assert!(b.x0 >= 0.0 && b.y0 >= 0.0 && b.x1 <= 160.0 && b.y1 <= 120.0);
         }
     }
-    assert!(boxes >= 18, "labels were requested on every sleeve, got {boxes}/20");
+    assert!(
+        boxes >= 18,
+        "labels were requested on every sleeve, got {boxes}/20"
+    );
 }
 
 #[test]
 fn scenes_are_deterministic_with_all_effects_on() {
-    let cfg = SceneConfig { width: 96, height: 72, ..SceneConfig::default() };
+    let cfg = SceneConfig {
+        width: 96,
+        height: 72,
+        ..SceneConfig::default()
+    };
     let a = render_scene(None, None, &cfg, 42);
     let b = render_scene(None, None, &cfg, 42);
     assert_eq!(a.image, b.image);
