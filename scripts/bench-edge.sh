@@ -1,52 +1,166 @@
 #!/usr/bin/env bash
-# Compares tract (sleeve-edge bench, whole-frame model timings) with onnxruntime (same ONNX
-# files, same thread count) per model of a bundle, and prints one JSON object.
+# tract (sleeve-edge, ours) vs onnxruntime (Python, the same ONNX files, the same thread
+# count), for every precision the bundle ships (f32, int8-weights, int8-full). Prints one
+# JSON object:
+#
+#   per precision: sleeve-edge's full-pipeline p50/p95 per stage (decode, find, preprocess,
+#   classify, detect, total) on synthetic camera scenes, its peak RSS; per model the tract
+#   and onnxruntime p50/p95, their ratio, MACs and the fraction of this CPU's peak reached;
+#   and the full-frame ratio: tract's frame time over the same frame with onnxruntime's
+#   model times put in place of tract's (decode, finding and preprocessing are the same code).
 #
 #   scripts/bench-edge.sh [BUNDLE_DIR] [THREADS] [FRAMES]
 #
-# Env: PROFILE=release to time an optimised sleeve-edge build (default: the dev profile,
-# whose dependencies — tract included — are already built with opt-level 3).
-# Needs python3 with onnxruntime + numpy (scripts/setup.sh installs them).
+# Env: PRECISIONS="f32 int8-full" to choose (default: every precision the classifier has);
+#      PROFILE=release to time an optimised build (default dev: deps, tract included, are
+#      built at opt-level 3 in this workspace, so dev timings of the models are release-like);
+#      PEAK_GHZ, PEAK_F32_MACS_PER_CYCLE, PEAK_INT8_MACS_PER_CYCLE override the peak model.
+# Needs python3 with onnxruntime, onnx and numpy (scripts/setup.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUNDLE="${1:-models/default}"
 THREADS="${2:-1}"
-FRAMES="${3:-50}"
+FRAMES="${3:-100}"
 PROFILE="${PROFILE:-dev}"
-FEATURES=""
-if [ "$THREADS" -gt 1 ]; then FEATURES="--features multithread"; fi
-cargo build -q -p sleeve-edge --profile "$PROFILE" $FEATURES >&2
+[ -f "$BUNDLE/manifest.json" ] || { echo "bench-edge: no bundle at $BUNDLE (manifest.json missing)" >&2; exit 2; }
+FEATURES=()
+if [ "$THREADS" -gt 1 ]; then FEATURES=(--features multithread); fi
+cargo build -q -p sleeve-edge --profile "$PROFILE" "${FEATURES[@]}" >&2
 DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 BIN="${CARGO_TARGET_DIR:-target}/$DIR/sleeve-edge"
 
-TRACT=$("$BIN" bench --bundle "$BUNDLE" --threads "$THREADS" --frames "$FRAMES" --whole-frame 2>/dev/null)
-ORT=()
-while IFS=$'\t' read -r role path size; do
-  ORT+=("$(python3 scripts/bench_ort.py "$BUNDLE/$path" --size "$size" --threads "$THREADS" --iters "$FRAMES" | sed "s/^{/{\"role\": \"$role\", /")")
-done < <(python3 - "$BUNDLE" <<'PY'
+# role <TAB> precision <TAB> path <TAB> input size, for every file of the bundle.
+FILES=$(python3 - "$BUNDLE" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1] + "/manifest.json"))
 models = [("classifier", m["classifier"])] + ([("detector", m["detector"]["model"])] if m.get("detector") else [])
 for role, e in models:
-    f = next(f for f in e["files"] if f["precision"] == e["selected"])
-    print(f"{role}\t{f['path']}\t{e['preprocess']['input_size']}")
+    for f in e["files"]:
+        print(f"{role}\t{f['precision']}\t{f['path']}\t{e['preprocess']['input_size']}")
 PY
 )
-python3 - "$TRACT" "${ORT[@]}" <<'PY'
-import json, sys
-tract = json.loads(sys.argv[1])
-ort = [json.loads(s) for s in sys.argv[2:]]
-out = {"threads": tract["threads"], "bundle": tract["bundle"], "models": []}
-for o in ort:
-    t = tract["stages_ms"]["classify" if o["role"] == "classifier" else "detect"]
-    out["models"].append({
-        "role": o["role"], "file": o["model"],
-        "tract_p50_ms": t["p50"], "tract_p95_ms": t["p95"],
-        "ort_p50_ms": o.get("p50_ms"), "ort_p95_ms": o.get("p95_ms"),
-        "tract_over_ort_p50": (t["p50"] / o["p50_ms"]) if o.get("p50_ms") else None,
-        "ort_error": o.get("error"),
-    })
-out["tract_peak_rss_kib"] = tract.get("peak_rss_kib")
-out["tract_preprocess_p50_ms"] = tract["stages_ms"]["preprocess"]["p50"]
+PRECISIONS="${PRECISIONS:-$(awk -F'\t' '$1 == "classifier" {print $2}' <<<"$FILES" | tr '\n' ' ')}"
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+for p in $PRECISIONS; do
+  echo "== tract full pipeline, $p, $THREADS thread(s), $FRAMES frames" >&2
+  if ! "$BIN" bench --bundle "$BUNDLE" --threads "$THREADS" --frames "$FRAMES" --precision "$p" \
+      >"$TMP/tract-$p.json" 2>"$TMP/tract-$p.err"; then
+    python3 -c 'import json,sys; print(json.dumps({"error": open(sys.argv[1]).read().strip().splitlines()[-1]}))' \
+      "$TMP/tract-$p.err" >"$TMP/tract-$p.json"
+  fi
+done
+while IFS=$'\t' read -r role prec path size; do
+  echo "== onnxruntime $role $prec" >&2
+  python3 scripts/bench_ort.py "$BUNDLE/$path" --size "$size" --threads "$THREADS" --iters "$FRAMES" \
+    >"$TMP/ort-$role-$prec.json" || true
+done <<<"$FILES"
+
+python3 - "$TMP" "$BUNDLE" "$THREADS" "$PRECISIONS" <<'PY'
+import json, os, re, sys
+tmp, bundle, threads, precisions = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4].split()
+
+def load(name):
+    p = os.path.join(tmp, name)
+    if not os.path.exists(p):
+        return None
+    txt = open(p).read().strip()
+    try:
+        return json.loads(txt)
+    except json.JSONDecodeError:
+        return {"error": txt[-400:] or "no output"}
+
+# Peak multiply-accumulates per second of the cores used, from the widest SIMD this CPU has.
+cpuinfo = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+flags = set((re.search(r"^(?:flags|Features)\s*:\s*(.*)$", cpuinfo, re.M) or [None, ""])[1].split())
+mhz = re.search(r"^cpu MHz\s*:\s*([\d.]+)", cpuinfo, re.M)
+ghz = float(os.environ.get("PEAK_GHZ") or (float(mhz.group(1)) / 1000 if mhz else 0) or 0)
+if "avx512f" in flags:
+    isa, f32c = "avx512f (2 x 512-bit FMA)", 32
+elif "avx2" in flags and "fma" in flags:
+    isa, f32c = "avx2+fma (2 x 256-bit FMA)", 16
+elif "asimd" in flags:
+    isa, f32c = "neon (2 x 128-bit FMA)", 8
+else:
+    isa, f32c = "unknown", 4
+if "avx512_vnni" in flags:
+    i8c = 128
+elif "avx_vnni" in flags:
+    i8c = 64
+elif "asimddp" in flags:
+    i8c = 32
+else:
+    i8c = 2 * f32c
+f32c = int(os.environ.get("PEAK_F32_MACS_PER_CYCLE", f32c))
+i8c = int(os.environ.get("PEAK_INT8_MACS_PER_CYCLE", i8c))
+peak = {"ghz": ghz, "cores": threads, "isa": isa,
+        "f32_gmacs": ghz * f32c * threads, "int8_gmacs": ghz * i8c * threads,
+        "note": "theoretical: GHz x MACs/cycle/core x threads (no turbo, no memory limits)"}
+
+def frac(macs, ms_, prec):
+    if not macs or not ms_ or not ghz:
+        return None
+    p = peak["int8_gmacs"] if prec == "int8-full" else peak["f32_gmacs"]  # int8-weights computes in f32
+    return macs / (ms_ / 1000) / 1e9 / p
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+out = {"bundle": bundle, "threads": threads, "peak": peak, "precisions": {}}
+for prec in precisions:
+    t = load(f"tract-{prec}.json") or {"error": "not run"}
+    entry = {"tract_pipeline": None, "models": []}
+    if "error" in t:
+        entry["tract_error"] = t["error"]
+    else:
+        st = t["stages_ms"]
+        entry["tract_pipeline"] = {
+            "frames": t["frames"], "frames_with_sleeve": t["frames_with_sleeve"], "fps": t["fps"],
+            "multithread_build": t["multithread_build"],
+            "stages_ms": {k: {"p50": v["p50"], "p95": v["p95"]} for k, v in st.items()},
+            "peak_rss_kib": t["peak_rss_kib"],
+        }
+    ort_model_p50 = 0.0
+    ort_ok = True
+    for role, stage in (("classifier", "classify"), ("detector", "detect")):
+        # A model without a file of this precision runs its selected one in sleeve-edge:
+        # compare against onnxruntime on that same file.
+        used = t.get(f"{role}_precision") or prec
+        o = load(f"ort-{role}-{used}.json")
+        if o is None:
+            continue
+        tr = None if "error" in t else t["stages_ms"][stage]
+        # The pipeline times the detector only on frames with a sleeve; p50 over all frames
+        # would mix in zeros, so compare on frames that ran it (p50 is robust here: most do).
+        m = {
+            "role": role, "precision": used, "file": os.path.basename(o["model"]),
+            "macs": o.get("macs"),
+            "tract_p50_ms": tr and tr["p50"], "tract_p95_ms": tr and tr["p95"],
+            "ort_p50_ms": o.get("p50_ms"), "ort_p95_ms": o.get("p95_ms"),
+            "tract_over_ort_p50": ratio(tr and tr["p50"], o.get("p50_ms")),
+            "tract_fraction_of_peak": frac(o.get("macs"), tr and tr["p50"], used),
+            "ort_fraction_of_peak": frac(o.get("macs"), o.get("p50_ms"), used),
+            "ort_peak_rss_kib": o.get("peak_rss_kib"),
+            "ort_rss_before_session_kib": o.get("rss_before_session_kib"),
+        }
+        if "error" in o:
+            m["ort_error"] = o["error"]
+            ort_ok = False
+        else:
+            ort_model_p50 += o["p50_ms"]
+        entry["models"].append(m)
+    if entry["tract_pipeline"] and ort_ok and entry["models"]:
+        st = entry["tract_pipeline"]["stages_ms"]
+        tract_total = st["total"]["p50"]
+        tract_models = st["classify"]["p50"] + st["detect"]["p50"]
+        same_frame_with_ort = tract_total - tract_models + ort_model_p50
+        entry["full_frame"] = {
+            "tract_total_p50_ms": tract_total,
+            "ort_models_in_place_p50_ms": same_frame_with_ort,
+            "tract_over_ort": ratio(tract_total, same_frame_with_ort),
+            "models_only_tract_over_ort": ratio(tract_models, ort_model_p50),
+        }
+    out["precisions"][prec] = entry
 print(json.dumps(out, indent=2))
 PY

@@ -14,11 +14,18 @@ fn main() -> anyhow::Result<()> {
     if let Some(covers) = args.next().map(PathBuf::from) {
         for class in 0..m.labels.len() {
             for pa in [false, true] {
-                let name = format!("{}{}", m.labels.name(class).unwrap_or("x"), if pa { "_pa" } else { "" });
+                let name = format!(
+                    "{}{}",
+                    m.labels.name(class).unwrap_or("x"),
+                    if pa { "_pa" } else { "" }
+                );
                 let cover = tiny_cover(class, 200, pa);
                 write_png(&covers.join(format!("{name}.png")), &cover)?;
                 let corners = [(170.0, 80.0), (470.0, 95.0), (460.0, 390.0), (160.0, 380.0)];
-                write_png(&covers.join(format!("scene_{name}.png")), &tiny_scene(640, 480, Some(&cover), corners, class as u32))?;
+                write_png(
+                    &covers.join(format!("scene_{name}.png")),
+                    &tiny_scene(640, 480, Some(&cover), corners, class as u32),
+                )?;
             }
         }
         eprintln!("covers and scenes written to {}", covers.display());

@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use sleeve_shared::fsutil::sha256_file;
-use sleeve_shared::manifest::{BUNDLE_FORMAT_VERSION, BundleManifest, MANIFEST_FILE, ModelEntry, ModelFile};
+use sleeve_shared::manifest::{
+    BUNDLE_FORMAT_VERSION, BundleManifest, MANIFEST_FILE, ModelEntry, ModelFile,
+};
 
 use crate::error::{EdgeError, Result};
 
@@ -23,10 +25,11 @@ impl Bundle {
     /// SHA-256.
     pub fn load(dir: &Path) -> Result<Self> {
         let manifest_path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&manifest_path).map_err(|source| EdgeError::BundleIo {
-            path: manifest_path.clone(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(&manifest_path).map_err(|error| EdgeError::BundleIo {
+                path: manifest_path.clone(),
+                error,
+            })?;
         let refuse = |reason: String| EdgeError::BundleRefused {
             path: dir.to_path_buf(),
             reason,
@@ -98,7 +101,8 @@ impl Bundle {
                 file.bytes
             )));
         }
-        let hash = sha256_file(&path).map_err(|e| refuse(format!("{role} file {}: {e}", file.path)))?;
+        let hash =
+            sha256_file(&path).map_err(|e| refuse(format!("{role} file {}: {e}", file.path)))?;
         if hash != file.sha256 {
             return Err(refuse(format!(
                 "{role} file {} fails its SHA-256 check (manifest {}, file {hash}): it was modified or corrupted",

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
+use sleeve_shared::manifest::Precision;
 
 use crate::bench::{StageStats, peak_rss_kib};
 use crate::bundle::Bundle;
@@ -54,6 +55,30 @@ pub struct ModelArgs {
     /// Inference threads (tract's thread pool; needs the `multithread` build feature).
     #[arg(long, default_value_t = 1)]
     pub threads: usize,
+    /// Load this precision of both models instead of the bundle's selected one.
+    #[arg(long, value_enum)]
+    pub precision: Option<PrecisionArg>,
+}
+
+/// A model file's numeric form on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PrecisionArg {
+    /// Plain f32.
+    F32,
+    /// int8 weights, dequantized at load.
+    Int8Weights,
+    /// Integer convolutions (QLinearConv).
+    Int8Full,
+}
+
+impl From<PrecisionArg> for Precision {
+    fn from(p: PrecisionArg) -> Self {
+        match p {
+            PrecisionArg::F32 => Precision::F32,
+            PrecisionArg::Int8Weights => Precision::Int8Weights,
+            PrecisionArg::Int8Full => Precision::Int8Full,
+        }
+    }
 }
 
 /// Where frames come from (exactly one).
@@ -216,9 +241,13 @@ fn load_engine(m: &ModelArgs) -> anyhow::Result<Engine> {
     let bundle = Bundle::load(&m.bundle)
         .with_context(|| format!("loading bundle {} (set --bundle)", m.bundle.display()))?;
     if m.threads > 1 && !MULTITHREAD {
-        tracing::warn!("--threads {} ignored: built without the `multithread` feature", m.threads);
+        tracing::warn!(
+            "--threads {} ignored: built without the `multithread` feature",
+            m.threads
+        );
     }
-    Engine::load(&bundle, m.threads.max(1)).context("building the inference plans")
+    Engine::load_with(&bundle, m.threads.max(1), m.precision.map(Into::into))
+        .context("building the inference plans")
 }
 
 fn pipeline_config(d: &DecisionArgs) -> PipelineConfig {
@@ -265,7 +294,11 @@ pub fn open_source(
 }
 
 #[cfg(feature = "camera")]
-fn open_camera(index: u32, o: &SourceOptions, max_failures: Option<u32>) -> anyhow::Result<Box<dyn FrameSource>> {
+fn open_camera(
+    index: u32,
+    o: &SourceOptions,
+    max_failures: Option<u32>,
+) -> anyhow::Result<Box<dyn FrameSource>> {
     use crate::source::camera::{CameraConfig, CameraSource};
     let cam = CameraSource::open(CameraConfig {
         index,
@@ -282,26 +315,49 @@ fn open_camera(index: u32, o: &SourceOptions, max_failures: Option<u32>) -> anyh
 }
 
 #[cfg(not(feature = "camera"))]
-fn open_camera(_index: u32, _o: &SourceOptions, _m: Option<u32>) -> anyhow::Result<Box<dyn FrameSource>> {
+fn open_camera(
+    _index: u32,
+    _o: &SourceOptions,
+    _m: Option<u32>,
+) -> anyhow::Result<Box<dyn FrameSource>> {
     bail!("this sleeve-edge was built without the `camera` feature")
 }
 
 #[cfg(feature = "synthetic")]
-fn open_synthetic(seed: u64, per_cover: u64, limit: Option<u64>) -> anyhow::Result<Box<dyn FrameSource>> {
+fn open_synthetic(
+    seed: u64,
+    per_cover: u64,
+    limit: Option<u64>,
+) -> anyhow::Result<Box<dyn FrameSource>> {
     use crate::source::synthetic::{SceneCovers, SyntheticScenes};
     let cfg = sleeve_synth::scenes::SceneConfig::default();
-    Ok(Box::new(SyntheticScenes::new(cfg, SceneCovers::Procedural, seed, per_cover, limit)))
+    Ok(Box::new(SyntheticScenes::new(
+        cfg,
+        SceneCovers::Procedural,
+        seed,
+        per_cover,
+        limit,
+    )))
 }
 
 #[cfg(not(feature = "synthetic"))]
-fn open_synthetic(_seed: u64, _per_cover: u64, _limit: Option<u64>) -> anyhow::Result<Box<dyn FrameSource>> {
+fn open_synthetic(
+    _seed: u64,
+    _per_cover: u64,
+    _limit: Option<u64>,
+) -> anyhow::Result<Box<dyn FrameSource>> {
     bail!("this sleeve-edge was built without the `synthetic` feature")
 }
 
 fn run_kiosk(a: RunArgs) -> anyhow::Result<()> {
     let engine = load_engine(&a.model)?;
     let pipeline = Pipeline::new(engine, pipeline_config(&a.decision));
-    let mut source = open_source(&a.source, &a.source_options, a.max_frames, a.max_source_failures)?;
+    let mut source = open_source(
+        &a.source,
+        &a.source_options,
+        a.max_frames,
+        a.max_source_failures,
+    )?;
     let mut screens: Vec<Box<dyn Screen>> = Vec::new();
     if let Some(dir) = &a.snapshots {
         screens.push(Box::new(PngSnapshots::new(dir, a.snapshot_every)?));
@@ -324,7 +380,8 @@ fn run_kiosk(a: RunArgs) -> anyhow::Result<()> {
     };
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed)).context("installing the Ctrl-C handler")?;
+    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
+        .context("installing the Ctrl-C handler")?;
     let mut kiosk = Kiosk {
         pipeline,
         screens,
@@ -349,7 +406,10 @@ fn run_kiosk(a: RunArgs) -> anyhow::Result<()> {
 fn classify(a: ClassifyArgs) -> anyhow::Result<()> {
     let engine = load_engine(&a.model)?;
     let rect = engine.classifier().preprocess_config().input_size.max(
-        engine.detector().map(|d| d.preprocess_config().input_size).unwrap_or(0),
+        engine
+            .detector()
+            .map(|d| d.preprocess_config().input_size)
+            .unwrap_or(0),
     );
     let mut out = JsonLines::stdout();
     let mut failures = 0;
@@ -358,17 +418,28 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<()> {
         let result = (|| -> anyhow::Result<serde_json::Value> {
             let img = read_rgb(path)?;
             let (cover, sleeve) = if a.find {
-                let q = find_sleeve(&img, &Default::default()).context("no sleeve found in the image")?;
-                (rectify(&img, &q, rect).context("degenerate sleeve outline")?, Some(q))
+                let q = find_sleeve(&img, &Default::default())
+                    .context("no sleeve found in the image")?;
+                (
+                    rectify(&img, &q, rect).context("degenerate sleeve outline")?,
+                    Some(q),
+                )
             } else {
                 (img, None)
             };
             let analysis = engine.analyze(&cover)?;
             let mut v = analysis_json(&analysis, engine.labels(), engine.pa_threshold());
             let labels = engine.labels();
-            v["top"] = json!(analysis.top_k(a.top_k).top.iter().map(|g| json!({
-                "genre": labels.name(g.index as usize).unwrap_or("?"), "p": g.score,
-            })).collect::<Vec<_>>());
+            v["top"] = json!(
+                analysis
+                    .top_k(a.top_k)
+                    .top
+                    .iter()
+                    .map(|g| json!({
+                        "genre": labels.name(g.index as usize).unwrap_or("?"), "p": g.score,
+                    }))
+                    .collect::<Vec<_>>()
+            );
             v["image"] = json!(path);
             v["sleeve"] = json!(sleeve);
             v["latency_ms"] = json!(ms(t));
@@ -394,6 +465,10 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let m = (
         engine.classifier().preprocess_config().input_size,
         engine.detector().map(|d| d.preprocess_config().input_size),
+    );
+    let precisions = (
+        engine.classifier().precision().as_str(),
+        engine.detector().map(|d| d.precision().as_str()),
     );
     let cfg = PipelineConfig {
         whole_frame: a.whole_frame,
@@ -422,7 +497,9 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut timed_start = None;
     for i in 0..total {
-        let Some(frame) = source.next_frame()? else { break };
+        let Some(frame) = source.next_frame()? else {
+            break;
+        };
         if i == a.warmup {
             timed_start = Some(Instant::now());
         }
@@ -432,7 +509,9 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
             sleeves += u64::from(r.sleeve.is_some());
         }
     }
-    let timed_s = timed_start.map(|t| t.elapsed().as_secs_f64()).unwrap_or(0.0);
+    let timed_s = timed_start
+        .map(|t| t.elapsed().as_secs_f64())
+        .unwrap_or(0.0);
     let stats = StageStats::of(&times);
     let report = json!({
         "bundle": a.model.bundle,
@@ -440,6 +519,8 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
         "multithread_build": MULTITHREAD,
         "classifier_input": m.0,
         "detector_input": m.1,
+        "classifier_precision": precisions.0,
+        "detector_precision": precisions.1,
         "source": if a.files.is_some() { "files" } else { "synthetic" },
         "whole_frame": a.whole_frame,
         "frames": times.len(),

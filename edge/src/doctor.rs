@@ -39,13 +39,18 @@ pub fn cpu_features() -> Value {
     }
 }
 
-/// Cameras, as a JSON list or an error string.
+/// Cameras: `{"found": [...]}`, with a `note` when there are none or an `error` when the
+/// list cannot be read.
 pub fn cameras() -> Value {
     #[cfg(feature = "camera")]
     {
         match crate::source::camera::list_cameras() {
-            Ok(list) => json!(list),
-            Err(e) => json!({ "error": e.to_string() }),
+            Ok(list) if list.is_empty() => json!({
+                "found": [],
+                "note": "no V4L2 camera found: plug in a USB (UVC) camera, or run with --files, --sequence or --synthetic",
+            }),
+            Ok(list) => json!({ "found": list }),
+            Err(e) => json!({ "found": [], "error": e.to_string() }),
         }
     }
     #[cfg(not(feature = "camera"))]

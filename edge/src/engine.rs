@@ -8,7 +8,7 @@ use image::RgbImage;
 use serde::Serialize;
 use sleeve_shared::detect::{Anchor, DecodeParams, decode_detections};
 use sleeve_shared::fusion::FusionParams;
-use sleeve_shared::manifest::ModelEntry;
+use sleeve_shared::manifest::{ModelEntry, Precision};
 use sleeve_shared::preprocess::preprocess;
 use sleeve_shared::results::softmax;
 use sleeve_shared::{Classification, LabelSet, PaBox, PreprocessConfig, RgbView};
@@ -55,7 +55,10 @@ fn executor(threads: usize) -> Option<multithread::Executor> {
 #[cfg(not(feature = "multithread"))]
 fn executor(threads: usize) -> Option<multithread::Executor> {
     if threads > 1 {
-        tracing::warn!(threads, "built without the `multithread` feature: running single-threaded");
+        tracing::warn!(
+            threads,
+            "built without the `multithread` feature: running single-threaded"
+        );
     }
     None
 }
@@ -63,7 +66,12 @@ fn executor(threads: usize) -> Option<multithread::Executor> {
 /// True when this build can run tract multithreaded.
 pub const MULTITHREAD: bool = cfg!(feature = "multithread");
 
-fn run_plan(plan: &Plan, cfg: &PreprocessConfig, input: Vec<f32>, model: &'static str) -> Result<TVec<TValue>> {
+fn run_plan(
+    plan: &Plan,
+    cfg: &PreprocessConfig,
+    input: Vec<f32>,
+    model: &'static str,
+) -> Result<TVec<TValue>> {
     let err = |e: TractError| EdgeError::Inference {
         model,
         message: format!("{e:#}"),
@@ -73,21 +81,29 @@ fn run_plan(plan: &Plan, cfg: &PreprocessConfig, input: Vec<f32>, model: &'stati
 }
 
 fn values(v: &TValue, model: &'static str) -> Result<Vec<f32>> {
-    v.to_plain_array_view::<f32>().map(|a| a.iter().copied().collect()).map_err(|e| EdgeError::Inference {
-        model,
-        message: format!("output is not f32: {e:#}"),
-    })
+    v.to_plain_array_view::<f32>()
+        .map(|a| a.iter().copied().collect())
+        .map_err(|e| EdgeError::Inference {
+            model,
+            message: format!("output is not f32: {e:#}"),
+        })
 }
 
 /// The genre classifier.
 pub struct Classifier {
     plan: Plan,
+    precision: Precision,
     preprocess: PreprocessConfig,
     labels: usize,
     temperature: f32,
 }
 
 impl Classifier {
+    /// The numeric form of the loaded file.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
     /// Preprocessing of this model's input.
     pub fn preprocess_config(&self) -> &PreprocessConfig {
         &self.preprocess
@@ -115,6 +131,7 @@ impl Classifier {
 /// The Parental Advisory detector.
 pub struct Detector {
     plan: Plan,
+    precision: Precision,
     preprocess: PreprocessConfig,
     anchors: Vec<Anchor>,
     variances: [f32; 2],
@@ -122,6 +139,11 @@ pub struct Detector {
 }
 
 impl Detector {
+    /// The numeric form of the loaded file.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
     /// Preprocessing of this model's input.
     pub fn preprocess_config(&self) -> &PreprocessConfig {
         &self.preprocess
@@ -146,15 +168,18 @@ impl Detector {
             let shapes: Vec<_> = out.iter().map(|v| format!("{:?}", v.shape())).collect();
             return Err(EdgeError::Inference {
                 model: "detector",
-                message: format!("outputs {} do not fit {a} anchors ([1,{a},4] and [1,{a}])", shapes.join(", ")),
+                message: format!(
+                    "outputs {} do not fit {a} anchors ([1,{a},4] and [1,{a}])",
+                    shapes.join(", ")
+                ),
             });
         };
-        decode_detections(&self.anchors, self.variances, &boxes, &logits, &self.decode).map_err(|e| {
-            EdgeError::Inference {
+        decode_detections(&self.anchors, self.variances, &boxes, &logits, &self.decode).map_err(
+            |e| EdgeError::Inference {
                 model: "detector",
                 message: e.to_string(),
-            }
-        })
+            },
+        )
     }
 }
 
@@ -201,39 +226,78 @@ pub struct Engine {
     abstain_threshold: f32,
 }
 
-fn selected_path(bundle: &Bundle, role: &str, entry: &ModelEntry) -> Result<std::path::PathBuf> {
-    let f = entry.selected_file().ok_or_else(|| EdgeError::BundleRefused {
-        path: bundle.dir().to_path_buf(),
-        reason: format!("{role} has no {} file", entry.selected.as_str()),
+fn selected_path(
+    bundle: &Bundle,
+    role: &str,
+    entry: &ModelEntry,
+    precision: Option<Precision>,
+) -> Result<(std::path::PathBuf, Precision)> {
+    let want = match precision {
+        Some(p) if entry.file(p).is_some() => p,
+        Some(p) => {
+            tracing::warn!(
+                model = role,
+                requested = p.as_str(),
+                using = entry.selected.as_str(),
+                "no file of the requested precision: using the selected one"
+            );
+            entry.selected
+        }
+        None => entry.selected,
+    };
+    let f = entry.file(want).ok_or_else(|| {
+        let have: Vec<&str> = entry.files.iter().map(|f| f.precision.as_str()).collect();
+        EdgeError::BundleRefused {
+            path: bundle.dir().to_path_buf(),
+            reason: format!(
+                "{role} has no {} file (it has: {})",
+                want.as_str(),
+                have.join(", ")
+            ),
+        }
     })?;
-    Ok(bundle.path_of(f))
+    Ok((bundle.path_of(f), want))
 }
 
 impl Engine {
     /// Builds the plans of a verified bundle; `threads` > 1 uses tract's thread pool when
     /// the `multithread` feature is on.
     pub fn load(bundle: &Bundle, threads: usize) -> Result<Self> {
+        Self::load_with(bundle, threads, None)
+    }
+
+    /// Like [`Engine::load`], but loads the files of `precision` (both models) instead of
+    /// the manifest's selected ones; a model without a file of that precision is an error.
+    pub fn load_with(
+        bundle: &Bundle,
+        threads: usize,
+        precision: Option<Precision>,
+    ) -> Result<Self> {
         let m = bundle.manifest();
         let metric = |k: &str| m.metrics.get(k).map(|v| *v as f32);
-        let temperature = metric(METRIC_TEMPERATURE).filter(|t| *t > 0.0 && t.is_finite()).unwrap_or(1.0);
+        let temperature = metric(METRIC_TEMPERATURE)
+            .filter(|t| *t > 0.0 && t.is_finite())
+            .unwrap_or(1.0);
         let c = &m.classifier;
+        let (c_path, c_precision) = selected_path(bundle, "classifier", c, precision)?;
         let classifier = Classifier {
-            plan: load_plan(&selected_path(bundle, "classifier", c)?, c.preprocess.input_size, threads)?,
+            plan: load_plan(&c_path, c.preprocess.input_size, threads)?,
+            precision: c_precision,
             preprocess: c.preprocess.clone(),
             labels: m.labels.len(),
             temperature,
         };
         let detector = match &m.detector {
-            Some(d) => Some(Detector {
-                plan: load_plan(
-                    &selected_path(bundle, "detector", &d.model)?,
-                    d.model.preprocess.input_size,
-                    threads,
-                )?,
-                preprocess: d.model.preprocess.clone(),
-                anchors: d.anchors.anchors(),
-                variances: d.anchors.variances,
-                decode: d.decode.clone(),
+            Some(d) => Some({
+                let (path, precision) = selected_path(bundle, "detector", &d.model, precision)?;
+                Detector {
+                    plan: load_plan(&path, d.model.preprocess.input_size, threads)?,
+                    precision,
+                    preprocess: d.model.preprocess.clone(),
+                    anchors: d.anchors.anchors(),
+                    variances: d.anchors.variances,
+                    decode: d.decode.clone(),
+                }
             }),
             None => None,
         };
@@ -244,8 +308,11 @@ impl Engine {
             .or(m.detector.as_ref().map(|d| d.decode.score_threshold))
             .unwrap_or(0.5);
         tracing::info!(
-            classifier = c.selected.as_str(),
-            detector = m.detector.as_ref().map(|d| d.model.selected.as_str()).unwrap_or("none"),
+            classifier = classifier.precision.as_str(),
+            detector = detector
+                .as_ref()
+                .map(|d| d.precision.as_str())
+                .unwrap_or("none"),
             fusion = m.fusion.is_some(),
             temperature,
             "models ready"

@@ -6,12 +6,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
     /// The bundle directory or its manifest cannot be read.
-    #[error("cannot read bundle {path}: {source}")]
+    #[error("cannot read bundle manifest {path}: {error}")]
     BundleIo {
         /// The file or directory.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a separate cause, so it is printed once).
+        error: std::io::Error,
     },
     /// The manifest is not acceptable (format, preprocessing version, paths, hashes).
     #[error("bundle {path} is refused: {reason}")]

@@ -8,11 +8,11 @@
 use image::imageops::{self, FilterType};
 use image::{GrayImage, RgbImage};
 use imageproc::contours::find_contours;
+use imageproc::distance_transform::Norm;
 use imageproc::edges::canny;
 use imageproc::filter::gaussian_blur_f32;
 use imageproc::geometric_transformations::{Border, Interpolation, Projection, warp_into};
 use imageproc::geometry::{approximate_polygon_dp, arc_length, contour_area, convex_hull};
-use imageproc::distance_transform::Norm;
 use imageproc::morphology::dilate;
 use imageproc::point::Point;
 use serde::Serialize;
@@ -32,8 +32,11 @@ pub struct FinderConfig {
     pub min_area_fraction: f32,
     /// Largest accepted ratio of the rectified sides (≥ 1).
     pub max_aspect: f32,
-    /// Minimum score (0–1) of an accepted sleeve.
+    /// Minimum score (0–1) of an accepted sleeve whose contour is four-sided.
     pub min_score: f32,
+    /// Minimum score of a sleeve cut out of a merged contour (four of its polygon's
+    /// vertices).
+    pub min_vertex_score: f32,
 }
 
 impl Default for FinderConfig {
@@ -46,6 +49,7 @@ impl Default for FinderConfig {
             min_area_fraction: 0.04,
             max_aspect: 1.45,
             min_score: 0.55,
+            min_vertex_score: 0.55,
         }
     }
 }
@@ -82,41 +86,90 @@ pub fn find_sleeve(frame: &RgbImage, cfg: &FinderConfig) -> Option<SleeveQuad> {
         return None;
     }
     let scale = (cfg.work_size as f32 / w.max(h) as f32).min(1.0);
-    let (sw, sh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
-    let small = if scale < 1.0 { imageops::resize(frame, sw, sh, FilterType::Triangle) } else { frame.clone() };
+    let (sw, sh) = (
+        ((w as f32 * scale).round() as u32).max(1),
+        ((h as f32 * scale).round() as u32).max(1),
+    );
+    let small = if scale < 1.0 {
+        imageops::resize(frame, sw, sh, FilterType::Triangle)
+    } else {
+        frame.clone()
+    };
     let edges = colour_edges(&small, cfg);
     let closed = dilate(&edges, Norm::LInf, 1);
     let frame_area = (sw * sh) as f32;
     let mut best: Option<SleeveQuad> = None;
+    let min_area = cfg.min_area_fraction * frame_area;
+    // Rank: well-supported and big (the sleeve, not a sticker on it). Squaring the score or
+    // a stricter threshold for vertex candidates measured worse on synthetic scenes.
+    let rank_of = |score: f32, area: f32| score * area.sqrt();
+    let consider = |quad: [(f32, f32); 4], min_score: f32, best: &mut Option<SleeveQuad>| {
+        let area = polygon_area(&quad);
+        if area < min_area || area > 0.98 * frame_area {
+            return;
+        }
+        let aspect = rectified_aspect(&quad);
+        if aspect > cfg.max_aspect {
+            return;
+        }
+        let squareness = 1.0 - (aspect - 1.0) / (cfg.max_aspect - 1.0).max(1e-3) * 0.5;
+        // Cheap screen first: a quad that cannot beat the current best is not measured in full.
+        let rank_bound = rank_of(squareness, area);
+        if best.is_some_and(|b| rank_bound <= rank_of(b.score, b.area())) {
+            return;
+        }
+        // Loose screen: polygon vertices sit a few pixels off the true corners (a drop
+        // shadow or a blurred corner bends the contour), so allow 4 px off the side here.
+        if edge_support_sampled(&quad, &closed, 16, 4) * squareness < min_score * 0.8 {
+            return;
+        }
+        // Snap the sides to the strongest colour steps nearby, then measure strictly.
+        let snapped = refine_corners(&small, quad, 5.0);
+        let quad = if is_convex(&snapped) { snapped } else { quad };
+        let aspect = rectified_aspect(&quad);
+        if aspect > cfg.max_aspect {
+            return;
+        }
+        let squareness = 1.0 - (aspect - 1.0) / (cfg.max_aspect - 1.0).max(1e-3) * 0.5;
+        let area = polygon_area(&quad);
+        let score = edge_support(&quad, &closed) * squareness;
+        if score < min_score {
+            return;
+        }
+        let rank = rank_of(score, area);
+        if best
+            .map(|b| rank > rank_of(b.score, b.area()))
+            .unwrap_or(true)
+        {
+            *best = Some(SleeveQuad {
+                corners: quad,
+                score,
+            });
+        }
+    };
     for contour in find_contours::<i32>(&closed) {
         if contour.points.len() < 16 {
             continue;
         }
-        let Some(quad) = quad_of(&contour.points) else { continue };
-        let area = polygon_area(&quad);
-        if area < cfg.min_area_fraction * frame_area || area > 0.98 * frame_area {
-            continue;
+        if let Some(quad) = quad_of(&contour.points) {
+            consider(quad, cfg.min_score, &mut best);
         }
-        let aspect = rectified_aspect(&quad);
-        if aspect > cfg.max_aspect {
-            continue;
-        }
-        let support = edge_support(&quad, &closed);
-        let squareness = 1.0 - (aspect - 1.0) / (cfg.max_aspect - 1.0).max(1e-3) * 0.5;
-        let score = support * squareness;
-        if score < cfg.min_score {
-            continue;
-        }
-        // Prefer big, well-supported quads (the sleeve, not a sticker on it).
-        let rank = score * area.sqrt();
-        if best.map(|b| rank > b.score * b.area().sqrt()).unwrap_or(true) {
-            best = Some(SleeveQuad { corners: quad, score });
+        // A sleeve touching a hand, another sleeve or clutter merges with them into one
+        // contour that is not four-sided; its corners are still vertices of the contour's
+        // polygon, so four-vertex subsets of that polygon are candidates too.
+        if bbox_area(&contour.points) >= min_area {
+            for quad in vertex_quads(&contour.points) {
+                consider(quad, cfg.min_vertex_score, &mut best);
+            }
         }
     }
     let best = best?;
-    let coarse = best.corners.map(|(x, y)| ((x + 0.5) / scale - 0.5, (y + 0.5) / scale - 0.5));
+    let coarse = best
+        .corners
+        .map(|(x, y)| ((x + 0.5) / scale - 0.5, (y + 0.5) / scale - 0.5));
+    let refined = refine_corners(frame, coarse, 1.5 / scale + 2.0);
     Some(SleeveQuad {
-        corners: refine_corners(frame, coarse, 1.5 / scale + 2.0),
+        corners: if is_convex(&refined) { refined } else { coarse },
         score: best.score,
     })
 }
@@ -188,7 +241,10 @@ fn fit_line(pts: &[(f32, f32)]) -> Option<(f32, f32, f32, f32)> {
             return None;
         }
         let n = pts.len() as f32;
-        let (mx, my) = (pts.iter().map(|p| p.0).sum::<f32>() / n, pts.iter().map(|p| p.1).sum::<f32>() / n);
+        let (mx, my) = (
+            pts.iter().map(|p| p.0).sum::<f32>() / n,
+            pts.iter().map(|p| p.1).sum::<f32>() / n,
+        );
         let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
         for p in pts {
             let (u, v) = (p.0 - mx, p.1 - my);
@@ -200,8 +256,13 @@ fn fit_line(pts: &[(f32, f32)]) -> Option<(f32, f32, f32, f32)> {
         Some((mx, my, angle.cos(), angle.sin()))
     };
     let first = fit(pts)?;
-    let off = |l: (f32, f32, f32, f32), p: &(f32, f32)| ((p.0 - l.0) * -l.3 + (p.1 - l.1) * l.2).abs();
-    let inliers: Vec<(f32, f32)> = pts.iter().copied().filter(|p| off(first, p) <= 1.5).collect();
+    let off =
+        |l: (f32, f32, f32, f32), p: &(f32, f32)| ((p.0 - l.0) * -l.3 + (p.1 - l.1) * l.2).abs();
+    let inliers: Vec<(f32, f32)> = pts
+        .iter()
+        .copied()
+        .filter(|p| off(first, p) <= 1.5)
+        .collect();
     fit(&inliers).or(Some(first))
 }
 
@@ -237,7 +298,13 @@ pub fn rectify(frame: &RgbImage, quad: &SleeveQuad, size: u32) -> Option<RgbImag
     let target = [(0.0, 0.0), (s, 0.0), (s, s), (0.0, s)];
     let p = Projection::from_control_points(quad.corners, target)?;
     let mut out = RgbImage::new(size, size);
-    warp_into(frame, p, Interpolation::Bilinear, Border::Replicate, &mut out);
+    warp_into(
+        frame,
+        p,
+        Interpolation::Bilinear,
+        Border::Replicate,
+        &mut out,
+    );
     Some(out)
 }
 
@@ -262,6 +329,62 @@ fn quad_of(points: &[Point<i32>]) -> Option<[(f32, f32); 4]> {
         return None;
     }
     Some(order_clockwise(quad))
+}
+
+/// Bounding-box area of a point set.
+fn bbox_area(points: &[Point<i32>]) -> f32 {
+    let (mut x0, mut y0, mut x1, mut y1) = (i32::MAX, i32::MAX, i32::MIN, i32::MIN);
+    for p in points {
+        x0 = x0.min(p.x);
+        y0 = y0.min(p.y);
+        x1 = x1.max(p.x);
+        y1 = y1.max(p.y);
+    }
+    ((x1 - x0).max(0) as f32) * ((y1 - y0).max(0) as f32)
+}
+
+/// Most polygon vertices whose four-subsets are tried (C(14, 4) = 1001 quads).
+const MAX_VERTICES: usize = 14;
+
+/// Convex quadrilaterals (clockwise from the top-left) whose corners are vertices of the
+/// contour's simplified polygon.
+fn vertex_quads(points: &[Point<i32>]) -> Vec<[(f32, f32); 4]> {
+    let perimeter = arc_length(points, true);
+    let mut eps = 0.015 * perimeter;
+    let mut poly = approximate_polygon_dp(points, eps, true);
+    while poly.len() > MAX_VERTICES {
+        eps *= 1.4;
+        poly = approximate_polygon_dp(points, eps, true);
+    }
+    let pts: Vec<(f32, f32)> = poly.iter().map(|p| (p.x as f32, p.y as f32)).collect();
+    let n = pts.len();
+    let mut out = Vec::new();
+    if n < 4 {
+        return out;
+    }
+    for a in 0..n {
+        for b in a + 1..n {
+            for c in b + 1..n {
+                for d in c + 1..n {
+                    let q = order_clockwise([pts[a], pts[b], pts[c], pts[d]]);
+                    if is_convex(&q) {
+                        out.push(q);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Whether a quad (in order) is strictly convex.
+fn is_convex(q: &[(f32, f32); 4]) -> bool {
+    let cross = |i: usize| {
+        let (a, b, c) = (q[i], q[(i + 1) % 4], q[(i + 2) % 4]);
+        (b.0 - a.0) * (c.1 - b.1) - (b.1 - a.1) * (c.0 - b.0)
+    };
+    let c: [f32; 4] = core::array::from_fn(cross);
+    c.iter().all(|v| *v > 0.0) || c.iter().all(|v| *v < 0.0)
 }
 
 /// The four of `pts` (in polygon order) spanning the largest area.
@@ -301,9 +424,20 @@ fn order_clockwise(q: [(f32, f32); 4]) -> [(f32, f32); 4] {
     let cy = q.iter().map(|p| p.1).sum::<f32>() / 4.0;
     let mut v = q.to_vec();
     // atan2 with y down grows clockwise on screen.
-    v.sort_by(|a, b| (a.1 - cy).atan2(a.0 - cx).total_cmp(&(b.1 - cy).atan2(b.0 - cx)));
-    let start = (0..4).min_by(|&i, &j| (v[i].0 + v[i].1).total_cmp(&(v[j].0 + v[j].1))).unwrap_or(0);
-    [v[start], v[(start + 1) % 4], v[(start + 2) % 4], v[(start + 3) % 4]]
+    v.sort_by(|a, b| {
+        (a.1 - cy)
+            .atan2(a.0 - cx)
+            .total_cmp(&(b.1 - cy).atan2(b.0 - cx))
+    });
+    let start = (0..4)
+        .min_by(|&i, &j| (v[i].0 + v[i].1).total_cmp(&(v[j].0 + v[j].1)))
+        .unwrap_or(0);
+    [
+        v[start],
+        v[(start + 1) % 4],
+        v[(start + 2) % 4],
+        v[(start + 3) % 4],
+    ]
 }
 
 fn dist(a: (f32, f32), b: (f32, f32)) -> f32 {
@@ -323,19 +457,44 @@ fn rectified_aspect(q: &[(f32, f32); 4]) -> f32 {
 /// Fraction of points sampled along the quad's sides that lie on (dilated) edges; the
 /// worst side counts double, so a quad with one side in empty space scores low.
 fn edge_support(q: &[(f32, f32); 4], edges: &GrayImage) -> f32 {
+    edge_support_sampled(q, edges, 0, 0)
+}
+
+/// [`edge_support`] with `per_side` samples per side (0: one per pixel of length); with
+/// `tol` > 0 a sample also counts when an edge lies within `tol` pixels along the normal.
+fn edge_support_sampled(q: &[(f32, f32); 4], edges: &GrayImage, per_side: usize, tol: i32) -> f32 {
     let (w, h) = edges.dimensions();
     let mut sides = [0.0f32; 4];
     for (i, side) in sides.iter_mut().enumerate() {
         let (a, b) = (q[i], q[(i + 1) % 4]);
-        let n = (dist(a, b) as usize).max(8);
+        let n = if per_side > 0 {
+            per_side
+        } else {
+            (dist(a, b) as usize).max(8)
+        };
         let mut hits = 0;
         for k in 0..n {
             let t = (k as f32 + 0.5) / n as f32;
             let (x, y) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
-            let on_edge = [(0i32, 0i32), (1, 0), (-1, 0), (0, 1), (0, -1)].iter().any(|(dx, dy)| {
-                let (px, py) = (x.round() as i32 + dx, y.round() as i32 + dy);
-                px >= 0 && py >= 0 && (px as u32) < w && (py as u32) < h && edges.get_pixel(px as u32, py as u32).0[0] > 0
+            let len = dist(a, b).max(1e-3);
+            let (nx, ny) = (-(b.1 - a.1) / len, (b.0 - a.0) / len);
+            let along = (-tol..=tol).map(|o| {
+                (
+                    (o as f32 * nx).round() as i32,
+                    (o as f32 * ny).round() as i32,
+                )
             });
+            let on_edge = [(0i32, 0i32), (1, 0), (-1, 0), (0, 1), (0, -1)]
+                .into_iter()
+                .chain(along)
+                .any(|(dx, dy)| {
+                    let (px, py) = (x.round() as i32 + dx, y.round() as i32 + dy);
+                    px >= 0
+                        && py >= 0
+                        && (px as u32) < w
+                        && (py as u32) < h
+                        && edges.get_pixel(px as u32, py as u32).0[0] > 0
+                });
             hits += usize::from(on_edge);
         }
         *side = hits as f32 / n as f32;

@@ -24,11 +24,11 @@ use tract_onnx::pb;
 /// Prototype colours (RGB8) of the tiny classifier's classes, in label order; class `i` of
 /// a bundle with `n` labels uses `PROTOTYPES[i % len]`.
 pub const PROTOTYPES: [[u8; 3]; 5] = [
-    [230, 200, 40],  // yellow
-    [40, 70, 220],   // blue
-    [220, 40, 40],   // red
-    [230, 60, 220],  // magenta
-    [40, 200, 70],   // green
+    [230, 200, 40], // yellow
+    [40, 70, 220],  // blue
+    [220, 40, 40],  // red
+    [230, 60, 220], // magenta
+    [40, 200, 70],  // green
 ];
 
 /// Options of [`write_tiny_bundle`].
@@ -68,7 +68,10 @@ pub fn write_tiny_bundle(dir: &Path, opts: &TinyBundle) -> std::io::Result<Bundl
         })
     };
     let classifier = ModelEntry {
-        files: vec![file("classifier.onnx", &tiny_classifier_onnx(opts.classifier_size, n))?],
+        files: vec![file(
+            "classifier.onnx",
+            &tiny_classifier_onnx(opts.classifier_size, n),
+        )?],
         selected: Precision::F32,
         input_name: "image".into(),
         output_names: vec!["logits".into()],
@@ -157,7 +160,10 @@ pub const DARK_THRESHOLD: f32 = -0.75;
 /// The tiny detector for [`AnchorConfig::ssdlite_320`]: each anchor's logit is
 /// `20·(DARK_THRESHOLD − mean brightness of its cell)`, box deltas are zero (boxes = anchors).
 pub fn tiny_detector_onnx(size: u32) -> Vec<u8> {
-    assert!(size % 20 == 0, "detector size must be a multiple of 20");
+    assert!(
+        size.is_multiple_of(20),
+        "detector size must be a multiple of 20"
+    );
     let cfg = AnchorConfig::ssdlite_320();
     let s = i64::from(size);
     let mut nodes = Vec::new();
@@ -175,34 +181,90 @@ pub fn tiny_detector_onnx(size: u32) -> Vec<u8> {
         let (wn, bn) = (format!("wl{m}"), format!("bl{m}"));
         inits.push(tensor_f32(&wn, &[per_cell, 3, k, k], w));
         inits.push(tensor_f32(&bn, &[per_cell], b));
-        let conv_attrs = || vec![attr_ints("kernel_shape", &[k, k]), attr_ints("strides", &[k, k])];
-        nodes.push(node("Conv", &["image", &wn, &bn], &[&format!("cl{m}")], conv_attrs()));
-        nodes.push(node("Transpose", &[&format!("cl{m}")], &[&format!("tl{m}")], vec![attr_ints("perm", &[0, 2, 3, 1])]));
+        let conv_attrs = || {
+            vec![
+                attr_ints("kernel_shape", &[k, k]),
+                attr_ints("strides", &[k, k]),
+            ]
+        };
+        nodes.push(node(
+            "Conv",
+            &["image", &wn, &bn],
+            &[&format!("cl{m}")],
+            conv_attrs(),
+        ));
+        nodes.push(node(
+            "Transpose",
+            &[&format!("cl{m}")],
+            &[&format!("tl{m}")],
+            vec![attr_ints("perm", &[0, 2, 3, 1])],
+        ));
         let shape_l = format!("shl{m}");
         inits.push(tensor_i64(&shape_l, &[2], vec![1, cells * per_cell]));
-        nodes.push(node("Reshape", &[&format!("tl{m}"), &shape_l], &[&format!("rl{m}")], vec![]));
+        nodes.push(node(
+            "Reshape",
+            &[&format!("tl{m}"), &shape_l],
+            &[&format!("rl{m}")],
+            vec![],
+        ));
         logit_parts.push(format!("rl{m}"));
         // Box conv: zero weights, 4 deltas per anchor.
         let (wbn, bbn) = (format!("wb{m}"), format!("bb{m}"));
-        inits.push(tensor_f32(&wbn, &[per_cell * 4, 3, k, k], vec![0.0; w_len * 4]));
-        inits.push(tensor_f32(&bbn, &[per_cell * 4], vec![0.0; per_cell as usize * 4]));
-        nodes.push(node("Conv", &["image", &wbn, &bbn], &[&format!("cb{m}")], conv_attrs()));
-        nodes.push(node("Transpose", &[&format!("cb{m}")], &[&format!("tb{m}")], vec![attr_ints("perm", &[0, 2, 3, 1])]));
+        inits.push(tensor_f32(
+            &wbn,
+            &[per_cell * 4, 3, k, k],
+            vec![0.0; w_len * 4],
+        ));
+        inits.push(tensor_f32(
+            &bbn,
+            &[per_cell * 4],
+            vec![0.0; per_cell as usize * 4],
+        ));
+        nodes.push(node(
+            "Conv",
+            &["image", &wbn, &bbn],
+            &[&format!("cb{m}")],
+            conv_attrs(),
+        ));
+        nodes.push(node(
+            "Transpose",
+            &[&format!("cb{m}")],
+            &[&format!("tb{m}")],
+            vec![attr_ints("perm", &[0, 2, 3, 1])],
+        ));
         let shape_b = format!("shb{m}");
         inits.push(tensor_i64(&shape_b, &[3], vec![1, cells * per_cell, 4]));
-        nodes.push(node("Reshape", &[&format!("tb{m}"), &shape_b], &[&format!("rb{m}")], vec![]));
+        nodes.push(node(
+            "Reshape",
+            &[&format!("tb{m}"), &shape_b],
+            &[&format!("rb{m}")],
+            vec![],
+        ));
         box_parts.push(format!("rb{m}"));
     }
     let refs = |v: &[String]| v.iter().map(String::clone).collect::<Vec<_>>();
     let a = cfg.num_anchors() as i64;
-    nodes.push(node_owned("Concat", refs(&box_parts), vec!["boxes".into()], vec![attr_int("axis", 1)]));
-    nodes.push(node_owned("Concat", refs(&logit_parts), vec!["logits".into()], vec![attr_int("axis", 1)]));
+    nodes.push(node_owned(
+        "Concat",
+        refs(&box_parts),
+        vec!["boxes".into()],
+        vec![attr_int("axis", 1)],
+    ));
+    nodes.push(node_owned(
+        "Concat",
+        refs(&logit_parts),
+        vec!["logits".into()],
+        vec![attr_int("axis", 1)],
+    ));
     let graph = pb::GraphProto {
         name: "tiny_detector".into(),
         node: nodes,
         initializer: inits,
         input: vec![value_info("image", &[1, 3, s, s])],
-        output: vec![value_info("boxes", &[1, a, 4]), value_info("logits", &[1, a])],
+        output: vec![
+            value_info("boxes", &[1, a, 4]),
+            value_info("logits", &[1, a]),
+        ],
         ..Default::default()
     };
     model(graph)
@@ -222,7 +284,12 @@ fn model(graph: pb::GraphProto) -> Vec<u8> {
     .encode_to_vec()
 }
 
-fn node(op: &str, inputs: &[&str], outputs: &[&str], attribute: Vec<pb::AttributeProto>) -> pb::NodeProto {
+fn node(
+    op: &str,
+    inputs: &[&str],
+    outputs: &[&str],
+    attribute: Vec<pb::AttributeProto>,
+) -> pb::NodeProto {
     node_owned(
         op,
         inputs.iter().map(|s| s.to_string()).collect(),
@@ -231,7 +298,12 @@ fn node(op: &str, inputs: &[&str], outputs: &[&str], attribute: Vec<pb::Attribut
     )
 }
 
-fn node_owned(op: &str, input: Vec<String>, output: Vec<String>, attribute: Vec<pb::AttributeProto>) -> pb::NodeProto {
+fn node_owned(
+    op: &str,
+    input: Vec<String>,
+    output: Vec<String>,
+    attribute: Vec<pb::AttributeProto>,
+) -> pb::NodeProto {
     pb::NodeProto {
         name: format!("{op}_{}", output[0]),
         op_type: op.into(),
@@ -322,10 +394,19 @@ pub fn tiny_cover(class: usize, size: u32, pa: bool) -> RgbImage {
 
 /// A camera-like frame: a cover warped onto a textured background at `corners` (clockwise
 /// from top-left, pixels), or just the background when `cover` is `None`.
-pub fn tiny_scene(width: u32, height: u32, cover: Option<&RgbImage>, corners: [(f32, f32); 4], seed: u32) -> RgbImage {
+pub fn tiny_scene(
+    width: u32,
+    height: u32,
+    cover: Option<&RgbImage>,
+    corners: [(f32, f32); 4],
+    seed: u32,
+) -> RgbImage {
     let mut frame = RgbImage::from_fn(width, height, |x, y| {
         // Deterministic low-contrast "table" texture.
-        let h = (x.wrapping_mul(73_856_093) ^ y.wrapping_mul(19_349_663) ^ seed.wrapping_mul(83_492_791)) % 23;
+        let h = (x.wrapping_mul(73_856_093)
+            ^ y.wrapping_mul(19_349_663)
+            ^ seed.wrapping_mul(83_492_791))
+            % 23;
         let v = (120 + (x + y) / 16 % 20 + h) as u8;
         Rgb([v, v.saturating_sub(8), v.saturating_sub(16)])
     });
@@ -335,7 +416,13 @@ pub fn tiny_scene(width: u32, height: u32, cover: Option<&RgbImage>, corners: [(
         if let Some(p) = Projection::from_control_points(src, corners) {
             // Warp into a copy, then paste only the pixels inside the quad.
             let mut warped = frame.clone();
-            warp_into(cover, p, Interpolation::Bilinear, Border::Constant(Rgb([0, 0, 0])), &mut warped);
+            warp_into(
+                cover,
+                p,
+                Interpolation::Bilinear,
+                Border::Constant(Rgb([0, 0, 0])),
+                &mut warped,
+            );
             for (x, y, px) in frame.enumerate_pixels_mut() {
                 if inside_quad(&corners, x as f32 + 0.5, y as f32 + 0.5) {
                     *px = *warped.get_pixel(x, y);

@@ -67,8 +67,12 @@ impl Kiosk {
         let mut last = Instant::now();
         self.notifier.ready();
         tracing::info!(source = %source.describe(), "kiosk running");
-        while !stop.load(Ordering::Relaxed) && self.options.max_frames.is_none_or(|m| summary.frames < m) {
-            let Some(frame) = source.next_frame()? else { break };
+        while !stop.load(Ordering::Relaxed)
+            && self.options.max_frames.is_none_or(|m| summary.frames < m)
+        {
+            let Some(frame) = source.next_frame()? else {
+                break;
+            };
             summary.frames += 1;
             self.notifier.watchdog();
             let report = match self.pipeline.process(&frame) {
@@ -83,16 +87,20 @@ impl Kiosk {
             summary.times.push(report.times);
             let dt = last.elapsed().as_secs_f32().max(1e-6);
             last = Instant::now();
-            fps = if fps == 0.0 { 1.0 / dt } else { 0.8 * fps + 0.2 / dt };
+            fps = if fps == 0.0 {
+                1.0 / dt
+            } else {
+                0.8 * fps + 0.2 / dt
+            };
             if let Some(json) = &mut self.json {
                 if self.options.every_frame {
                     let e = self.pipeline.engine();
                     json.write(&frame_line(&report, e.labels(), e.pa_threshold()))?;
                 }
-                if let Some(ev) = &report.event {
-                    if !self.options.every_frame {
-                        json.write(&event_line(&report, ev))?;
-                    }
+                if let Some(ev) = &report.event
+                    && !self.options.every_frame
+                {
+                    json.write(&event_line(&report, ev))?;
                 }
             }
             if let Some(ev) = &report.event {

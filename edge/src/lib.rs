@@ -25,9 +25,9 @@ pub mod display;
 pub mod doctor;
 pub mod engine;
 pub mod error;
+pub mod finder;
 #[doc(hidden)]
 pub mod fixtures;
-pub mod finder;
 pub mod kiosk;
 pub mod notify;
 pub mod output;

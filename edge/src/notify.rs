@@ -108,7 +108,11 @@ mod tests {
             got.push(String::from_utf8_lossy(&buf[..k]).into_owned());
         }
         assert_eq!(got, ["READY=1", "WATCHDOG=1", "STOPPING=1"]);
-        let inert = Notifier { target: None, watchdog: None, last_ping: None };
+        let inert = Notifier {
+            target: None,
+            watchdog: None,
+            last_ping: None,
+        };
         assert!(!inert.is_active());
         inert.ready();
     }

@@ -36,7 +36,11 @@ impl JsonLines {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| out_err(path, e))?;
         }
-        let f = OpenOptions::new().create(true).append(true).open(path).map_err(|e| out_err(path, e))?;
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| out_err(path, e))?;
         Ok(Self {
             out: Box::new(f),
             target: path.display().to_string(),
@@ -77,7 +81,10 @@ fn out_err(path: &Path, e: std::io::Error) -> EdgeError {
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn decision_json(d: &StableDecision) -> Value {
@@ -123,7 +130,11 @@ pub fn analysis_json(a: &Analysis, labels: &sleeve_shared::LabelSet, pa_threshol
 }
 
 /// The line for one frame (`--every-frame`).
-pub fn frame_line(report: &FrameReport, labels: &sleeve_shared::LabelSet, pa_threshold: f32) -> Value {
+pub fn frame_line(
+    report: &FrameReport,
+    labels: &sleeve_shared::LabelSet,
+    pa_threshold: f32,
+) -> Value {
     json!({
         "event": "frame",
         "frame": report.index,

@@ -9,7 +9,7 @@ use crate::engine::{Analysis, Engine, ms};
 use crate::error::Result;
 use crate::finder::{FinderConfig, SleeveQuad, find_sleeve, rectify};
 use crate::source::{Frame, FrameTruth};
-use crate::stabilize::{Event, Observation, StableDecision, Stabilizer, StabilizerConfig};
+use crate::stabilize::{Event, Observation, Stabilizer, StabilizerConfig, StableDecision};
 
 /// Pipeline settings.
 #[derive(Clone, Debug, Default)]
@@ -77,15 +77,17 @@ pub struct Pipeline {
 impl Pipeline {
     /// A pipeline over loaded models.
     pub fn new(engine: Engine, mut cfg: PipelineConfig) -> Self {
-        cfg.stabilizer.abstain_threshold = cfg.abstain_override.unwrap_or(engine.abstain_threshold());
+        cfg.stabilizer.abstain_threshold =
+            cfg.abstain_override.unwrap_or(engine.abstain_threshold());
         let pa = engine.pa_threshold();
         cfg.stabilizer.pa_on = pa;
         cfg.stabilizer.pa_off = cfg.stabilizer.pa_off.min(pa * 0.7);
-        let rect_size = engine
-            .classifier()
-            .preprocess_config()
-            .input_size
-            .max(engine.detector().map(|d| d.preprocess_config().input_size).unwrap_or(0));
+        let rect_size = engine.classifier().preprocess_config().input_size.max(
+            engine
+                .detector()
+                .map(|d| d.preprocess_config().input_size)
+                .unwrap_or(0),
+        );
         let stabilizer = Stabilizer::new(cfg.stabilizer.clone(), engine.labels().clone());
         Self {
             engine,
@@ -141,10 +143,12 @@ impl Pipeline {
             times.classify = a.times.classify;
             times.detect = a.times.detect;
         }
-        let event = self.stabilizer.update(analysis.as_ref().map(|a| Observation {
-            probs: &a.probs,
-            pa_score: a.pa_score,
-        }));
+        let event = self
+            .stabilizer
+            .update(analysis.as_ref().map(|a| Observation {
+                probs: &a.probs,
+                pa_score: a.pa_score,
+            }));
         times.total = ms(t0) + frame.decode_ms;
         Ok(FrameReport {
             index: frame.index,

@@ -15,7 +15,7 @@ pub mod sequence;
 pub mod synthetic;
 
 pub use files::ImageFiles;
-pub use retry::{Retrying, RetryPolicy};
+pub use retry::{RetryPolicy, Retrying};
 pub use sequence::ImageSequence;
 
 /// What a generated frame is known to contain (synthetic sources only).

@@ -198,7 +198,11 @@ impl Stabilizer {
                 Verdict::Uncertain => None,
             },
             confidence,
-            top3: top.top.iter().map(|g| (name(g.index as usize), g.score)).collect(),
+            top3: top
+                .top
+                .iter()
+                .map(|g| (name(g.index as usize), g.score))
+                .collect(),
             pa: self.pa_on,
             pa_score: self.pa_ema,
         }
@@ -210,11 +214,17 @@ mod tests {
     use super::*;
 
     fn stab() -> Stabilizer {
-        Stabilizer::new(StabilizerConfig::default(), LabelSet::new(&["a", "b", "c"]).unwrap())
+        Stabilizer::new(
+            StabilizerConfig::default(),
+            LabelSet::new(&["a", "b", "c"]).unwrap(),
+        )
     }
 
     fn obs(probs: &[f32], pa: f32) -> Option<Observation<'_>> {
-        Some(Observation { probs, pa_score: pa })
+        Some(Observation {
+            probs,
+            pa_score: pa,
+        })
     }
 
     #[test]
@@ -223,7 +233,9 @@ mod tests {
         let p = [0.1, 0.8, 0.1];
         assert_eq!(s.update(obs(&p, 0.0)), None);
         assert_eq!(s.update(obs(&p, 0.0)), None);
-        let Some(Event::Decision(d)) = s.update(obs(&p, 0.0)) else { panic!("no decision after 3 frames") };
+        let Some(Event::Decision(d)) = s.update(obs(&p, 0.0)) else {
+            panic!("no decision after 3 frames")
+        };
         assert_eq!(d.verdict, Verdict::Genre(1));
         assert_eq!(d.genre.as_deref(), Some("b"));
         assert!(!d.pa);
@@ -256,7 +268,9 @@ mod tests {
                 break;
             }
         }
-        let Some(Event::Decision(d)) = changed else { panic!("answer never changed") };
+        let Some(Event::Decision(d)) = changed else {
+            panic!("answer never changed")
+        };
         assert_eq!(d.verdict, Verdict::Genre(2));
     }
 
@@ -268,7 +282,9 @@ mod tests {
         for _ in 0..3 {
             ev = s.update(obs(&flat, 0.0)).or(ev);
         }
-        let Some(Event::Decision(d)) = ev else { panic!("no decision") };
+        let Some(Event::Decision(d)) = ev else {
+            panic!("no decision")
+        };
         assert_eq!(d.verdict, Verdict::Uncertain);
         assert_eq!(d.genre, None);
         assert!((d.confidence - 0.4).abs() < 1e-6);
@@ -287,7 +303,10 @@ mod tests {
         for _ in 0..4 {
             s.update(obs(&p, 0.45));
         }
-        assert!(s.current().unwrap().pa, "inside the hysteresis band the badge stays on");
+        assert!(
+            s.current().unwrap().pa,
+            "inside the hysteresis band the badge stays on"
+        );
         // Drops well below: the (genre, no PA) answer takes over after holding.
         let mut off = false;
         for _ in 0..8 {

@@ -30,7 +30,10 @@ fn tampered_model_is_refused_by_sha256() {
     bytes[n - 1] ^= 0x55; // same size, different content
     std::fs::write(&p, &bytes).unwrap();
     let e = refused(dir.path());
-    assert!(e.contains("SHA-256") && e.contains("classifier.onnx"), "{e}");
+    assert!(
+        e.contains("SHA-256") && e.contains("classifier.onnx"),
+        "{e}"
+    );
 
     // A truncated file is caught by its size.
     std::fs::write(&p, &bytes[..n / 2]).unwrap();
@@ -44,7 +47,8 @@ fn tampered_model_is_refused_by_sha256() {
 
 fn edit_manifest(dir: &std::path::Path, f: impl FnOnce(&mut serde_json::Value)) {
     let p = dir.join(MANIFEST_FILE);
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     f(&mut v);
     std::fs::write(&p, serde_json::to_string(&v).unwrap()).unwrap();
 }
@@ -58,7 +62,9 @@ fn wrong_format_or_preprocessing_version_is_refused() {
     assert!(e.contains("format version 99"), "{e}");
 
     write_tiny_bundle(dir.path(), &TinyBundle::default()).unwrap();
-    edit_manifest(dir.path(), |v| v["classifier"]["preprocess"]["version"] = 7.into());
+    edit_manifest(dir.path(), |v| {
+        v["classifier"]["preprocess"]["version"] = 7.into()
+    });
     let e = refused(dir.path());
     assert!(e.contains("preprocessing version 7"), "{e}");
 

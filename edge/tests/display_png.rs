@@ -9,7 +9,9 @@ use sleeve_edge::finder::SleeveQuad;
 use sleeve_edge::stabilize::{StableDecision, Verdict};
 
 fn has_colour(img: &image::RgbImage, c: embedded_graphics::pixelcolor::Rgb888) -> usize {
-    img.pixels().filter(|p| **p == Rgb([c.r(), c.g(), c.b()])).count()
+    img.pixels()
+        .filter(|p| **p == Rgb([c.r(), c.g(), c.b()]))
+        .count()
 }
 
 fn decision(pa: bool) -> StableDecision {
@@ -17,7 +19,11 @@ fn decision(pa: bool) -> StableDecision {
         verdict: Verdict::Genre(4),
         genre: Some("rock".into()),
         confidence: 0.7,
-        top3: vec![("rock".into(), 0.7), ("pop".into(), 0.2), ("country".into(), 0.1)],
+        top3: vec![
+            ("rock".into(), 0.7),
+            ("pop".into(), 0.2),
+            ("country".into(), 0.1),
+        ],
         pa,
         pa_score: if pa { 0.9 } else { 0.0 },
     }
@@ -27,7 +33,12 @@ fn decision(pa: bool) -> StableDecision {
 fn screen_shows_bars_badge_and_outline() {
     let frame = image::RgbImage::from_pixel(640, 480, Rgb([90, 90, 90]));
     let quad = SleeveQuad {
-        corners: [(100.0, 100.0), (400.0, 100.0), (400.0, 400.0), (100.0, 400.0)],
+        corners: [
+            (100.0, 100.0),
+            (400.0, 100.0),
+            (400.0, 400.0),
+            (100.0, 400.0),
+        ],
         score: 0.9,
     };
     let d = decision(true);
@@ -38,9 +49,15 @@ fn screen_shows_bars_badge_and_outline() {
         fps: 12.5,
     });
     assert_eq!(screen.dimensions(), (800, 480));
-    let bars: Vec<usize> = BAR_COLOURS.iter().map(|c| has_colour(&screen, *c)).collect();
+    let bars: Vec<usize> = BAR_COLOURS
+        .iter()
+        .map(|c| has_colour(&screen, *c))
+        .collect();
     // Bar lengths follow the probabilities.
-    assert!(bars[0] > bars[1] && bars[1] > bars[2] && bars[2] > 0, "{bars:?}");
+    assert!(
+        bars[0] > bars[1] && bars[1] > bars[2] && bars[2] > 0,
+        "{bars:?}"
+    );
     assert!(has_colour(&screen, PA_BADGE_COLOUR) > 1000);
     assert!(has_colour(&screen, OUTLINE_COLOUR) > 500);
 

@@ -4,10 +4,20 @@ use sleeve_edge::finder::{FinderConfig, find_sleeve, rectify};
 use sleeve_edge::fixtures::{tiny_cover, tiny_scene};
 
 const CASES: [[(f32, f32); 4]; 4] = [
-    [(180.0, 90.0), (460.0, 100.0), (450.0, 380.0), (170.0, 370.0)],
-    [(220.0, 60.0), (470.0, 120.0), (410.0, 370.0), (160.0, 310.0)], // rotated ~13°
-    [(200.0, 80.0), (430.0, 80.0), (470.0, 330.0), (160.0, 330.0)],  // keystone
-    [(60.0, 40.0), (420.0, 50.0), (410.0, 420.0), (50.0, 410.0)],    // big
+    [
+        (180.0, 90.0),
+        (460.0, 100.0),
+        (450.0, 380.0),
+        (170.0, 370.0),
+    ],
+    [
+        (220.0, 60.0),
+        (470.0, 120.0),
+        (410.0, 370.0),
+        (160.0, 310.0),
+    ], // rotated ~13°
+    [(200.0, 80.0), (430.0, 80.0), (470.0, 330.0), (160.0, 330.0)], // keystone
+    [(60.0, 40.0), (420.0, 50.0), (410.0, 420.0), (50.0, 410.0)],   // big
 ];
 
 #[test]
@@ -18,13 +28,22 @@ fn finds_sleeve_corners_within_tolerance() {
         let frame = tiny_scene(640, 480, Some(&cover), *corners, i as u32);
         let q = find_sleeve(&frame, &cfg).unwrap_or_else(|| panic!("case {i}: no sleeve found"));
         let err = q.max_corner_error(corners);
-        assert!(err < 6.0, "case {i}: corner error {err:.1} px, found {:?}", q.corners);
+        assert!(
+            err < 6.0,
+            "case {i}: corner error {err:.1} px, found {:?}",
+            q.corners
+        );
         assert!(q.score > 0.5);
         // The rectified sleeve is the cover: its centre has the cover colour.
         let r = rectify(&frame, &q, 128).unwrap();
         let c = r.get_pixel(40, 40).0;
         let want = cover.get_pixel(80, 80).0;
-        assert!(c.iter().zip(want).all(|(a, b)| (*a as i32 - b as i32).abs() < 30), "case {i}: {c:?} vs {want:?}");
+        assert!(
+            c.iter()
+                .zip(want)
+                .all(|(a, b)| (*a as i32 - b as i32).abs() < 30),
+            "case {i}: {c:?} vs {want:?}"
+        );
     }
 }
 
@@ -42,7 +61,12 @@ fn empty_frames_have_no_sleeve() {
 #[test]
 fn a_long_thin_rectangle_is_not_a_sleeve() {
     let cover = image::RgbImage::from_pixel(300, 60, image::Rgb([230, 60, 220]));
-    let corners = [(100.0, 200.0), (540.0, 200.0), (540.0, 280.0), (100.0, 280.0)];
+    let corners = [
+        (100.0, 200.0),
+        (540.0, 200.0),
+        (540.0, 280.0),
+        (100.0, 280.0),
+    ];
     let frame = tiny_scene(640, 480, Some(&cover), corners, 1);
     assert_eq!(find_sleeve(&frame, &FinderConfig::default()), None);
 }

@@ -43,7 +43,13 @@ fn frames() -> Vec<Frame> {
     let mut v = Vec::new();
     let mut push = |img| {
         let index = v.len() as u64;
-        v.push(Frame { image: img, index, name: format!("f{index}"), decode_ms: 0.0, truth: None });
+        v.push(Frame {
+            image: img,
+            index,
+            name: format!("f{index}"),
+            decode_ms: 0.0,
+            truth: None,
+        });
     };
     let hiphop = tiny_cover(2, 256, true);
     let rock = tiny_cover(4, 256, false);
@@ -75,14 +81,21 @@ fn kiosk_emits_stable_decisions_and_clears() {
     };
     let mut found = 0;
     let summary = kiosk
-        .run(&mut Frames(frames().into_iter()), Arc::new(AtomicBool::new(false)), |r| {
-            found += usize::from(r.sleeve.is_some());
-        })
+        .run(
+            &mut Frames(frames().into_iter()),
+            Arc::new(AtomicBool::new(false)),
+            |r| {
+                found += usize::from(r.sleeve.is_some());
+            },
+        )
         .unwrap();
     assert_eq!(summary.frames, 14);
     assert_eq!(found, 10);
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let brief: Vec<(String, Option<String>, Option<bool>)> = lines
         .iter()
         .map(|l| {
@@ -96,9 +109,17 @@ fn kiosk_emits_stable_decisions_and_clears() {
     assert_eq!(
         brief,
         [
-            ("decision".to_string(), Some("hiphop".to_string()), Some(true)),
+            (
+                "decision".to_string(),
+                Some("hiphop".to_string()),
+                Some(true)
+            ),
             ("cleared".to_string(), None, None),
-            ("decision".to_string(), Some("rock".to_string()), Some(false)),
+            (
+                "decision".to_string(),
+                Some("rock".to_string()),
+                Some(false)
+            ),
         ],
         "{text}"
     );
@@ -118,11 +139,23 @@ fn every_frame_mode_writes_one_line_per_frame() {
         screens: Vec::new(),
         json: Some(JsonLines::writer(Box::new(buf.clone()))),
         notifier: Notifier::from_env(),
-        options: KioskOptions { max_frames: Some(7), every_frame: true },
+        options: KioskOptions {
+            max_frames: Some(7),
+            every_frame: true,
+        },
     };
-    kiosk.run(&mut Frames(frames().into_iter()), Arc::new(AtomicBool::new(false)), |_| {}).unwrap();
+    kiosk
+        .run(
+            &mut Frames(frames().into_iter()),
+            Arc::new(AtomicBool::new(false)),
+            |_| {},
+        )
+        .unwrap();
     let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 7);
     assert!(lines.iter().all(|l| l["event"] == "frame"));
     assert_eq!(lines[0]["result"]["top"][0]["genre"], "hiphop");

@@ -23,7 +23,11 @@ fn classifier_follows_mean_colour() {
         let a = e.analyze(&img).unwrap();
         let best = a.top_k(1).best().unwrap();
         assert_eq!(best.index as usize, k, "prototype {k}: {:?}", a.probs);
-        assert!(best.score > 0.5, "confident on its own prototype: {}", best.score);
+        assert!(
+            best.score > 0.5,
+            "confident on its own prototype: {}",
+            best.score
+        );
         assert!((a.probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
         assert!(a.pa.is_empty(), "no dark region, no label");
     }
@@ -35,7 +39,11 @@ fn detector_finds_the_dark_label_and_fusion_shifts_towards_hiphop() {
     let plain = e.analyze(&tiny_cover(0, 160, false)).unwrap();
     let with_pa = e.analyze(&tiny_cover(0, 160, true)).unwrap();
     assert!(plain.pa.is_empty());
-    assert!(!with_pa.pa.is_empty() && with_pa.pa_score > 0.9, "{:?}", with_pa.pa);
+    assert!(
+        !with_pa.pa.is_empty() && with_pa.pa_score > 0.9,
+        "{:?}",
+        with_pa.pa
+    );
     // The label sits in the lower right of the cover.
     let (cx, cy) = with_pa.pa[0].bbox.centre();
     assert!(cx > 0.55 && cy > 0.65, "label box centre ({cx}, {cy})");

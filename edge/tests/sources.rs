@@ -54,7 +54,13 @@ fn quick(max_failures: Option<u32>) -> RetryPolicy {
 
 #[test]
 fn a_source_failing_mid_run_is_retried_not_fatal() {
-    let flaky = Flaky { next: 0, total: 6, fail_at: 3, fail_times: 3, reconnects: 0 };
+    let flaky = Flaky {
+        next: 0,
+        total: 6,
+        fail_at: 3,
+        fail_times: 3,
+        reconnects: 0,
+    };
     let mut src = Retrying::new(flaky, quick(None));
     let mut got = Vec::new();
     while let Some(f) = src.next_frame().unwrap() {
@@ -67,7 +73,13 @@ fn a_source_failing_mid_run_is_retried_not_fatal() {
 
 #[test]
 fn a_dead_source_gives_up_after_the_limit() {
-    let flaky = Flaky { next: 0, total: 6, fail_at: 1, fail_times: 100, reconnects: 0 };
+    let flaky = Flaky {
+        next: 0,
+        total: 6,
+        fail_at: 1,
+        fail_times: 100,
+        reconnects: 0,
+    };
     let mut src = Retrying::new(flaky, quick(Some(4)));
     assert!(src.next_frame().unwrap().is_some());
     let e = src.next_frame().unwrap_err();
@@ -79,7 +91,11 @@ fn a_dead_source_gives_up_after_the_limit() {
 fn files_skip_a_corrupt_image_and_sequences_stop_at_a_gap() {
     let dir = tempfile::tempdir().unwrap();
     for i in 0..3u8 {
-        write_png(&dir.path().join(format!("frame_{i:05}.png")), &RgbImage::from_pixel(5, 4, Rgb([i, 0, 0]))).unwrap();
+        write_png(
+            &dir.path().join(format!("frame_{i:05}.png")),
+            &RgbImage::from_pixel(5, 4, Rgb([i, 0, 0])),
+        )
+        .unwrap();
     }
     std::fs::write(dir.path().join("frame_00001.png"), b"not a png").unwrap();
     write_png(&dir.path().join("frame_00004.png"), &RgbImage::new(5, 4)).unwrap(); // after a gap
@@ -90,16 +106,29 @@ fn files_skip_a_corrupt_image_and_sequences_stop_at_a_gap() {
     while let Some(f) = src.next_frame().unwrap() {
         reds.push(f.image.get_pixel(0, 0).0[0]);
     }
-    assert_eq!(reds, [0, 2, 0], "corrupt frame_00001 skipped, frame_00004 read");
+    assert_eq!(
+        reds,
+        [0, 2, 0],
+        "corrupt frame_00001 skipped, frame_00004 read"
+    );
     assert_eq!(src.failures(), 1);
 
     let pattern = format!("{}/frame_%05d.png", dir.path().display());
     let mut seq = ImageSequence::new(&pattern, 2).unwrap();
-    assert_eq!(seq.next_frame().unwrap().unwrap().image.get_pixel(0, 0).0[0], 2);
-    assert!(seq.next_frame().unwrap().is_none(), "stops at the missing frame_00003");
+    assert_eq!(
+        seq.next_frame().unwrap().unwrap().image.get_pixel(0, 0).0[0],
+        2
+    );
+    assert!(
+        seq.next_frame().unwrap().is_none(),
+        "stops at the missing frame_00003"
+    );
     assert!(ImageSequence::new(&pattern, 7).is_err());
 
     let glob = format!("{}/frame_0000[24].png", dir.path().display());
-    assert_eq!(ImageFiles::new(&[glob], false).unwrap().describe(), "2 image file(s)");
+    assert_eq!(
+        ImageFiles::new(&[glob], false).unwrap().describe(),
+        "2 image file(s)"
+    );
     assert!(ImageFiles::new(&[format!("{}/*.nothing", dir.path().display())], false).is_err());
 }

@@ -6,8 +6,8 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use image::imageops::{self, FilterType};
 use image::RgbImage;
+use image::imageops::{self, FilterType};
 
 use crate::display::Screen;
 use crate::error::{EdgeError, Result};
@@ -35,8 +35,14 @@ impl FbGeometry {
                 .map_err(|e| fb_err(dir, format!("{name}: {e}")))
         };
         let size = read("virtual_size")?;
-        let (w, h) = size.split_once(',').ok_or_else(|| fb_err(dir, format!("virtual_size '{size}'")))?;
-        let num = |s: &str, what: &str| s.trim().parse::<u32>().map_err(|_| fb_err(dir, format!("bad {what} '{s}'")));
+        let (w, h) = size
+            .split_once(',')
+            .ok_or_else(|| fb_err(dir, format!("virtual_size '{size}'")))?;
+        let num = |s: &str, what: &str| {
+            s.trim()
+                .parse::<u32>()
+                .map_err(|_| fb_err(dir, format!("bad {what} '{s}'")))
+        };
         let g = Self {
             width: num(w, "width")?,
             height: num(h, "height")?,
@@ -53,13 +59,19 @@ impl FbGeometry {
     pub fn encode(&self, img: &RgbImage) -> Vec<u8> {
         let bpp = (self.bits_per_pixel / 8) as usize;
         let mut out = vec![0u8; self.stride as usize * self.height as usize];
-        for (y, row) in out.chunks_mut(self.stride as usize).enumerate().take(img.height() as usize) {
+        for (y, row) in out
+            .chunks_mut(self.stride as usize)
+            .enumerate()
+            .take(img.height() as usize)
+        {
             for x in 0..(self.width.min(img.width()) as usize) {
                 let [r, g, b] = img.get_pixel(x as u32, y as u32).0;
                 let px = &mut row[x * bpp..x * bpp + bpp];
                 match bpp {
                     2 => {
-                        let v = (u16::from(r >> 3) << 11) | (u16::from(g >> 2) << 5) | u16::from(b >> 3);
+                        let v = (u16::from(r >> 3) << 11)
+                            | (u16::from(g >> 2) << 5)
+                            | u16::from(b >> 3);
                         px.copy_from_slice(&v.to_le_bytes());
                     }
                     3 => px.copy_from_slice(&[b, g, r]),
@@ -95,18 +107,35 @@ impl Framebuffer {
             .open(&device)
             .map_err(|e| fb_err(&device, format!("{e} (is the user in the 'video' group?)")))?;
         tracing::info!(device = %device.display(), ?geometry, "framebuffer open");
-        Ok(Self { device, file, geometry })
+        Ok(Self {
+            device,
+            file,
+            geometry,
+        })
     }
 }
 
 impl Screen for Framebuffer {
     fn show(&mut self, _index: u64, screen: &RgbImage) -> Result<()> {
         let g = self.geometry;
-        let fit = (g.width as f32 / screen.width() as f32).min(g.height as f32 / screen.height() as f32);
-        let (w, h) = (((screen.width() as f32 * fit) as u32).max(1), ((screen.height() as f32 * fit) as u32).max(1));
+        let fit =
+            (g.width as f32 / screen.width() as f32).min(g.height as f32 / screen.height() as f32);
+        let (w, h) = (
+            ((screen.width() as f32 * fit) as u32).max(1),
+            ((screen.height() as f32 * fit) as u32).max(1),
+        );
         let mut full = RgbImage::new(g.width, g.height);
-        let scaled = if (w, h) == screen.dimensions() { screen.clone() } else { imageops::resize(screen, w, h, FilterType::Triangle) };
-        imageops::replace(&mut full, &scaled, i64::from((g.width - w) / 2), i64::from((g.height - h) / 2));
+        let scaled = if (w, h) == screen.dimensions() {
+            screen.clone()
+        } else {
+            imageops::resize(screen, w, h, FilterType::Triangle)
+        };
+        imageops::replace(
+            &mut full,
+            &scaled,
+            i64::from((g.width - w) / 2),
+            i64::from((g.height - h) / 2),
+        );
         let bytes = g.encode(&full);
         self.file
             .seek(SeekFrom::Start(0))
@@ -126,7 +155,10 @@ mod tests {
         std::fs::write(dir.path().join("bits_per_pixel"), "16\n").unwrap();
         std::fs::write(dir.path().join("stride"), "10\n").unwrap();
         let g = FbGeometry::from_sysfs(dir.path()).unwrap();
-        assert_eq!((g.width, g.height, g.bits_per_pixel, g.stride), (4, 2, 16, 10));
+        assert_eq!(
+            (g.width, g.height, g.bits_per_pixel, g.stride),
+            (4, 2, 16, 10)
+        );
         let img = RgbImage::from_pixel(4, 2, image::Rgb([255, 0, 0]));
         let bytes = g.encode(&img);
         assert_eq!(bytes.len(), 20);

@@ -41,13 +41,14 @@ pub fn write_png(path: &Path, img: &RgbImage) -> Result<()> {
         message: m,
     };
     let mut buf = Cursor::new(Vec::new());
-    img.write_to(&mut buf, ImageFormat::Png).map_err(|e| err(e.to_string()))?;
+    img.write_to(&mut buf, ImageFormat::Png)
+        .map_err(|e| err(e.to_string()))?;
     write_atomic(path, buf.get_ref()).map_err(|e| err(e.to_string()))
 }
 
 impl Screen for PngSnapshots {
     fn show(&mut self, index: u64, screen: &RgbImage) -> Result<()> {
-        if index % self.every == 0 {
+        if index.is_multiple_of(self.every) {
             write_png(&self.path_of(index), screen)?;
         }
         Ok(())

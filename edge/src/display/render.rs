@@ -19,7 +19,11 @@ pub const WIDTH: u32 = 800;
 /// Screen height in pixels.
 pub const HEIGHT: u32 = 480;
 /// Colours of the top-3 bars, best first.
-pub const BAR_COLOURS: [Rgb888; 3] = [Rgb888::new(46, 204, 113), Rgb888::new(52, 152, 219), Rgb888::new(155, 89, 182)];
+pub const BAR_COLOURS: [Rgb888; 3] = [
+    Rgb888::new(46, 204, 113),
+    Rgb888::new(52, 152, 219),
+    Rgb888::new(155, 89, 182),
+];
 /// Fill of the Parental Advisory badge.
 pub const PA_BADGE_COLOUR: Rgb888 = Rgb888::new(200, 30, 30);
 /// Outline of a found sleeve.
@@ -41,11 +45,18 @@ pub struct ScreenState<'a> {
 
 /// Renders a full [`WIDTH`] × [`HEIGHT`] screen.
 pub fn render(state: &ScreenState<'_>) -> RgbImage {
-    let mut screen = RgbImage::from_pixel(WIDTH, HEIGHT, Rgb([BACKGROUND.r(), BACKGROUND.g(), BACKGROUND.b()]));
+    let mut screen = RgbImage::from_pixel(
+        WIDTH,
+        HEIGHT,
+        Rgb([BACKGROUND.r(), BACKGROUND.g(), BACKGROUND.b()]),
+    );
     // The frame, fitted into the left 480 × 480 panel.
     let (fw, fh) = state.frame.dimensions();
     let fit = (480.0 / fw.max(1) as f32).min(480.0 / fh.max(1) as f32);
-    let (dw, dh) = (((fw as f32 * fit) as u32).max(1), ((fh as f32 * fit) as u32).max(1));
+    let (dw, dh) = (
+        ((fw as f32 * fit) as u32).max(1),
+        ((fh as f32 * fit) as u32).max(1),
+    );
     let small = imageops::resize(state.frame, dw, dh, FilterType::Triangle);
     let (ox, oy) = (10 + (480 - dw) / 2, (HEIGHT - dh) / 2);
     imageops::replace(&mut screen, &small, i64::from(ox), i64::from(oy));
@@ -60,7 +71,9 @@ pub fn render(state: &ScreenState<'_>) -> RgbImage {
             .collect();
         for i in 0..pts.len() {
             let line = Line::new(pts[i], pts[(i + 1) % pts.len()]);
-            let _ = line.into_styled(PrimitiveStyle::with_stroke(OUTLINE_COLOUR, 3)).draw(&mut canvas);
+            let _ = line
+                .into_styled(PrimitiveStyle::with_stroke(OUTLINE_COLOUR, 3))
+                .draw(&mut canvas);
         }
     }
     draw_panel(&mut canvas, state);
@@ -70,9 +83,10 @@ pub fn render(state: &ScreenState<'_>) -> RgbImage {
 fn draw_panel(canvas: &mut ImageCanvas<'_>, state: &ScreenState<'_>) {
     let big = MonoTextStyle::new(&FONT_10X20, Rgb888::WHITE);
     let small = MonoTextStyle::new(&FONT_6X10, Rgb888::new(200, 200, 200));
-    let text = |c: &mut ImageCanvas<'_>, s: &str, x: i32, y: i32, style: MonoTextStyle<'_, Rgb888>| {
-        let _ = Text::new(s, Point::new(x, y), style).draw(c);
-    };
+    let text =
+        |c: &mut ImageCanvas<'_>, s: &str, x: i32, y: i32, style: MonoTextStyle<'_, Rgb888>| {
+            let _ = Text::new(s, Point::new(x, y), style).draw(c);
+        };
     match state.decision {
         None if state.sleeve.is_none() => text(canvas, "Show a record sleeve", PANEL_X, 60, big),
         None => text(canvas, "Looking...", PANEL_X, 60, big),
@@ -87,7 +101,13 @@ fn draw_panel(canvas: &mut ImageCanvas<'_>, state: &ScreenState<'_>) {
             }
             for (i, (name, p)) in d.top3.iter().enumerate().take(3) {
                 let y = 120 + i as i32 * 50;
-                text(canvas, &format!("{name} {:.0}%", p * 100.0), PANEL_X, y, small);
+                text(
+                    canvas,
+                    &format!("{name} {:.0}%", p * 100.0),
+                    PANEL_X,
+                    y,
+                    small,
+                );
                 let full = 280u32;
                 let w = ((p.clamp(0.0, 1.0) * full as f32) as u32).max(2);
                 let _ = Rectangle::new(Point::new(PANEL_X, y + 6), Size::new(full, 18))
@@ -103,11 +123,19 @@ fn draw_panel(canvas: &mut ImageCanvas<'_>, state: &ScreenState<'_>) {
                     .stroke_color(Rgb888::WHITE)
                     .stroke_width(2)
                     .build();
-                let _ = Rectangle::new(Point::new(PANEL_X, 300), Size::new(200, 60)).into_styled(style).draw(canvas);
+                let _ = Rectangle::new(Point::new(PANEL_X, 300), Size::new(200, 60))
+                    .into_styled(style)
+                    .draw(canvas);
                 text(canvas, "PARENTAL", PANEL_X + 20, 325, big);
                 text(canvas, "ADVISORY", PANEL_X + 20, 348, big);
             }
         }
     }
-    text(canvas, &format!("{:.1} fps", state.fps), PANEL_X, HEIGHT as i32 - 12, small);
+    text(
+        canvas,
+        &format!("{:.1} fps", state.fps),
+        PANEL_X,
+        HEIGHT as i32 - 12,
+        small,
+    );
 }

@@ -3,7 +3,9 @@
 
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
-use embedded_graphics_simulator::{OutputSettingsBuilder, SimulatorDisplay, SimulatorEvent, Window};
+use embedded_graphics_simulator::{
+    OutputSettingsBuilder, SimulatorDisplay, SimulatorEvent, Window,
+};
 use image::RgbImage;
 
 use crate::display::Screen;
@@ -22,7 +24,10 @@ impl SimulatorScreen {
     pub fn new() -> Self {
         Self {
             display: SimulatorDisplay::new(Size::new(WIDTH, HEIGHT)),
-            window: Window::new("sleeve-edge", &OutputSettingsBuilder::new().scale(1).build()),
+            window: Window::new(
+                "sleeve-edge",
+                &OutputSettingsBuilder::new().scale(1).build(),
+            ),
             open: true,
         }
     }
@@ -37,7 +42,10 @@ impl Default for SimulatorScreen {
 impl Screen for SimulatorScreen {
     fn show(&mut self, _index: u64, screen: &RgbImage) -> Result<()> {
         let pixels = screen.enumerate_pixels().map(|(x, y, p)| {
-            Pixel(Point::new(x as i32, y as i32), Rgb888::new(p.0[0], p.0[1], p.0[2]))
+            Pixel(
+                Point::new(x as i32, y as i32),
+                Rgb888::new(p.0[0], p.0[1], p.0[2]),
+            )
         });
         let _ = self.display.draw_iter(pixels);
         self.window.update(&self.display);

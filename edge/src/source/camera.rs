@@ -9,7 +9,8 @@ use std::time::Instant;
 use image::RgbImage;
 use nokhwa::pixel_format::RgbFormat;
 use nokhwa::utils::{
-    ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution,
+    ApiBackend, CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType,
+    Resolution,
 };
 use nokhwa::{Camera, query};
 use serde::Serialize;
@@ -81,9 +82,18 @@ impl CameraSource {
     pub fn open(cfg: CameraConfig) -> Result<Self> {
         let camera = open_camera(&cfg).map_err(|e| {
             let present = list_cameras()
-                .map(|l| l.iter().map(|c| format!("{} ({})", c.index, c.name)).collect::<Vec<_>>().join(", "))
+                .map(|l| {
+                    l.iter()
+                        .map(|c| format!("{} ({})", c.index, c.name))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
                 .unwrap_or_default();
-            let present = if present.is_empty() { "none".into() } else { present };
+            let present = if present.is_empty() {
+                "none".into()
+            } else {
+                present
+            };
             EdgeError::source(
                 format!("camera {}", cfg.index),
                 format!("{e}; cameras present: {present}"),
@@ -98,12 +108,19 @@ impl CameraSource {
 }
 
 fn open_camera(cfg: &CameraConfig) -> Result<Camera> {
-    let fourcc = if cfg.yuyv { FrameFormat::YUYV } else { FrameFormat::MJPEG };
+    let fourcc = if cfg.yuyv {
+        FrameFormat::YUYV
+    } else {
+        FrameFormat::MJPEG
+    };
     let wanted = CameraFormat::new(Resolution::new(cfg.width, cfg.height), fourcc, cfg.fps);
     let requested = RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(wanted));
     let name = format!("/dev/video{}", cfg.index);
-    let mut camera = Camera::new(CameraIndex::Index(cfg.index), requested).map_err(|e| EdgeError::source(&name, e))?;
-    camera.open_stream().map_err(|e| EdgeError::source(&name, e))?;
+    let mut camera = Camera::new(CameraIndex::Index(cfg.index), requested)
+        .map_err(|e| EdgeError::source(&name, e))?;
+    camera
+        .open_stream()
+        .map_err(|e| EdgeError::source(&name, e))?;
     let f = camera.camera_format();
     tracing::info!(camera = %name, format = %f, "camera streaming");
     Ok(camera)
@@ -116,7 +133,10 @@ impl FrameSource for CameraSource {
 
     fn next_frame(&mut self) -> Result<Option<Frame>> {
         let name = self.describe();
-        let camera = self.camera.as_mut().ok_or_else(|| EdgeError::source(&name, "camera is not open"))?;
+        let camera = self
+            .camera
+            .as_mut()
+            .ok_or_else(|| EdgeError::source(&name, "camera is not open"))?;
         let t = Instant::now();
         let buffer = match camera.frame() {
             Ok(b) => b,
@@ -126,7 +146,9 @@ impl FrameSource for CameraSource {
                 return Err(EdgeError::source(&name, e));
             }
         };
-        let decoded = buffer.decode_image::<RgbFormat>().map_err(|e| EdgeError::source(&name, e))?;
+        let decoded = buffer
+            .decode_image::<RgbFormat>()
+            .map_err(|e| EdgeError::source(&name, e))?;
         let (w, h) = (decoded.width(), decoded.height());
         let image = RgbImage::from_raw(w, h, decoded.into_raw())
             .ok_or_else(|| EdgeError::source(&name, "decoded frame has the wrong size"))?;

@@ -40,16 +40,20 @@ pub fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
             let mut files: Vec<PathBuf> = rd
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|f| {
-                    f.extension()
-                        .and_then(|x| x.to_str())
-                        .is_some_and(|x| IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str()))
+                    f.extension().and_then(|x| x.to_str()).is_some_and(|x| {
+                        IMAGE_EXTENSIONS.contains(&x.to_ascii_lowercase().as_str())
+                    })
                 })
                 .collect();
             files.sort();
             out.extend(files);
         } else if input.contains(['*', '?', '[']) {
-            let paths = glob::glob(input).map_err(|e| EdgeError::source(input, format!("bad glob: {e}")))?;
-            let mut files: Vec<PathBuf> = paths.filter_map(|r| r.ok()).filter(|f| f.is_file()).collect();
+            let paths = glob::glob(input)
+                .map_err(|e| EdgeError::source(input, format!("bad glob: {e}")))?;
+            let mut files: Vec<PathBuf> = paths
+                .filter_map(|r| r.ok())
+                .filter(|f| f.is_file())
+                .collect();
             files.sort();
             out.extend(files);
         } else {

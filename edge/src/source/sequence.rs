@@ -22,7 +22,9 @@ impl SequencePattern {
         let bad = |why: &str| EdgeError::source(pattern, format!("bad sequence pattern: {why}"));
         let start = pattern.find('%').ok_or_else(|| bad("no %d placeholder"))?;
         let rest = &pattern[start + 1..];
-        let d = rest.find('d').ok_or_else(|| bad("placeholder must end in 'd'"))?;
+        let d = rest
+            .find('d')
+            .ok_or_else(|| bad("placeholder must end in 'd'"))?;
         let spec = &rest[..d];
         if !spec.chars().all(|c| c.is_ascii_digit()) {
             return Err(bad("only %d and %0Nd are supported"));
@@ -40,7 +42,13 @@ impl SequencePattern {
 
     /// The path of frame `n`.
     pub fn path(&self, n: u64) -> PathBuf {
-        PathBuf::from(format!("{}{:0width$}{}", self.prefix, n, self.suffix, width = self.width))
+        PathBuf::from(format!(
+            "{}{:0width$}{}",
+            self.prefix,
+            n,
+            self.suffix,
+            width = self.width
+        ))
     }
 }
 
@@ -57,7 +65,10 @@ impl ImageSequence {
         let pattern = SequencePattern::parse(pattern)?;
         let first = pattern.path(start);
         if !Path::new(&first).is_file() {
-            return Err(EdgeError::source(first.display().to_string(), "first frame of the sequence does not exist"));
+            return Err(EdgeError::source(
+                first.display().to_string(),
+                "first frame of the sequence does not exist",
+            ));
         }
         Ok(Self {
             pattern,
@@ -100,7 +111,10 @@ mod tests {
     fn patterns_format_and_reject() {
         let p = SequencePattern::parse("d/frame_%05d.png").unwrap();
         assert_eq!(p.path(42), PathBuf::from("d/frame_00042.png"));
-        assert_eq!(SequencePattern::parse("f%d.jpg").unwrap().path(7), PathBuf::from("f7.jpg"));
+        assert_eq!(
+            SequencePattern::parse("f%d.jpg").unwrap().path(7),
+            PathBuf::from("f7.jpg")
+        );
         for bad in ["frame.png", "f_%s.png", "%d_%d.png", "f_%5x.png"] {
             assert!(SequencePattern::parse(bad).is_err(), "{bad}");
         }

@@ -35,7 +35,13 @@ pub struct SyntheticScenes {
 
 impl SyntheticScenes {
     /// A scene stream; `limit` frames or endless.
-    pub fn new(cfg: SceneConfig, covers: SceneCovers, seed: u64, frames_per_cover: u64, limit: Option<u64>) -> Self {
+    pub fn new(
+        cfg: SceneConfig,
+        covers: SceneCovers,
+        seed: u64,
+        frames_per_cover: u64,
+        limit: Option<u64>,
+    ) -> Self {
         Self {
             cfg,
             covers,
