@@ -236,6 +236,10 @@ pub struct BundleArgs {
     /// all, int8 (the shipped default), or selected.
     #[arg(long = "files", value_enum, default_value_t = Ship::All)]
     pub ship: Ship,
+    /// `detector_eval.json` written by `sleeve eval detector` (its metrics go into the
+    /// manifest; default: looked up next to the detector checkpoint).
+    #[arg(long)]
+    pub detector_eval: Option<PathBuf>,
 }
 
 impl BundleArgs {
@@ -261,6 +265,7 @@ impl BundleArgs {
             parity_tolerance: self.parity_tolerance,
             parity_count: self.parity_count,
             ship: self.ship,
+            detector_eval: self.detector_eval.clone(),
         }
     }
 }

@@ -155,6 +155,9 @@ pub struct BundleOptions {
     pub parity_count: usize,
     /// Which built files go into the bundle.
     pub ship: Ship,
+    /// `detector_eval.json` of `sleeve eval detector` (default: looked up next to the
+    /// checkpoint).
+    pub detector_eval: Option<PathBuf>,
 }
 
 /// A trained classifier found on disk.
@@ -599,7 +602,12 @@ fn classifier_metrics(
     }
 }
 
-fn detector_metrics(dir: &Path, meta: &DetectorMeta, m: &mut BTreeMap<String, f64>) -> Result<()> {
+fn detector_metrics(
+    dir: &Path,
+    explicit: Option<&Path>,
+    meta: &DetectorMeta,
+    m: &mut BTreeMap<String, f64>,
+) -> Result<()> {
     let t = &meta.training;
     m.insert("detector.epochs".into(), t.epochs_done as f64);
     m.insert("detector.train_images".into(), t.train_images as f64);
@@ -613,11 +621,19 @@ fn detector_metrics(dir: &Path, meta: &DetectorMeta, m: &mut BTreeMap<String, f6
         m.insert("detector.best_val_ap50".into(), best);
     }
     // `sleeve eval detector --out` reports, when saved in or next to the checkpoint.
-    for p in [
+    let explicit = explicit.map(Path::to_path_buf);
+    if let Some(p) = &explicit {
+        ensure!(
+            p.is_file(),
+            "--detector-eval {} does not exist",
+            p.display()
+        );
+    }
+    for p in explicit.into_iter().chain([
         dir.join("detector_eval.json"),
         dir.join("..").join("detector_eval.json"),
         dir.join("eval").join("detector_eval.json"),
-    ] {
+    ]) {
         if !p.is_file() {
             continue;
         }
@@ -915,7 +931,7 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
         &mut metrics,
     );
     if let Some((ddir, dmeta, _, r)) = &det_parts {
-        detector_metrics(ddir, dmeta, &mut metrics)?;
+        detector_metrics(ddir, o.detector_eval.as_deref(), dmeta, &mut metrics)?;
         add_form_metrics("export.detector", r, "ap50", &mut metrics);
     }
     let fusion = find_fusion(

@@ -121,6 +121,7 @@ fn options(root: &Path) -> BundleOptions {
         parity_tolerance: 1e-4,
         parity_count: 2,
         ship: Ship::All,
+        detector_eval: None,
     }
 }
 
