@@ -184,7 +184,7 @@ pub fn load_any(dir: impl AsRef<Path>) -> Result<Vec<Record>> {
         tracing::warn!("{issue}");
     }
     if scan.images.is_empty() {
-        return Err(DataError::NotADataset(root));
+        return Err(DataError::NoImages(root));
     }
     Ok(scan
         .images

@@ -6,12 +6,13 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
     /// A file or directory could not be read or written.
-    #[error("{path}: {source}")]
+    // The cause is part of the message, not `source()`: anyhow's `{:#}` would print it twice.
+    #[error("{path}: {cause}")]
     Io {
         /// The file or directory.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// `manifest.csv` (or another CSV/JSON input) is malformed.
     #[error("{path}:{line}: {message}")]
@@ -23,9 +24,14 @@ pub enum DataError {
         /// What is wrong.
         message: String,
     },
+    /// A directory is not a dataset directory (it has no `manifest.csv`).
+    #[error(
+        "{0}: not a dataset directory (no manifest.csv); make one with `sleeve dataset import --from folder DIR --out DATASET`"
+    )]
+    NotADataset(PathBuf),
     /// A directory is neither a dataset (with `manifest.csv`) nor a folder-per-genre tree.
     #[error("{0}: not a dataset directory (no manifest.csv) and no genre sub-folders with images")]
-    NotADataset(PathBuf),
+    NoImages(PathBuf),
     /// Invalid options or arguments.
     #[error("{0}")]
     Invalid(String),
@@ -36,7 +42,7 @@ impl DataError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

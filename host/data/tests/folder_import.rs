@@ -31,6 +31,9 @@ fn folder_import_validates_dedupes_and_reports() {
     write(&src.join("Rock/truncated.png"), &p[..p.len() / 2]);
     write(&src.join("Rock/notes.txt"), b"hello");
     write(&src.join("---/x.png"), &png(7));
+    // empty genres: a folder with nothing in it, one with only a non-image file.
+    std::fs::create_dir_all(src.join("Jazz")).unwrap();
+    write(&src.join("Blues/readme.md"), b"no covers yet");
 
     let out = tmp.path().join("ds");
     let s = import_into(
@@ -47,6 +50,8 @@ fn folder_import_validates_dedupes_and_reports() {
     assert!(has("truncated.png"), "{issues:?}");
     assert!(has("non-image"), "{issues:?}");
     assert!(has("not a usable genre name"), "{issues:?}");
+    assert!(has("genre 'jazz' has no images"), "{issues:?}");
+    assert!(has("genre 'blues' has no images"), "{issues:?}");
     assert_eq!(s.dedupe.exact_removed, 1);
     assert_eq!(s.dedupe.cross_genre_removed, 2);
     assert_eq!(s.dedupe.near_groups, 1);
@@ -178,7 +183,7 @@ fn load_any_reads_plain_folders_split_folders_and_datasets() {
     let out = tmp.path().join("ds");
     import_into(
         &out,
-        &ImportSource::Folder(plain),
+        &ImportSource::Folder(plain.clone()),
         &Selection::default(),
         DedupeOptions::default(),
     )
@@ -200,7 +205,14 @@ fn load_any_reads_plain_folders_split_folders_and_datasets() {
 
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
-    assert!(load_any(&empty).is_err());
+    let e = load_any(&empty).unwrap_err().to_string();
+    assert!(e.contains("no genre sub-folders with images"), "{e}");
+    // a plain tree is not a dataset directory: the error says how to make one.
+    let e = Dataset::open(&plain).unwrap_err().to_string();
+    assert!(
+        e.contains("no manifest.csv") && e.contains("dataset import"),
+        "{e}"
+    );
     assert!(load_any(tmp.path().join("nope")).is_err());
 }
 
