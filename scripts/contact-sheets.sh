@@ -55,7 +55,9 @@ fi
 mkdir -p "$OUT"
 
 # gen NAME SUBCOMMAND ARGS... : generate a set (replacing an older one) and draw its sheet.
+# N (the item count, for the speed line) defaults to COUNT.
 gen() {
+    local n="${N:-$COUNT}"
     local name="$1"; shift
     local sub="$1"; shift
     echo "== $name: sleeve synth $sub $*" >&2
@@ -64,7 +66,7 @@ gen() {
     sleeve synth "$sub" --out "$OUT/$name" --seed "$SEED" --force "$@"
     t1=$(date +%s.%N)
     sleeve synth sheet --input "$OUT/$name" --out "$OUT/$name.png" --count 32 --seed "$SEED"
-    awk -v n="$name" -v a="$t0" -v b="$t1" -v c="$COUNT" \
+    awk -v n="$name" -v a="$t0" -v b="$t1" -v c="$n" \
         'BEGIN { printf "%-14s %6d items in %6.1f s  (%.1f items/s, including writing files)\n", n, c, b - a, c / (b - a) }' >&2
 }
 
@@ -76,7 +78,7 @@ fi
 gen scenes scenes --count "$COUNT"
 [ -z "$COVERS" ] || gen scenes-covers scenes --count "$COUNT" --covers "$COVERS"
 PER_GENRE=$(( (COUNT + 4) / 5 ))
-gen covers covers --per-genre "$PER_GENRE"
+N=$((PER_GENRE * 5)) gen covers covers --per-genre "$PER_GENRE"
 
 echo "sheets:" >&2
 ls -1 "$OUT"/*.png
