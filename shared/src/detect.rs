@@ -347,10 +347,20 @@ mod tests {
         let gt = BoxF::new(0.21, 0.66, 0.37, 0.75);
         let d = anchor.encode(&gt, [0.1, 0.2]);
         let back = anchor.decode(d, [0.1, 0.2]);
-        for (x, y) in [(gt.x0, back.x0), (gt.y0, back.y0), (gt.x1, back.x1), (gt.y1, back.y1)] {
+        for (x, y) in [
+            (gt.x0, back.x0),
+            (gt.y0, back.y0),
+            (gt.x1, back.x1),
+            (gt.y1, back.y1),
+        ] {
             assert!((x - y).abs() < 1e-5, "{x} vs {y}");
         }
-        assert_eq!(anchor.encode(&anchor.to_box(), [0.1, 0.2]).map(|v| (v * 1e4).round()), [0.0; 4]);
+        assert_eq!(
+            anchor
+                .encode(&anchor.to_box(), [0.1, 0.2])
+                .map(|v| (v * 1e4).round()),
+            [0.0; 4]
+        );
     }
 
     #[test]
@@ -359,7 +369,11 @@ mod tests {
             bbox: BoxF::new(x, 0.0, x + 1.0, 1.0),
             score: s,
         };
-        let kept = nms(alloc::vec![b(0.0, 0.8), b(0.1, 0.9), b(3.0, 0.5), b(6.0, 0.4)], 0.5, 2);
+        let kept = nms(
+            alloc::vec![b(0.0, 0.8), b(0.1, 0.9), b(3.0, 0.5), b(6.0, 0.4)],
+            0.5,
+            2,
+        );
         assert_eq!(kept.len(), 2);
         assert_eq!(kept[0].score, 0.9);
         assert_eq!(kept[1].score, 0.5);
@@ -370,10 +384,26 @@ mod tests {
         let cfg = AnchorConfig::ssdlite_320();
         let anchors = cfg.anchors();
         let n = anchors.len();
-        assert!(decode_detections(&anchors, cfg.variances, &[0.0; 3], &[0.0; 1], &DecodeParams::default()).is_err());
+        assert!(
+            decode_detections(
+                &anchors,
+                cfg.variances,
+                &[0.0; 3],
+                &[0.0; 1],
+                &DecodeParams::default()
+            )
+            .is_err()
+        );
         let mut logits = alloc::vec![-10.0f32; n];
         logits[7] = 4.0;
-        let dets = decode_detections(&anchors, cfg.variances, &alloc::vec![0.0; 4 * n], &logits, &DecodeParams::default()).unwrap();
+        let dets = decode_detections(
+            &anchors,
+            cfg.variances,
+            &alloc::vec![0.0; 4 * n],
+            &logits,
+            &DecodeParams::default(),
+        )
+        .unwrap();
         assert_eq!(dets.len(), 1);
         let expect = anchors[7].to_box().clipped();
         assert!((dets[0].bbox.x0 - expect.x0).abs() < 1e-6);

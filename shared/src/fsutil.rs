@@ -77,7 +77,11 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"two");
         let err = write_atomic_with(&p, |_| Err(io::Error::other("disk full")));
         assert!(err.is_err());
-        assert_eq!(fs::read(&p).unwrap(), b"two", "old content survives a failed write");
+        assert_eq!(
+            fs::read(&p).unwrap(),
+            b"two",
+            "old content survives a failed write"
+        );
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temp file removed");
     }

@@ -59,7 +59,10 @@ mod tests {
         assert!((with[1] - 0.6 / 0.65).abs() < 1e-6);
         let without = f.apply(&[0.5, 0.5], 0.1);
         assert!((without[0] - 0.95 / 1.35).abs() < 1e-6);
-        let off = FusionParams { strength: 0.0, ..f.clone() };
+        let off = FusionParams {
+            strength: 0.0,
+            ..f.clone()
+        };
         assert_eq!(off.apply(&[0.3, 0.7], 0.9), alloc::vec![0.3, 0.7]);
         assert_eq!(f.apply(&[1.0], 0.9), alloc::vec![1.0]);
     }

@@ -34,7 +34,13 @@ pub fn canonical_genre(name: &str) -> String {
     let folded: String = name
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '&')
-        .map(|c| if c == '&' { 'n' } else { c.to_ascii_lowercase() })
+        .map(|c| {
+            if c == '&' {
+                'n'
+            } else {
+                c.to_ascii_lowercase()
+            }
+        })
         .collect();
     for (alias, canon) in ALIASES {
         if folded == *alias {
@@ -144,7 +150,10 @@ mod tests {
     #[test]
     fn label_set_rejects_bad_lists() {
         assert_eq!(LabelSet::new::<&str>(&[]), Err(LabelSetError::Empty));
-        assert_eq!(LabelSet::new(&["rock", " "]), Err(LabelSetError::BlankName(1)));
+        assert_eq!(
+            LabelSet::new(&["rock", " "]),
+            Err(LabelSetError::BlankName(1))
+        );
         assert_eq!(
             LabelSet::new(&["Rap", "hiphop"]),
             Err(LabelSetError::Duplicate("hiphop".into()))

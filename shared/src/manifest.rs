@@ -150,7 +150,10 @@ impl core::fmt::Display for ManifestError {
                 "bundle format version {v} is not supported (this build reads {BUNDLE_FORMAT_VERSION})"
             ),
             Self::MissingFile(m) => write!(f, "missing model file: {m}"),
-            Self::UnsafePath(p) => write!(f, "model path '{p}' must be relative and stay inside the bundle"),
+            Self::UnsafePath(p) => write!(
+                f,
+                "model path '{p}' must be relative and stay inside the bundle"
+            ),
             Self::BadHash(p) => write!(f, "sha256 of '{p}' is not 64 lower-case hex digits"),
             Self::Invalid(m) => write!(f, "{m}"),
         }
@@ -166,7 +169,8 @@ pub fn is_safe_relative_path(p: &str) -> bool {
         && !p.starts_with('/')
         && !p.starts_with('\\')
         && !p.contains(':')
-        && p.split(['/', '\\']).all(|c| !c.is_empty() && c != "." && c != "..")
+        && p.split(['/', '\\'])
+            .all(|c| !c.is_empty() && c != "." && c != "..")
 }
 
 impl BundleManifest {
@@ -197,20 +201,23 @@ impl BundleManifest {
                     return Err(ManifestError::UnsafePath(f.path.clone()));
                 }
                 if f.sha256.len() != 64
-                    || !f.sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                    || !f
+                        .sha256
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
                 {
                     return Err(ManifestError::BadHash(f.path.clone()));
                 }
             }
         }
-        if let Some(fu) = &self.fusion {
-            if fu.p_pa_given_genre.len() != self.labels.len() {
-                return Err(ManifestError::Invalid(alloc::format!(
-                    "fusion has {} genre priors for {} labels",
-                    fu.p_pa_given_genre.len(),
-                    self.labels.len()
-                )));
-            }
+        if let Some(fu) = &self.fusion
+            && fu.p_pa_given_genre.len() != self.labels.len()
+        {
+            return Err(ManifestError::Invalid(alloc::format!(
+                "fusion has {} genre priors for {} labels",
+                fu.p_pa_given_genre.len(),
+                self.labels.len()
+            )));
         }
         Ok(())
     }
@@ -218,8 +225,9 @@ impl BundleManifest {
     /// Parses and validates a manifest from JSON.
     #[cfg(feature = "std")]
     pub fn from_json(text: &str) -> Result<Self, ManifestError> {
-        let m: Self = serde_json::from_str(text)
-            .map_err(|e| ManifestError::Invalid(alloc::format!("manifest.json is not valid: {e}")))?;
+        let m: Self = serde_json::from_str(text).map_err(|e| {
+            ManifestError::Invalid(alloc::format!("manifest.json is not valid: {e}"))
+        })?;
         m.validate()?;
         Ok(m)
     }
@@ -248,7 +256,10 @@ mod tests {
             name: "test".into(),
             labels: LabelSet::covers5(),
             classifier: ModelEntry {
-                files: alloc::vec![file(Precision::F32, "classifier.onnx"), file(Precision::Int8Weights, "classifier.int8.onnx")],
+                files: alloc::vec![
+                    file(Precision::F32, "classifier.onnx"),
+                    file(Precision::Int8Weights, "classifier.int8.onnx")
+                ],
                 selected: Precision::Int8Weights,
                 input_name: "image".into(),
                 output_names: alloc::vec!["logits".into()],

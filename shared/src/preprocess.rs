@@ -89,7 +89,10 @@ impl PreprocessConfig {
         if !(self.crop_fraction > 0.0 && self.crop_fraction <= 1.0) {
             return Err(PreprocessError::CropFraction);
         }
-        if self.std.iter().any(|s| !(*s > 0.0) || !s.is_finite())
+        if self
+            .std
+            .iter()
+            .any(|s| s.is_nan() || *s <= 0.0 || !s.is_finite())
             || self.mean.iter().any(|m| !m.is_finite())
         {
             return Err(PreprocessError::Normalisation);
@@ -372,7 +375,7 @@ mod tests {
 
     #[test]
     fn constant_image_maps_to_normalised_constant() {
-        let img = vec![200u8, 100, 0].repeat(31 * 17);
+        let img = [200u8, 100, 0].repeat(31 * 17);
         let cfg = PreprocessConfig::imagenet(8);
         let t = preprocess(&RgbView::new(31, 17, &img).unwrap(), &cfg).unwrap();
         for (c, v) in [200.0f32, 100.0, 0.0].iter().enumerate() {
@@ -431,9 +434,16 @@ mod tests {
         // Downscaling by 2 widens the triangle to radius 2 source pixels: output x=0
         // (centre 1.0) weighs pixels 0, 1, 2 by 0.75, 0.75, 0.25 → red 1.5 / 1.75 = 6/7.
         let close = |a: &[f32], b: [f32; 4]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
-        assert!(close(&t[0..4], [6.0 / 7.0, 1.0 / 7.0, 6.0 / 7.0, 1.0 / 7.0]), "R {:?}", &t[0..4]);
+        assert!(
+            close(&t[0..4], [6.0 / 7.0, 1.0 / 7.0, 6.0 / 7.0, 1.0 / 7.0]),
+            "R {:?}",
+            &t[0..4]
+        );
         assert!(close(&t[4..8], [0.0; 4]), "G");
-        assert!(close(&t[8..12], [1.0 / 7.0, 6.0 / 7.0, 1.0 / 7.0, 6.0 / 7.0]), "B");
+        assert!(
+            close(&t[8..12], [1.0 / 7.0, 6.0 / 7.0, 1.0 / 7.0, 6.0 / 7.0]),
+            "B"
+        );
     }
 
     /// Golden vector: pins the exact output bits of the contract. If this fails, host and
@@ -446,26 +456,43 @@ mod tests {
         assert_eq!(t.len(), 192);
         let pinned_first = GOLDEN_FIRST;
         assert_eq!(&t[..4], &pinned_first, "first values changed");
-        assert_eq!(fnv1a_bits(&t), GOLDEN_HASH, "output bits changed: {:#x}", fnv1a_bits(&t));
+        assert_eq!(
+            fnv1a_bits(&t),
+            GOLDEN_HASH,
+            "output bits changed: {:#x}",
+            fnv1a_bits(&t)
+        );
     }
     const GOLDEN_FIRST: [f32; 4] = [0.057616115, -0.07332748, 0.03059709, 0.010897636];
     const GOLDEN_HASH: u64 = 0xd91f4c59f4016647;
 
     #[test]
     fn bad_inputs_are_errors() {
-        assert_eq!(RgbView::new(0, 3, &[]).unwrap_err(), PreprocessError::EmptyImage);
+        assert_eq!(
+            RgbView::new(0, 3, &[]).unwrap_err(),
+            PreprocessError::EmptyImage
+        );
         assert!(matches!(
             RgbView::new(2, 2, &[0; 11]),
-            Err(PreprocessError::BufferSize { expected: 12, actual: 11 })
+            Err(PreprocessError::BufferSize {
+                expected: 12,
+                actual: 11
+            })
         ));
         let img = [0u8; 12];
         let v = RgbView::new(2, 2, &img).unwrap();
         let mut cfg = unit_cfg(2);
         cfg.version = 99;
-        assert_eq!(preprocess(&v, &cfg).unwrap_err(), PreprocessError::Version(99));
+        assert_eq!(
+            preprocess(&v, &cfg).unwrap_err(),
+            PreprocessError::Version(99)
+        );
         let mut cfg = unit_cfg(2);
         cfg.std[1] = 0.0;
-        assert_eq!(preprocess(&v, &cfg).unwrap_err(), PreprocessError::Normalisation);
+        assert_eq!(
+            preprocess(&v, &cfg).unwrap_err(),
+            PreprocessError::Normalisation
+        );
         let mut out = [0.0; 5];
         assert!(matches!(
             preprocess_into(&v, &unit_cfg(2), &mut out),
