@@ -80,10 +80,10 @@ else
         --weights "$WEIGHTS" --size 224 --time-budget "$CLS_BUDGET" --seed 1
 fi
 step "evaluate the classifier on the test split"
-"$SLEEVE" eval classifier --checkpoint "$OUT/classifier" --data "$DATA" --out "$OUT/eval-classifier"
+"$SLEEVE" eval classifier --checkpoint "$OUT/classifier/classifier" --data "$DATA" --out "$OUT/eval-classifier"
 
 step "train the Parental Advisory detector (SSD-Lite, synthetic labels)"
-if [[ -f "$OUT/detector/summary.json" ]]; then
+if [[ -f "$OUT/detector/detector.json" ]]; then
     echo "already trained: $OUT/detector (delete it to retrain)"
 else
     "$SLEEVE" train detector --covers "$SRC" --out "$OUT/detector" --weights "$WEIGHTS" \
@@ -94,7 +94,9 @@ step "evaluate the detector on held-out synthetic covers and scenes"
 
 step "export both models to ONNX, quantize to int8, write the bundle"
 "$SLEEVE" export bundle --classifier "$OUT/classifier" --detector "$OUT/detector" \
-    --out "$OUT/bundle" --int8 both --calib "$DATA" --calib-count "$CALIB"
+    --out "$OUT/bundle" --int8 both --calib "$DATA" --calib-count "$CALIB" \
+    --eval-data "$DATA" --ap-count 100 --pa-covers "$SRC" \
+    --detector-eval "$OUT/eval-detector/detector_eval.json"
 "$SLEEVE" export verify --bundle "$OUT/bundle"
 
 step "edge: synthetic kiosk camera frames -> sleeve-edge"
