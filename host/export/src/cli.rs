@@ -327,7 +327,12 @@ fn quantize(a: QuantizeArgs) -> Result<()> {
     let (q, inputs) = match a.form {
         Form::Weights => {
             let (q, n) = int8_weights(&model)?;
-            info!(weights = n, "weight-only int8");
+            info!(
+                weights = n.total(),
+                exact = n.lossless,
+                per_channel = n.per_channel,
+                "weight-only int8"
+            );
             (q, random_inputs(&shape, 4, 7))
         }
         Form::Full => {

@@ -12,7 +12,7 @@ use crate::parity::{Agreement, compare};
 use crate::passes::{PassReport, clean_up};
 use crate::quant::calib::{RangeMethod, calibrate};
 use crate::quant::full::{FullReport, calibration_tensors, quantize_full};
-use crate::quant::weights::quantize_weights;
+use crate::quant::weights::{WeightQuantStats, quantize_weights};
 use crate::runtime::{F32Tensor, TractModel};
 use crate::{ExportError, proto};
 
@@ -122,9 +122,9 @@ where
     })
 }
 
-/// Weight-only int8 form of an f32 graph. Returns the graph and how many weights were
+/// Weight-only int8 form of an f32 graph. Returns the graph and how its weights were
 /// quantized.
-pub fn int8_weights(model: &ModelProto) -> Result<(ModelProto, usize), ExportError> {
+pub fn int8_weights(model: &ModelProto) -> Result<(ModelProto, WeightQuantStats), ExportError> {
     let mut m = model.clone();
     let n = quantize_weights(proto::graph_mut(&mut m)?, &Default::default())?;
     Ok((m, n))
@@ -143,13 +143,13 @@ pub struct FullIntReport {
     pub int8_weight_only: usize,
 }
 
-impl From<(FullReport, usize)> for FullIntReport {
-    fn from((r, w): (FullReport, usize)) -> Self {
+impl From<(FullReport, WeightQuantStats)> for FullIntReport {
+    fn from((r, w): (FullReport, WeightQuantStats)) -> Self {
         Self {
             convs: r.convs,
             fused_activations: r.fused_activations,
             quantize_nodes: r.quantize_nodes,
-            int8_weight_only: w,
+            int8_weight_only: w.total(),
         }
     }
 }

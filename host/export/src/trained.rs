@@ -385,7 +385,13 @@ fn build_forms(
         match p {
             Precision::Int8Weights => {
                 let (q, n) = int8_weights(&exported.model)?;
-                info!("{what}: weight-only int8 ({n} weights)");
+                info!(
+                    "{what}: weight-only int8 ({} weights: {} already on an int8 grid, stored \
+                     exactly; {} requantized per channel)",
+                    n.total(),
+                    n.lossless,
+                    n.per_channel
+                );
                 files.push((p, proto::encode(&q)));
             }
             Precision::Int8Full => {

@@ -1,12 +1,11 @@
 //! The downloader against a local HTTP server on 127.0.0.1.
-mod common;
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{jpg, png, write};
+use crate::common::{jpg, png, write};
 use sleeve_data::Dataset;
 use sleeve_data::dedupe::DedupeOptions;
 use sleeve_data::fetch::FetchOptions;

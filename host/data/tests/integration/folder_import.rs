@@ -1,7 +1,6 @@
 //! `--from folder`, dedupe and the public loading API.
-mod common;
 
-use common::{jpg, png, write};
+use crate::common::{jpg, png, write};
 use sleeve_data::dedupe::DedupeOptions;
 use sleeve_data::pipeline::{ImportSource, import_into};
 use sleeve_data::select::Selection;

@@ -1,7 +1,6 @@
 //! `--from csv`, `--from mumu`, `--from itunes`, with their bad-input cases.
-mod common;
 
-use common::{png, write};
+use crate::common::{png, write};
 use sleeve_data::Dataset;
 use sleeve_data::dedupe::DedupeOptions;
 use sleeve_data::pipeline::{ImportSource, import_into};

@@ -1,9 +1,8 @@
 //! Split determinism, stratification and leakage; dedupe rules; stats and plot.
-mod common;
 
 use std::collections::HashMap;
 
-use common::{png, write};
+use crate::common::{png, write};
 use sleeve_data::dedupe::{DedupeOptions, dedupe};
 use sleeve_data::manifest::ManifestRow;
 use sleeve_data::pipeline::{ImportSource, import_into, split_dataset};

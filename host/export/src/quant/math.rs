@@ -86,6 +86,70 @@ pub fn quantize_per_channel_inner(w: &[f32], cols: usize) -> (Vec<i8>, Vec<f32>)
     (q, params.iter().map(|p| p.scale).collect())
 }
 
+/// Largest distance of a value from its grid level, in steps, for [`lossless_grid_i8`].
+const GRID_TOLERANCE_STEPS: f32 = 0.01;
+
+/// Finds an exact per-tensor int8 encoding of a weight that already lies on at most 256
+/// evenly spaced levels containing 0 — as weights imported from a quantized model
+/// (the Coral TFLite MobileNetV2) do, and keep doing while frozen. Returns the int8 values
+/// and their scale and zero point, such that `dequantize(q, p)` reproduces every value to
+/// float rounding; `None` when the values are not on such a grid, where requantizing
+/// (per channel, symmetric) is the only option.
+pub fn lossless_grid_i8(w: &[f32]) -> Option<(Vec<i8>, QParams)> {
+    if w.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let mut levels: Vec<f32> = w.to_vec();
+    levels.sort_by(f32::total_cmp);
+    levels.dedup();
+    if levels.len() < 2 || levels.len() > 256 {
+        return None;
+    }
+    let step = levels
+        .windows(2)
+        .map(|p| p[1] - p[0])
+        .fold(f32::INFINITY, f32::min);
+    if step <= 0.0 || !step.is_finite() {
+        return None;
+    }
+    // Integer level of every distinct value; 0 must be a level too (`(q - z) * s`).
+    let mut index = Vec::with_capacity(levels.len());
+    for &v in &levels {
+        let k = v / step;
+        if (k - k.round()).abs() > GRID_TOLERANCE_STEPS {
+            return None;
+        }
+        index.push(k.round() as i64);
+    }
+    let (lo, hi) = (index[0], index[index.len() - 1]);
+    // q = k + z must fit −128..=127 with z itself an int8.
+    let z = (-128 - lo).max(-128);
+    if z > 127 || hi + z > 127 {
+        return None;
+    }
+    // Least-squares step over the levels, then check the reconstruction is exact.
+    let (num, den) = levels.iter().zip(&index).fold((0.0f64, 0.0f64), |(n, d), (&v, &k)| {
+        (n + v as f64 * k as f64, d + (k * k) as f64)
+    });
+    let p = QParams {
+        scale: (num / den) as f32,
+        zero_point: z as i32,
+    };
+    let max_abs = levels[0].abs().max(levels[levels.len() - 1].abs());
+    let exact = levels
+        .iter()
+        .zip(&index)
+        .all(|(&v, &k)| (dequantize(k as i32 + p.zero_point, p) - v).abs() <= max_abs * 1e-6);
+    if !exact {
+        return None;
+    }
+    let q = w
+        .iter()
+        .map(|&v| (round_half_even(v / p.scale) + p.zero_point as f32).clamp(-128.0, 127.0) as i8)
+        .collect();
+    Some((q, p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +221,38 @@ mod tests {
         let (q, s) = quantize_per_channel_inner(&[0.5078125, 0.51953125, -1.984375, -0.9921875], 2);
         assert_eq!(s, vec![1.0 / 64.0, 1.0 / 128.0]);
         assert_eq!(q, vec![32, 66, -127, -127], "32.5 and 66.5 round to even");
+    }
+
+    #[test]
+    fn lossless_grid_found_and_exact() {
+        // An asymmetric uint8-style grid (step 0.0137, zero at level 40 of 0..=255), as a
+        // TFLite per-tensor weight dequantizes to, scaled by a folded BatchNorm factor.
+        let step = 0.0137f32 * 0.999_995;
+        let w: Vec<f32> = (0..1000)
+            .map(|i| ((i * 37 % 256) as i32 - 40) as f32 * step)
+            .collect();
+        let (q, p) = lossless_grid_i8(&w).expect("values on a 256-level grid");
+        assert_eq!(p.zero_point, -128 + 40, "level 0 of the grid maps to -128");
+        for (&v, &qi) in w.iter().zip(&q) {
+            let back = dequantize(qi as i32, p);
+            assert!((back - v).abs() <= 1e-6 * 3.5, "{v} came back as {back}");
+        }
+        assert!(q.contains(&-128) && q.contains(&127), "all 256 levels used");
+    }
+
+    #[test]
+    fn lossless_grid_refuses_what_it_cannot_hold() {
+        // Continuous values (a trained head): no grid.
+        let w: Vec<f32> = (0..500).map(|i| ((i as f32) * 0.7123).sin() * 0.3).collect();
+        assert!(lossless_grid_i8(&w).is_none());
+        // 257 levels: one too many for int8.
+        let w: Vec<f32> = (0..257).map(|i| i as f32 * 0.01).collect();
+        assert!(lossless_grid_i8(&w).is_none());
+        // Evenly spaced but 0 is not a level (offset by half a step).
+        let w: Vec<f32> = (0..10).map(|i| (i as f32 + 0.5) * 0.25).collect();
+        assert!(lossless_grid_i8(&w).is_none());
+        // A constant tensor and a NaN are left to the general path.
+        assert!(lossless_grid_i8(&[0.5; 8]).is_none());
+        assert!(lossless_grid_i8(&[0.0, f32::NAN, 1.0]).is_none());
     }
 }

@@ -7,6 +7,7 @@ use sleeve_export::pipeline::{
     ExportSpec, PARITY_TOLERANCE, export_checked, int8_full, int8_weights,
 };
 use sleeve_export::quant::calib::RangeMethod;
+use sleeve_export::quant::weights::quantize_weights;
 use sleeve_export::runtime::TractModel;
 use sleeve_export::tiny::{TinyClassifier, TinyDetector};
 use sleeve_export::{ExportError, proto};
@@ -103,11 +104,79 @@ fn parity_failure_is_loud() {
     assert!(err.to_string().contains("parity check failed"));
 }
 
+/// Moves every Conv weight of `m` onto a 200-level grid with a zero point, as weights
+/// imported from a quantized model are.
+fn snap_conv_weights_to_grid(m: &mut tract_onnx::pb::ModelProto) -> usize {
+    let g = proto::graph_mut(m).unwrap();
+    let conv_weights: Vec<String> = g
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Conv")
+        .map(|n| n.input[1].clone())
+        .collect();
+    for t in g.initializer.iter_mut() {
+        if !conv_weights.contains(&t.name) {
+            continue;
+        }
+        let v = proto::tensor_f32(t).unwrap();
+        let (lo, hi) = v.iter().fold((0.0f32, 0.0f32), |(a, b), &x| (a.min(x), b.max(x)));
+        let step = (hi - lo) / 199.0;
+        let snapped: Vec<f32> = v.iter().map(|&x| (x / step).round() * step).collect();
+        *t = proto::f32_tensor(&t.name, &t.dims, &snapped);
+    }
+    conv_weights.len()
+}
+
+#[test]
+fn weight_only_int8_stores_grid_weights_exactly() {
+    let (_, e) = classifier();
+    let mut grid = e.model.clone();
+    let convs = snap_conv_weights_to_grid(&mut grid);
+    let (q, n) = int8_weights(&grid).unwrap();
+    assert_eq!(n.lossless, convs, "every snapped conv weight is found on its grid");
+    assert_eq!(n.per_channel, 1, "the head's MatMul weight is requantized");
+    // With the head left aside, the int8 graph computes what the f32 graph does.
+    let g = proto::graph(&q).unwrap();
+    let per_tensor = g
+        .node
+        .iter()
+        .filter(|n| n.op_type == "DequantizeLinear" && proto::get_int_attr(n, "axis").is_none())
+        .count();
+    assert_eq!(per_tensor, convs);
+    let f32_model = TractModel::load(&proto::encode(&grid)).unwrap();
+    let int8_model = TractModel::load(&proto::encode(&q)).unwrap();
+    let inputs = random_inputs(&[1, 3, S, S], 4, 9);
+    let exact = compare_models(&f32_model, &int8_model, &inputs).unwrap();
+    let mut head_only = grid.clone();
+    let g = proto::graph_mut(&mut head_only).unwrap();
+    let convs_kept: std::collections::HashSet<String> = g
+        .node
+        .iter()
+        .filter(|n| n.op_type == "Conv")
+        .map(|n| n.input[1].clone())
+        .collect();
+    let head_stats = quantize_weights(g, &convs_kept).unwrap();
+    assert_eq!(head_stats.per_channel, 1);
+    let head = compare_models(
+        &f32_model,
+        &TractModel::load(&proto::encode(&head_only)).unwrap(),
+        &inputs,
+    )
+    .unwrap();
+    assert!(
+        (exact.worst() - head.worst()).abs() <= 1e-5,
+        "the convs add no error beyond the head's: {} vs {}",
+        exact.worst(),
+        head.worst()
+    );
+}
+
 #[test]
 fn weight_only_int8_is_smaller_and_close() {
     let (_, e) = classifier();
     let (q, n) = int8_weights(&e.model).unwrap();
-    assert_eq!(n, 5, "four convs and the linear head");
+    assert_eq!(n.total(), 5, "four convs and the linear head");
+    assert_eq!(n.lossless, 0, "random weights are not on a grid");
     let ops = ops(&q);
     assert_eq!(ops.iter().filter(|o| *o == "DequantizeLinear").count(), 5);
     let g = proto::graph(&q).unwrap();

@@ -1,0 +1,9 @@
+//! Integration tests of `sleeve-edge`, one test binary (each binary links
+//! the whole dependency tree, so one per crate keeps the test build short).
+
+mod bundle_verify;
+mod display_png;
+mod finder;
+mod kiosk;
+mod models;
+mod sources;
