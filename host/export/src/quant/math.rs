@@ -128,9 +128,12 @@ pub fn lossless_grid_i8(w: &[f32]) -> Option<(Vec<i8>, QParams)> {
         return None;
     }
     // Least-squares step over the levels, then check the reconstruction is exact.
-    let (num, den) = levels.iter().zip(&index).fold((0.0f64, 0.0f64), |(n, d), (&v, &k)| {
-        (n + v as f64 * k as f64, d + (k * k) as f64)
-    });
+    let (num, den) = levels
+        .iter()
+        .zip(&index)
+        .fold((0.0f64, 0.0f64), |(n, d), (&v, &k)| {
+            (n + v as f64 * k as f64, d + (k * k) as f64)
+        });
     let p = QParams {
         scale: (num / den) as f32,
         zero_point: z as i32,
@@ -243,7 +246,9 @@ mod tests {
     #[test]
     fn lossless_grid_refuses_what_it_cannot_hold() {
         // Continuous values (a trained head): no grid.
-        let w: Vec<f32> = (0..500).map(|i| ((i as f32) * 0.7123).sin() * 0.3).collect();
+        let w: Vec<f32> = (0..500)
+            .map(|i| ((i as f32) * 0.7123).sin() * 0.3)
+            .collect();
         assert!(lossless_grid_i8(&w).is_none());
         // 257 levels: one too many for int8.
         let w: Vec<f32> = (0..257).map(|i| i as f32 * 0.01).collect();

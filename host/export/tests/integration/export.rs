@@ -119,7 +119,9 @@ fn snap_conv_weights_to_grid(m: &mut tract_onnx::pb::ModelProto) -> usize {
             continue;
         }
         let v = proto::tensor_f32(t).unwrap();
-        let (lo, hi) = v.iter().fold((0.0f32, 0.0f32), |(a, b), &x| (a.min(x), b.max(x)));
+        let (lo, hi) = v
+            .iter()
+            .fold((0.0f32, 0.0f32), |(a, b), &x| (a.min(x), b.max(x)));
         let step = (hi - lo) / 199.0;
         let snapped: Vec<f32> = v.iter().map(|&x| (x / step).round() * step).collect();
         *t = proto::f32_tensor(&t.name, &t.dims, &snapped);
@@ -133,7 +135,10 @@ fn weight_only_int8_stores_grid_weights_exactly() {
     let mut grid = e.model.clone();
     let convs = snap_conv_weights_to_grid(&mut grid);
     let (q, n) = int8_weights(&grid).unwrap();
-    assert_eq!(n.lossless, convs, "every snapped conv weight is found on its grid");
+    assert_eq!(
+        n.lossless, convs,
+        "every snapped conv weight is found on its grid"
+    );
     assert_eq!(n.per_channel, 1, "the head's MatMul weight is requantized");
     // With the head left aside, the int8 graph computes what the f32 graph does.
     let g = proto::graph(&q).unwrap();
