@@ -1,6 +1,7 @@
 //! Integration tests of `sleeve-data`, one test binary (each binary links
 //! the whole dependency tree, so one per crate keeps the test build short).
 
+mod common;
 mod fetch;
 mod folder_import;
 mod list_import;
