@@ -14,12 +14,13 @@ use crate::bench::{StageStats, peak_rss_kib};
 use crate::bundle::Bundle;
 use crate::display::Screen;
 use crate::display::png::PngSnapshots;
-use crate::engine::{Engine, MULTITHREAD, ms};
+use crate::engine::{Engine, MULTITHREAD, PlanOptions, ms};
 use crate::finder::{find_sleeve, rectify};
 use crate::kiosk::{Kiosk, KioskOptions};
 use crate::notify::Notifier;
 use crate::output::{JsonLines, analysis_json};
 use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::reuse::ReuseConfig;
 use crate::source::files::read_rgb;
 use crate::source::{FrameSource, ImageFiles, ImageSequence, RetryPolicy, Retrying};
 use crate::stabilize::StabilizerConfig;
@@ -58,6 +59,10 @@ pub struct ModelArgs {
     /// Load this precision of both models instead of the bundle's selected one.
     #[arg(long, value_enum)]
     pub precision: Option<PrecisionArg>,
+    /// Run the models in half precision (tract's f32-to-f16 transform). Pays off on ARM
+    /// cores with fp16 arithmetic (Raspberry Pi 5); emulated and slow on x86.
+    #[arg(long)]
+    pub f16: bool,
 }
 
 /// A model file's numeric form on the command line.
@@ -143,6 +148,13 @@ pub struct DecisionArgs {
     /// Take each frame as the whole cover (no sleeve finding).
     #[arg(long)]
     pub whole_frame: bool,
+    /// Reuse the last analysis while the sleeve looks the same: mean grey-level
+    /// difference of 16x16 thumbnails up to this; 0 runs the models on every frame.
+    #[arg(long, default_value_t = ReuseConfig::default().max_diff)]
+    pub reuse_diff: f32,
+    /// Run the models again after this many reused frames.
+    #[arg(long, default_value_t = ReuseConfig::default().max_frames)]
+    pub reuse_max_frames: u32,
 }
 
 /// `sleeve-edge run`.
@@ -246,7 +258,11 @@ fn load_engine(m: &ModelArgs) -> anyhow::Result<Engine> {
             m.threads
         );
     }
-    Engine::load_with(&bundle, m.threads.max(1), m.precision.map(Into::into))
+    let opts = PlanOptions {
+        threads: m.threads.max(1),
+        half: m.f16,
+    };
+    Engine::load_with(&bundle, opts, m.precision.map(Into::into))
         .context("building the inference plans")
 }
 
@@ -260,6 +276,10 @@ fn pipeline_config(d: &DecisionArgs) -> PipelineConfig {
         },
         abstain_override: d.abstain,
         whole_frame: d.whole_frame,
+        reuse: (d.reuse_diff > 0.0).then_some(ReuseConfig {
+            max_diff: d.reuse_diff,
+            max_frames: d.reuse_max_frames,
+        }),
         ..PipelineConfig::default()
     }
 }
@@ -533,6 +553,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let report = json!({
         "bundle": a.model.bundle,
         "threads": a.model.threads,
+        "f16": a.model.f16,
         "multithread_build": MULTITHREAD,
         "classifier_input": m.0,
         "detector_input": m.1,

@@ -26,22 +26,51 @@ pub const DEFAULT_ABSTAIN: f32 = 0.5;
 
 type Plan = Arc<TypedRunnableModel>;
 
+/// How tract plans are built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlanOptions {
+    /// Inference threads (> 1 needs the `multithread` feature).
+    pub threads: usize,
+    /// Run in half precision (tract's `f32_to_f16` transform): for ARM cores with fp16
+    /// arithmetic (e.g. Cortex-A76, Raspberry Pi 5); elsewhere f16 is emulated and slow.
+    pub half: bool,
+}
+
+impl Default for PlanOptions {
+    fn default() -> Self {
+        Self {
+            threads: 1,
+            half: false,
+        }
+    }
+}
+
 /// Builds an optimised, runnable tract plan for a `[1, 3, S, S]` f32 input.
-pub fn load_plan(path: &Path, input_size: u32, threads: usize) -> Result<Plan> {
+pub fn load_plan(path: &Path, input_size: u32, opts: PlanOptions) -> Result<Plan> {
     let err = |e: TractError| EdgeError::Model {
         path: path.to_path_buf(),
         message: format!("{e:#}"),
     };
     let s = input_size as usize;
-    let model = tract_onnx::onnx()
+    let mut model = tract_onnx::onnx()
         .model_for_path(path)
         .map_err(err)?
         .with_input_fact(0, f32::fact([1, 3, s, s]).into())
         .map_err(err)?
-        .into_optimized()
+        .into_typed()
         .map_err(err)?;
+    if opts.half {
+        let to_f16 = tract_onnx::tract_core::transform::get_transform("f32_to_f16")
+            .map_err(err)?
+            .ok_or_else(|| EdgeError::Model {
+                path: path.to_path_buf(),
+                message: "this tract has no f32_to_f16 transform".into(),
+            })?;
+        model = to_f16.transform_into(model).map_err(err)?;
+    }
+    let model = model.into_optimized().map_err(err)?;
     let options = RunOptions {
-        executor: executor(threads),
+        executor: executor(opts.threads.max(1)),
         ..RunOptions::default()
     };
     model.into_runnable_with_options(&options).map_err(err)
@@ -77,16 +106,25 @@ fn run_plan(
         message: format!("{e:#}"),
     };
     let tensor = Tensor::from_shape(&cfg.shape(), &input).map_err(err)?;
+    // A half-precision plan takes f16: convert at the boundary.
+    let dt = plan.model().input_fact(0).map_err(err)?.datum_type;
+    let tensor = if dt == f32::datum_type() {
+        tensor
+    } else {
+        tensor.cast_to_dt(dt).map_err(err)?.into_owned()
+    };
     plan.run(tvec![tensor.into()]).map_err(err)
 }
 
 fn values(v: &TValue, model: &'static str) -> Result<Vec<f32>> {
+    let err = |e: TractError| EdgeError::Inference {
+        model,
+        message: format!("output is not a float tensor: {e:#}"),
+    };
+    let v = v.cast_to::<f32>().map_err(err)?;
     v.to_plain_array_view::<f32>()
         .map(|a| a.iter().copied().collect())
-        .map_err(|e| EdgeError::Inference {
-            model,
-            message: format!("output is not f32: {e:#}"),
-        })
+        .map_err(err)
 }
 
 /// The genre classifier.
@@ -263,14 +301,22 @@ impl Engine {
     /// Builds the plans of a verified bundle; `threads` > 1 uses tract's thread pool when
     /// the `multithread` feature is on.
     pub fn load(bundle: &Bundle, threads: usize) -> Result<Self> {
-        Self::load_with(bundle, threads, None)
+        Self::load_with(
+            bundle,
+            PlanOptions {
+                threads,
+                half: false,
+            },
+            None,
+        )
     }
 
-    /// Like [`Engine::load`], but loads the files of `precision` (both models) instead of
-    /// the manifest's selected ones; a model without a file of that precision is an error.
+    /// Like [`Engine::load`] with plan options, loading the files of `precision` (both
+    /// models) instead of the manifest's selected ones when given; a model without a file
+    /// of that precision is an error.
     pub fn load_with(
         bundle: &Bundle,
-        threads: usize,
+        opts: PlanOptions,
         precision: Option<Precision>,
     ) -> Result<Self> {
         let m = bundle.manifest();
@@ -281,7 +327,7 @@ impl Engine {
         let c = &m.classifier;
         let (c_path, c_precision) = selected_path(bundle, "classifier", c, precision)?;
         let classifier = Classifier {
-            plan: load_plan(&c_path, c.preprocess.input_size, threads)?,
+            plan: load_plan(&c_path, c.preprocess.input_size, opts)?,
             precision: c_precision,
             preprocess: c.preprocess.clone(),
             labels: m.labels.len(),
@@ -291,7 +337,7 @@ impl Engine {
             Some(d) => Some({
                 let (path, precision) = selected_path(bundle, "detector", &d.model, precision)?;
                 Detector {
-                    plan: load_plan(&path, d.model.preprocess.input_size, threads)?,
+                    plan: load_plan(&path, d.model.preprocess.input_size, opts)?,
                     precision,
                     preprocess: d.model.preprocess.clone(),
                     anchors: d.anchors.anchors(),
@@ -315,6 +361,7 @@ impl Engine {
                 .unwrap_or("none"),
             fusion = m.fusion.is_some(),
             temperature,
+            half = opts.half,
             "models ready"
         );
         Ok(Self {

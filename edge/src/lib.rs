@@ -32,6 +32,7 @@ pub mod kiosk;
 pub mod notify;
 pub mod output;
 pub mod pipeline;
+pub mod reuse;
 pub mod source;
 pub mod stabilize;
 

@@ -142,6 +142,7 @@ pub fn frame_line(
         "ts_ms": now_ms(),
         "sleeve": report.sleeve,
         "result": report.analysis.as_ref().map(|a| analysis_json(a, labels, pa_threshold)),
+        "reused": report.reused,
         "stable": report.stable.as_ref().map(decision_json),
         "times_ms": report.times,
     })

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::engine::{Analysis, Engine, ms};
 use crate::error::Result;
 use crate::finder::{FinderConfig, SleeveQuad, find_sleeve, rectify};
+use crate::reuse::{Reuse, ReuseConfig, thumbnail};
 use crate::source::{Frame, FrameTruth};
 use crate::stabilize::{Event, Observation, Stabilizer, StabilizerConfig, StableDecision};
 
@@ -23,6 +24,9 @@ pub struct PipelineConfig {
     pub abstain_override: Option<f32>,
     /// Treat every frame as the whole cover (no sleeve finding), e.g. for scans.
     pub whole_frame: bool,
+    /// Reuse the last analysis while the sleeve looks the same; `None` runs the models on
+    /// every frame (what `bench` measures).
+    pub reuse: Option<ReuseConfig>,
 }
 
 /// Per-stage wall-clock times of one frame, in milliseconds.
@@ -53,6 +57,8 @@ pub struct FrameReport {
     pub sleeve: Option<SleeveQuad>,
     /// Model results for the rectified sleeve.
     pub analysis: Option<Analysis>,
+    /// True when `analysis` was reused from an earlier frame showing the same sleeve.
+    pub reused: bool,
     /// A change of the shown answer, if this frame caused one.
     pub event: Option<Event>,
     /// The answer on screen after this frame.
@@ -72,6 +78,7 @@ pub struct Pipeline {
     cfg: PipelineConfig,
     stabilizer: Stabilizer,
     rect_size: u32,
+    reuse: Option<Reuse<Analysis>>,
 }
 
 impl Pipeline {
@@ -89,11 +96,13 @@ impl Pipeline {
                 .unwrap_or(0),
         );
         let stabilizer = Stabilizer::new(cfg.stabilizer.clone(), engine.labels().clone());
+        let reuse = cfg.reuse.map(Reuse::new);
         Self {
             engine,
             cfg,
             stabilizer,
             rect_size,
+            reuse,
         }
     }
 
@@ -134,11 +143,19 @@ impl Pipeline {
             }
         };
         times.find = ms(t);
-        let analysis = match &rectified {
-            Some(img) => Some(self.engine.analyze(img)?),
-            None => None,
+        let (analysis, reused) = match &rectified {
+            Some(img) => {
+                let (a, reused) = self.analyze_or_reuse(img)?;
+                (Some(a), reused)
+            }
+            None => {
+                if let Some(r) = &mut self.reuse {
+                    r.clear();
+                }
+                (None, false)
+            }
         };
-        if let Some(a) = &analysis {
+        if let Some(a) = analysis.as_ref().filter(|_| !reused) {
             times.preprocess = a.times.preprocess;
             times.classify = a.times.classify;
             times.detect = a.times.detect;
@@ -155,11 +172,27 @@ impl Pipeline {
             name: frame.name.clone(),
             sleeve,
             analysis,
+            reused,
             event,
             stable: self.stabilizer.current().cloned(),
             times,
             truth: frame.truth.clone(),
             rectified,
         })
+    }
+
+    /// The models' answer for a rectified sleeve, or the last one when the sleeve looks
+    /// the same (see [`crate::reuse`]); the flag says which.
+    fn analyze_or_reuse(&mut self, rectified: &RgbImage) -> Result<(Analysis, bool)> {
+        let Some(reuse) = &mut self.reuse else {
+            return Ok((self.engine.analyze(rectified)?, false));
+        };
+        let thumb = thumbnail(rectified);
+        if let Some(a) = reuse.lookup(&thumb) {
+            return Ok((a, true));
+        }
+        let a = self.engine.analyze(rectified)?;
+        reuse.store(thumb, a.clone());
+        Ok((a, false))
     }
 }

@@ -11,6 +11,7 @@ use sleeve_edge::fixtures::{TinyBundle, tiny_cover, tiny_scene, write_tiny_bundl
 use sleeve_edge::kiosk::{Kiosk, KioskOptions};
 use sleeve_edge::notify::Notifier;
 use sleeve_edge::output::JsonLines;
+use sleeve_edge::reuse::ReuseConfig;
 use sleeve_edge::source::{Frame, FrameSource};
 use sleeve_edge::{EdgeError, Pipeline, PipelineConfig};
 
@@ -161,4 +162,46 @@ fn every_frame_mode_writes_one_line_per_frame() {
     assert_eq!(lines[0]["result"]["top"][0]["genre"], "hiphop");
     assert!(lines[6]["sleeve"].is_null() && lines[6]["result"].is_null());
     assert!(lines[4]["stable"]["pa"].as_bool().unwrap());
+}
+
+#[test]
+fn reuse_skips_the_models_while_the_sleeve_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bundle(dir.path(), &TinyBundle::default()).unwrap();
+    let engine = Engine::load(&Bundle::load(dir.path()).unwrap(), 1).unwrap();
+    let cfg = PipelineConfig {
+        reuse: Some(ReuseConfig {
+            max_diff: 3.0,
+            max_frames: 2,
+        }),
+        ..PipelineConfig::default()
+    };
+    let mut p = Pipeline::new(engine, cfg);
+    let f = frames();
+    let (hiphop, empty, rock) = (&f[0], &f[5], &f[9]);
+    let top = |r: &sleeve_edge::FrameReport| {
+        let a = r.analysis.as_ref().expect("a sleeve was analysed");
+        (a.top_k(1).top[0].index, a.probs.clone())
+    };
+    let first = p.process(hiphop).unwrap();
+    assert!(!first.reused);
+    for _ in 0..2 {
+        let again = p.process(hiphop).unwrap();
+        assert!(again.reused, "same sleeve: the models are skipped");
+        assert_eq!(top(&again), top(&first));
+        assert_eq!((again.times.classify, again.times.detect), (0.0, 0.0));
+    }
+    assert!(
+        !p.process(hiphop).unwrap().reused,
+        "max_frames reached: analysed again"
+    );
+    let other = p.process(rock).unwrap();
+    assert!(!other.reused, "another cover is analysed");
+    assert_ne!(top(&other).0, top(&first).0);
+    let gone = p.process(empty).unwrap();
+    assert!(gone.sleeve.is_none() && !gone.reused);
+    assert!(
+        !p.process(rock).unwrap().reused,
+        "the sleeve left: nothing to reuse"
+    );
 }

@@ -2,7 +2,7 @@
 
 use image::{Rgb, RgbImage};
 use sleeve_edge::bundle::Bundle;
-use sleeve_edge::engine::Engine;
+use sleeve_edge::engine::{Engine, PlanOptions};
 use sleeve_edge::fixtures::{PROTOTYPES, TinyBundle, tiny_cover, write_tiny_bundle};
 
 fn engine(opts: &TinyBundle) -> (tempfile::TempDir, Engine) {
@@ -64,4 +64,35 @@ fn bundle_without_detector_or_fusion_works() {
     assert_eq!(a.top_k(1).best().unwrap().index, 3);
     assert_eq!(a.probs, a.raw_probs);
     assert_eq!(a.pa_score, 0.0);
+}
+
+#[test]
+fn half_precision_plans_give_the_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bundle(dir.path(), &TinyBundle::default()).unwrap();
+    let bundle = Bundle::load(dir.path()).unwrap();
+    let full = Engine::load(&bundle, 1).unwrap();
+    let half = Engine::load_with(
+        &bundle,
+        PlanOptions {
+            threads: 1,
+            half: true,
+        },
+        None,
+    )
+    .unwrap();
+    for (class, pa) in [(0, false), (2, true), (4, true)] {
+        let cover = tiny_cover(class, 160, pa);
+        let (a, b) = (full.analyze(&cover).unwrap(), half.analyze(&cover).unwrap());
+        let best = |x: &sleeve_edge::engine::Analysis| x.top_k(1).best().unwrap().index;
+        assert_eq!(best(&a), best(&b), "same genre in f16");
+        let worst = a
+            .raw_probs
+            .iter()
+            .zip(&b.raw_probs)
+            .fold(0.0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(worst < 1e-2, "f16 moved a probability by {worst}");
+        assert_eq!(a.pa.len(), b.pa.len(), "same labels found");
+        assert!((a.pa_score - b.pa_score).abs() < 1e-2);
+    }
 }

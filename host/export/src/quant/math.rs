@@ -232,7 +232,7 @@ mod tests {
         // TFLite per-tensor weight dequantizes to, scaled by a folded BatchNorm factor.
         let step = 0.0137f32 * 0.999_995;
         let w: Vec<f32> = (0..1000)
-            .map(|i| ((i * 37 % 256) as i32 - 40) as f32 * step)
+            .map(|i| (i * 37 % 256 - 40) as f32 * step)
             .collect();
         let (q, p) = lossless_grid_i8(&w).expect("values on a 256-level grid");
         assert_eq!(p.zero_point, -128 + 40, "level 0 of the grid maps to -128");
