@@ -85,6 +85,9 @@ pub struct TrainArgs {
     /// Continue from the checkpoint in `--out`.
     #[arg(long)]
     pub resume: bool,
+    /// Where to train: cpu, or cuda / cuda:N in a build with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Hidden width of the prediction heads: a 1×1 layer (BatchNorm, ReLU6) before each
     /// head's depthwise-separable layer; 0 for single-layer heads.
     #[arg(long, default_value_t = 128)]
@@ -204,6 +207,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         seed: a.seed,
         time_budget: a.time_budget,
         resume: a.resume,
+        device: sleeve_nn::device::parse_device(&a.device)?,
         head_hidden: a.head_hidden,
         loss: LossConfig::default(),
         matching: MatchConfig::default(),

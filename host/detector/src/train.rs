@@ -78,6 +78,8 @@ pub struct TrainConfig {
     pub time_budget: Option<Duration>,
     /// Continue from the checkpoint in `out`.
     pub resume: bool,
+    /// Where training runs (the CPU unless built with `cuda`).
+    pub device: Device,
     /// Hidden width of the prediction heads (0 = single layer).
     pub head_hidden: usize,
     /// Loss settings.
@@ -405,9 +407,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     } else {
         cfg.train_sets.describe()
     };
-    let plain = Device::flex();
+    let plain = cfg.device.clone();
     plain.seed(cfg.seed);
-    let train_dev = Device::flex().autodiff();
+    let train_dev = cfg.device.clone().autodiff();
     train_dev.seed(cfg.seed);
     let anchors_cfg = anchor_config_for(cfg.input_size);
     let anchors = anchors_cfg.anchors();
@@ -735,6 +737,7 @@ mod tests {
             batch_size: 8,
             lr: 5e-3,
             seed: 11,
+            device: Device::flex(),
             time_budget: None,
             resume: false,
             head_hidden: 8,

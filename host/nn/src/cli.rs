@@ -115,6 +115,9 @@ pub struct TrainArgs {
     /// Continue from OUT/checkpoint after Ctrl-C or a crash.
     #[arg(long)]
     pub resume: bool,
+    /// Where to train: cpu, or cuda / cuda:N in a build with the `cuda` feature.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Feature cache directory (default OUT/cache).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
@@ -306,6 +309,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         cache_dir: a.cache_dir.clone(),
         extract_batch: 16,
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        device: crate::device::parse_device(&a.device)?,
     };
     match crate::train::run(&plan)? {
         Some(s) => {

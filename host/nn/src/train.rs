@@ -73,6 +73,8 @@ pub struct TrainPlan {
     pub extract_batch: usize,
     /// The command line, for provenance.
     pub command: String,
+    /// Where training runs (`--device`; the CPU unless built with `cuda`).
+    pub device: Device,
 }
 
 /// Summary of a finished run (also written to `out/summary.json`).
@@ -122,7 +124,7 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
     );
     let mut fit_cfg = plan.fit.clone();
     fit_cfg.num_classes = splits.labels.len();
-    let device = Device::flex();
+    let device = plan.device.clone();
     device.seed(plan.fit.seed);
     let interrupt = interrupt_flag();
     let ckpt = checkpoint_dir(&plan.out);
@@ -497,6 +499,7 @@ mod tests {
             cache_dir: None,
             extract_batch: 8,
             command: "test".into(),
+            device: Device::flex(),
         }
     }
 
