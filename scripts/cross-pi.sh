@@ -85,5 +85,12 @@ if [ -f "$SHIPPED/manifest.json" ]; then
     echo "($1 under qemu: $(( $(date +%s) - START )) s for ${#PICK[@]} images; emulated, not a Pi speed)" >&2
     compare "$SHIPPED $1" "$WORK/x86-$1.jsonl" "$WORK/arm-$1.jsonl" "$2"
   done
+  # Half precision (--f16, for ARM cores with fp16 arithmetic such as the Pi 5's A76):
+  # aarch64 f16 against x86 f32.
+  ARGS=(classify --bundle "$SHIPPED" --f16 "${PICK[@]}")
+  "${QEMU[@]}" "$ARM" "${ARGS[@]}" 2>/dev/null | python3 -c 'import json,sys
+for l in sys.stdin:
+    v = json.loads(l); v.pop("latency_ms", None); print(json.dumps(v, sort_keys=True))' > "$WORK/arm-f16.jsonl"
+  compare "$SHIPPED int8-weights --f16 (aarch64) vs f32 (x86)" "$WORK/x86-int8-weights.jsonl" "$WORK/arm-f16.jsonl" 5e-2
 fi
 echo "cross-pi: OK"

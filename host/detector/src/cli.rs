@@ -85,7 +85,7 @@ pub struct TrainArgs {
     /// Continue from the checkpoint in `--out`.
     #[arg(long)]
     pub resume: bool,
-    /// Where to train: cpu, or cuda / cuda:N in a build with the `cuda` feature.
+    /// Where to train: cpu; wgpu[:N] or cuda[:N] in a build with that feature.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Hidden width of the prediction heads: a 1×1 layer (BatchNorm, ReLU6) before each

@@ -115,7 +115,7 @@ pub struct TrainArgs {
     /// Continue from OUT/checkpoint after Ctrl-C or a crash.
     #[arg(long)]
     pub resume: bool,
-    /// Where to train: cpu, or cuda / cuda:N in a build with the `cuda` feature.
+    /// Where to train: cpu; wgpu[:N] or cuda[:N] in a build with that feature.
     #[arg(long, default_value = "cpu")]
     pub device: String,
     /// Feature cache directory (default OUT/cache).
