@@ -1,0 +1,124 @@
+//! `cargo bench -p sleeve-edge`: the kiosk's CPU stages outside the models, on generated
+//! frames, with a peer in the same run where one exists. Prints one JSON object.
+//!
+//! * preprocessing (`sleeve_shared::preprocess`, area-averaging resize + normalisation to
+//!   NCHW) vs the `image` crate's `resize` (Triangle filter) + the same normalisation loop;
+//! * sleeve finding and rectification on a 640×480 frame;
+//! * SSD decoding + NMS of 3,000 anchors.
+//!
+//! Each number is the median of 7 batches; ratios (ours / peer) matter more than absolute
+//! times on a shared machine.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use image::RgbImage;
+use image::imageops::{self, FilterType};
+use serde_json::json;
+use sleeve_edge::finder::{FinderConfig, find_sleeve, rectify};
+use sleeve_edge::fixtures::{tiny_cover, tiny_scene};
+use sleeve_shared::detect::{AnchorConfig, DecodeParams, decode_detections};
+use sleeve_shared::preprocess::preprocess;
+use sleeve_shared::{PreprocessConfig, RgbView};
+
+/// Median milliseconds per call of `f`, over 7 batches of `iters` calls.
+fn time_ms(iters: u32, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut batches: Vec<f64> = (0..7)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..iters {
+                f();
+            }
+            t.elapsed().as_secs_f64() * 1e3 / f64::from(iters)
+        })
+        .collect();
+    batches.sort_by(f64::total_cmp);
+    batches[3]
+}
+
+/// The peer: `image`'s Triangle resize of the centre square, then the same normalisation.
+fn peer_preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
+    let (w, h) = img.dimensions();
+    let side = w.min(h);
+    let square = imageops::crop_imm(img, (w - side) / 2, (h - side) / 2, side, side).to_image();
+    let s = cfg.input_size;
+    let small = imageops::resize(&square, s, s, FilterType::Triangle);
+    let plane = (s * s) as usize;
+    let mut out = vec![0.0f32; 3 * plane];
+    for (i, p) in small.pixels().enumerate() {
+        for c in 0..3 {
+            out[c * plane + i] = (p.0[c] as f32 / 255.0 - cfg.mean[c]) / cfg.std[c];
+        }
+    }
+    out
+}
+
+fn main() {
+    let cover = tiny_cover(2, 256, true);
+    let corners = [(170.0, 80.0), (470.0, 95.0), (460.0, 390.0), (160.0, 380.0)];
+    let frame = tiny_scene(640, 480, Some(&cover), corners, 7);
+    let finder = FinderConfig::default();
+    let quad = find_sleeve(&frame, &finder).expect("the generated scene has a sleeve");
+    let rectified = rectify(&frame, &quad, 320).expect("rectifiable");
+
+    let mut stages = serde_json::Map::new();
+    for size in [224u32, 320] {
+        let cfg = PreprocessConfig::signed_unit(size);
+        let view = RgbView::new(rectified.width(), rectified.height(), rectified.as_raw())
+            .expect("valid view");
+        let ours = time_ms(50, || {
+            black_box(preprocess(&view, &cfg).expect("preprocess"));
+        });
+        let peer = time_ms(50, || {
+            black_box(peer_preprocess(&rectified, &cfg));
+        });
+        stages.insert(
+            format!("preprocess_320_to_{size}"),
+            json!({"ours_ms": ours, "peer_image_resize_ms": peer, "ours_over_peer": ours / peer}),
+        );
+    }
+    let find = time_ms(5, || {
+        black_box(find_sleeve(&frame, &finder));
+    });
+    let rect = time_ms(20, || {
+        black_box(rectify(&frame, &quad, 320));
+    });
+    stages.insert("find_sleeve_640x480".into(), json!({ "ours_ms": find }));
+    stages.insert("rectify_to_320".into(), json!({ "ours_ms": rect }));
+
+    let anchors_cfg = AnchorConfig::ssdlite_320();
+    let anchors = anchors_cfg.anchors();
+    let deltas: Vec<f32> = (0..anchors.len() * 4)
+        .map(|i| ((i as f32) * 0.37).sin() * 0.5)
+        .collect();
+    let logits: Vec<f32> = (0..anchors.len())
+        .map(|i| {
+            if i % 97 == 0 {
+                3.0
+            } else {
+                -4.0 + ((i as f32) * 0.11).cos()
+            }
+        })
+        .collect();
+    let params = DecodeParams::default();
+    let decode = time_ms(200, || {
+        black_box(
+            decode_detections(&anchors, anchors_cfg.variances, &deltas, &logits, &params)
+                .expect("shapes match"),
+        );
+    });
+    stages.insert(
+        "decode_nms_3000_anchors".into(),
+        json!({ "ours_ms": decode, "anchors": anchors.len() }),
+    );
+    let report = json!({
+        "bench": "sleeve-edge stages",
+        "frame": [640, 480],
+        "stages": stages,
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).expect("serialisable")
+    );
+}
