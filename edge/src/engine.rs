@@ -24,7 +24,13 @@ pub const METRIC_ABSTAIN: &str = "classifier.abstain_threshold";
 /// Abstain threshold used when the manifest has none.
 pub const DEFAULT_ABSTAIN: f32 = 0.5;
 
-type Plan = Arc<TypedRunnableModel>;
+/// An optimised tract plan and the element type its input takes (f16 for `--f16` plans),
+/// resolved once at load.
+#[derive(Clone)]
+pub struct Plan {
+    runnable: Arc<TypedRunnableModel>,
+    input_type: DatumType,
+}
 
 /// How tract plans are built.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,11 +75,16 @@ pub fn load_plan(path: &Path, input_size: u32, opts: PlanOptions) -> Result<Plan
         model = to_f16.transform_into(model).map_err(err)?;
     }
     let model = model.into_optimized().map_err(err)?;
+    let input_type = model.input_fact(0).map_err(err)?.datum_type;
     let options = RunOptions {
         executor: executor(opts.threads.max(1)),
         ..RunOptions::default()
     };
-    model.into_runnable_with_options(&options).map_err(err)
+    let runnable = model.into_runnable_with_options(&options).map_err(err)?;
+    Ok(Plan {
+        runnable,
+        input_type,
+    })
 }
 
 #[cfg(feature = "multithread")]
@@ -107,13 +118,15 @@ fn run_plan(
     };
     let tensor = Tensor::from_shape(&cfg.shape(), &input).map_err(err)?;
     // A half-precision plan takes f16: convert at the boundary.
-    let dt = plan.model().input_fact(0).map_err(err)?.datum_type;
-    let tensor = if dt == f32::datum_type() {
+    let tensor = if plan.input_type == f32::datum_type() {
         tensor
     } else {
-        tensor.cast_to_dt(dt).map_err(err)?.into_owned()
+        tensor
+            .cast_to_dt(plan.input_type)
+            .map_err(err)?
+            .into_owned()
     };
-    plan.run(tvec![tensor.into()]).map_err(err)
+    plan.runnable.run(tvec![tensor.into()]).map_err(err)
 }
 
 fn values(v: &TValue, model: &'static str) -> Result<Vec<f32>> {
@@ -301,14 +314,11 @@ impl Engine {
     /// Builds the plans of a verified bundle; `threads` > 1 uses tract's thread pool when
     /// the `multithread` feature is on.
     pub fn load(bundle: &Bundle, threads: usize) -> Result<Self> {
-        Self::load_with(
-            bundle,
-            PlanOptions {
-                threads,
-                half: false,
-            },
-            None,
-        )
+        let opts = PlanOptions {
+            threads,
+            ..PlanOptions::default()
+        };
+        Self::load_with(bundle, opts, None)
     }
 
     /// Like [`Engine::load`] with plan options, loading the files of `precision` (both
