@@ -157,6 +157,7 @@ mod tests {
             backbone: MobileNetV2Config::new(1).with_width_mult(0.25),
             anchors: anchor_config_for(64),
             input_size: 64,
+            tap16: Default::default(),
         };
         let model = cfg.init(&device);
         let meta = DetectorMeta {

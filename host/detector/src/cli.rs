@@ -92,6 +92,28 @@ pub struct TrainArgs {
     /// head's depthwise-separable layer; 0 for single-layer heads.
     #[arg(long, default_value_t = 128)]
     pub head_hidden: usize,
+    /// Where the heads read the stride-16 map: `projection` (the 96-channel block output)
+    /// or `expansion` (the next block's 576-channel expansion, as in SSDLite).
+    #[arg(long, value_enum, default_value = "projection")]
+    pub tap16: Tap16Arg,
+}
+
+/// `--tap16` values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Tap16Arg {
+    /// Output of the last stride-16 block.
+    Projection,
+    /// Expansion of the first stride-32 block (still at stride 16).
+    Expansion,
+}
+
+impl From<Tap16Arg> for sleeve_nn::Stride16Tap {
+    fn from(t: Tap16Arg) -> Self {
+        match t {
+            Tap16Arg::Projection => Self::Projection,
+            Tap16Arg::Expansion => Self::Expansion,
+        }
+    }
 }
 
 /// `sleeve eval detector` arguments.
@@ -209,6 +231,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         resume: a.resume,
         device: sleeve_nn::device::parse_device(&a.device)?,
         head_hidden: a.head_hidden,
+        tap16: a.tap16.into(),
         loss: LossConfig::default(),
         matching: MatchConfig::default(),
         progress: std::io::stderr().is_terminal(),

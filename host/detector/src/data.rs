@@ -371,6 +371,7 @@ mod tests {
         let pa = dir.path().join("pa");
         run(SynthCmd::Pa(PaArgs {
             covers: None,
+            exclude: None,
             out: pa.clone(),
             count: 12,
             seed: 5,
@@ -398,6 +399,7 @@ mod tests {
         let sc = dir.path().join("scenes");
         run(SynthCmd::Scenes(ScenesArgs {
             covers: None,
+            exclude: None,
             out: sc.clone(),
             count: 6,
             seed: 9,

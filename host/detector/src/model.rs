@@ -13,7 +13,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, PaddingConfig2d};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use sleeve_nn::mobilenet::{MobileNetV2, MobileNetV2Config, relu6};
+use sleeve_nn::mobilenet::{MobileNetV2, MobileNetV2Config, Stride16Tap, relu6};
 use sleeve_shared::detect::{AnchorConfig, FeatureMap};
 
 /// Prior probability of "label" that the logit bias starts at (RetinaNet's trick: keeps
@@ -64,13 +64,22 @@ pub struct SsdHeadsConfig {
 impl SsdHeadsConfig {
     /// Heads for `anchors` on top of `backbone`'s pyramid (single-layer; see `with_hidden`).
     pub fn for_backbone(backbone: &MobileNetV2, anchors: &AnchorConfig) -> Self {
+        Self::for_backbone_at(backbone, anchors, Stride16Tap::Projection)
+    }
+
+    /// Heads for `anchors` on `backbone`'s pyramid with the stride-16 map taken at `tap`.
+    pub fn for_backbone_at(
+        backbone: &MobileNetV2,
+        anchors: &AnchorConfig,
+        tap: Stride16Tap,
+    ) -> Self {
         let per_cell: Vec<usize> = anchors
             .feature_maps
             .iter()
             .map(|m| anchors.anchors_per_cell(m))
             .collect();
         Self::new(
-            backbone.stride16_channels(),
+            backbone.stride16_channels_at(tap),
             backbone.last_channels(),
             per_cell.first().copied().unwrap_or(0),
             per_cell.get(1).copied().unwrap_or(0),
@@ -243,6 +252,9 @@ pub struct SsdLiteConfig {
     pub anchors: AnchorConfig,
     /// Side of the square input in pixels.
     pub input_size: u32,
+    /// Where the stride-16 map is read (older checkpoints: the projection).
+    #[serde(default)]
+    pub tap16: Stride16Tap,
 }
 
 impl SsdLiteConfig {
@@ -286,7 +298,10 @@ impl SsdLiteConfig {
         SsdLite::with_heads(
             self.backbone.init(device),
             &self.anchors,
-            head_hidden,
+            HeadLayout {
+                hidden: head_hidden,
+                tap16: self.tap16,
+            },
             device,
         )
     }
@@ -299,31 +314,47 @@ pub struct SsdLite {
     pub backbone: MobileNetV2,
     /// Prediction heads.
     pub heads: SsdHeads,
+    /// Where the stride-16 map is read.
+    #[module(skip)]
+    pub tap16: Stride16Tap,
+}
+
+/// How the heads sit on the backbone.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeadLayout {
+    /// Hidden width of each head (0 = single depthwise-separable layer).
+    pub hidden: usize,
+    /// Where the stride-16 map is read.
+    pub tap16: Stride16Tap,
 }
 
 impl SsdLite {
     /// Fresh heads on an existing (e.g. ImageNet-pretrained) backbone.
     pub fn from_backbone(backbone: MobileNetV2, anchors: &AnchorConfig, device: &Device) -> Self {
-        Self::with_heads(backbone, anchors, 0, device)
+        Self::with_heads(backbone, anchors, HeadLayout::default(), device)
     }
 
-    /// Fresh heads with `head_hidden` hidden channels (0 = single layer) on `backbone`.
+    /// Fresh heads laid out as `layout` on `backbone`.
     pub fn with_heads(
         backbone: MobileNetV2,
         anchors: &AnchorConfig,
-        head_hidden: usize,
+        layout: HeadLayout,
         device: &Device,
     ) -> Self {
-        let heads = SsdHeadsConfig::for_backbone(&backbone, anchors)
-            .with_hidden(head_hidden)
+        let heads = SsdHeadsConfig::for_backbone_at(&backbone, anchors, layout.tap16)
+            .with_hidden(layout.hidden)
             .init(device);
-        Self { backbone, heads }
+        Self {
+            backbone,
+            heads,
+            tap16: layout.tap16,
+        }
     }
 
     /// Images `[N, 3, S, S]` (preprocessed by `sleeve_shared::preprocess`) → (box deltas
     /// `[N, A, 4]`, logits `[N, A]`), anchors in [`AnchorConfig::anchors`] order.
     pub fn forward(&self, x: Tensor<4>) -> (Tensor<3>, Tensor<2>) {
-        let (c16, c32) = self.backbone.pyramid(x);
+        let (c16, c32) = self.backbone.pyramid_at(x, self.tap16);
         self.heads.forward(c16, c32)
     }
 }
@@ -339,6 +370,7 @@ mod tests {
             backbone: MobileNetV2Config::new(1).with_width_mult(0.25),
             anchors: anchors.clone(),
             input_size: 64,
+            tap16: Default::default(),
         };
         (cfg.init(device), anchors)
     }
@@ -374,6 +406,7 @@ mod tests {
             backbone: MobileNetV2Config::new(1).with_width_mult(0.25),
             anchors: anchors.clone(),
             input_size: 64,
+            tap16: Default::default(),
         };
         let model = cfg.init_with_heads(16, &device);
         assert!(model.heads.cls16.expand.is_some());

@@ -32,8 +32,9 @@ use crate::checkpoint::{
 use crate::data::{CoverPool, Sample, Split, preprocess_image, training_sample};
 use crate::infer::split_outputs;
 use crate::loss::{LossConfig, TargetBatch, detection_loss};
-use crate::model::{SsdHeads, SsdLite, SsdLiteConfig, anchor_config_for};
+use crate::model::{HeadLayout, SsdHeads, SsdLite, SsdLiteConfig, anchor_config_for};
 use crate::targets::{MatchConfig, Targets, assign};
+use sleeve_nn::Stride16Tap;
 
 /// Salt mixed into the seed for validation images (never equal to training draws).
 pub const VAL_SEED_SALT: u64 = 0x0056_A11D;
@@ -82,6 +83,8 @@ pub struct TrainConfig {
     pub device: Device,
     /// Hidden width of the prediction heads (0 = single layer).
     pub head_hidden: usize,
+    /// Where the heads read the stride-16 map.
+    pub tap16: Stride16Tap,
     /// Loss settings.
     pub loss: LossConfig,
     /// Anchor matching settings.
@@ -236,6 +239,7 @@ struct FeatureCache {
 impl FeatureCache {
     fn build(
         backbone: &sleeve_nn::MobileNetV2,
+        tap: Stride16Tap,
         samples: &[Sample],
         pre: &PreprocessConfig,
         device: &Device,
@@ -249,7 +253,7 @@ impl FeatureCache {
         let (mut dims16, mut dims32) = ([0; 3], [0; 3]);
         for chunk in samples.chunks(8) {
             let refs: Vec<&Sample> = chunk.iter().collect();
-            let (a, b) = backbone.pyramid(image_batch(&refs, pre, device)?);
+            let (a, b) = backbone.pyramid_at(image_batch(&refs, pre, device)?, tap);
             let [n, ca, ha, wa] = a.dims();
             let [_, cb, hb, wb] = b.dims();
             dims16 = [ca, ha, wa];
@@ -433,8 +437,13 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             backbone: bcfg,
             anchors: anchors_cfg.clone(),
             input_size: cfg.input_size,
+            tap16: cfg.tap16,
         };
-        let m = SsdLite::with_heads(backbone, &anchors_cfg, cfg.head_hidden, &plain);
+        let layout = HeadLayout {
+            hidden: cfg.head_hidden,
+            tap16: cfg.tap16,
+        };
+        let m = SsdLite::with_heads(backbone, &anchors_cfg, layout, &plain);
         let state = TrainingState {
             epochs_total: cfg.epochs,
             seed: cfg.seed,
@@ -502,10 +511,24 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             state.train_images = train.len();
         }
         let t0 = Instant::now();
-        let cache =
-            FeatureCache::build(&model.backbone, &train, &pre, &plain, cfg.progress, "train")?;
-        let val_cache =
-            FeatureCache::build(&model.backbone, &val, &pre, &plain, cfg.progress, "val")?;
+        let cache = FeatureCache::build(
+            &model.backbone,
+            model.tap16,
+            &train,
+            &pre,
+            &plain,
+            cfg.progress,
+            "train",
+        )?;
+        let val_cache = FeatureCache::build(
+            &model.backbone,
+            model.tap16,
+            &val,
+            &pre,
+            &plain,
+            cfg.progress,
+            "val",
+        )?;
         tracing::info!(
             "cached features of {} + {} images in {:.1}s ({:.0} MB)",
             train.len(),
@@ -741,6 +764,7 @@ mod tests {
             time_budget: None,
             resume: false,
             head_hidden: 8,
+            tap16: Stride16Tap::Expansion,
             loss: LossConfig::default(),
             matching: MatchConfig::default(),
             progress: false,

@@ -39,6 +39,18 @@ pub const STEM_CHANNELS: usize = 32;
 /// Output channels of the final 1×1 conv at width ≤ 1.0.
 pub const LAST_CHANNELS: usize = 1280;
 
+/// Which tensor the detector reads at stride 16.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stride16Tap {
+    /// Output of the last stride-16 block (the 96·α-channel linear bottleneck).
+    #[default]
+    Projection,
+    /// The 1×1 expansion (after BatchNorm and ReLU6) of the first stride-32 block, still at
+    /// stride 16 (576·α channels): SSDLite's choice, richer than the bottleneck.
+    Expansion,
+}
+
 /// ReLU6 as `relu(x) − relu(x − 6)`: identical to `clamp(x, 0, 6)` and made of ops every
 /// ONNX exporter and runtime supports.
 pub fn relu6<const D: usize>(x: Tensor<D>) -> Tensor<D> {
@@ -350,6 +362,22 @@ impl InvertedResidual {
         if self.residual { x + y } else { y }
     }
 
+    /// Forward pass that also returns the expansion's output (the input itself when the
+    /// block has no expansion): `(expanded, output)`.
+    pub fn forward_expanded(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let h = match &self.expand {
+            Some(e) => e.forward(x.clone()),
+            None => x.clone(),
+        };
+        let y = self.project.forward(self.depthwise.forward(h.clone()));
+        (h, if self.residual { x + y } else { y })
+    }
+
+    /// Channels of the expansion's output.
+    pub fn hidden_channels(&self) -> usize {
+        self.depthwise.conv.weight.dims()[0]
+    }
+
     /// Output channels.
     pub fn output_channels(&self) -> usize {
         self.spec_output
@@ -403,6 +431,20 @@ impl MobileNetV2 {
         let c16 = self.forward_prefix(x, self.stride16_block + 1);
         let c32 = self.forward_from(c16.clone(), self.stride16_block + 1);
         (c16, c32)
+    }
+
+    /// [`pyramid`](Self::pyramid) with the stride-16 map taken at `tap`.
+    pub fn pyramid_at(&self, x: Tensor<4>, tap: Stride16Tap) -> (Tensor<4>, Tensor<4>) {
+        match tap {
+            Stride16Tap::Projection => self.pyramid(x),
+            Stride16Tap::Expansion => {
+                let first32 = self.stride16_block + 1;
+                let b16 = self.forward_prefix(x, first32);
+                let (c16, y) = self.blocks[first32].forward_expanded(b16);
+                let c32 = self.forward_from(y, first32 + 1);
+                (c16, c32)
+            }
+        }
     }
 
     /// Images → final feature map `[N, last_channels, S/32, S/32]`.
@@ -474,6 +516,14 @@ impl MobileNetV2 {
         self.blocks[self.stride16_block].output_channels()
     }
 
+    /// Channels of the stride-16 map returned by [`pyramid_at`](Self::pyramid_at).
+    pub fn stride16_channels_at(&self, tap: Stride16Tap) -> usize {
+        match tap {
+            Stride16Tap::Projection => self.stride16_channels(),
+            Stride16Tap::Expansion => self.blocks[self.stride16_block + 1].hidden_channels(),
+        }
+    }
+
     /// Number of classes of the head.
     pub fn num_classes(&self) -> usize {
         self.classifier.weight.dims()[1]
@@ -532,6 +582,35 @@ mod tests {
         for (a, b) in pooled.iter().zip(&e) {
             assert!((a - b).abs() < 1e-5);
         }
+    }
+
+    #[test]
+    fn expansion_tap_is_the_first_stride32_blocks_expansion() {
+        let device = Device::flex();
+        device.seed(2);
+        let model = MobileNetV2Config::new(2).with_width_mult(0.5).init(&device);
+        let x = Tensor::<4>::random(
+            [1, 3, 64, 64],
+            burn::tensor::Distribution::Uniform(-1.0, 1.0),
+            &device,
+        );
+        let (p16, p32) = model.pyramid(x.clone());
+        let (e16, e32) = model.pyramid_at(x, Stride16Tap::Expansion);
+        // same stride, the expanded width (6 × 48 at width 0.5), same stride-32 map
+        assert_eq!(e16.dims(), [1, 288, 4, 4]);
+        assert_eq!(model.stride16_channels_at(Stride16Tap::Expansion), 288);
+        assert_eq!(
+            model.stride16_channels_at(Stride16Tap::Projection),
+            p16.dims()[1]
+        );
+        let (a, b) = (
+            p32.into_data().try_to_vec::<f32>().unwrap(),
+            e32.into_data().try_to_vec::<f32>().unwrap(),
+        );
+        assert!(a.iter().zip(&b).all(|(a, b)| (a - b).abs() < 1e-5));
+        // ReLU6 output
+        let v = e16.into_data().try_to_vec::<f32>().unwrap();
+        assert!(v.iter().all(|&t| (0.0..=6.0).contains(&t)));
     }
 
     #[test]

@@ -17,7 +17,9 @@ use tracing::{info, warn};
 use crate::badge::load_template;
 use crate::coco::{Coco, CocoAnnotation, CocoImage, PA_CATEGORY_ID, to_xywh, write_coco};
 use crate::covers::{pa_rate, styled_cover};
-use crate::io::{CoverRef, ImageKind, list_covers, load_rgb, save_rgb};
+use crate::io::{
+    CoverRef, ImageKind, exclude_covers, list_covers, load_rgb, read_exclude_list, save_rgb,
+};
 use crate::pa::{PaConfig, composite};
 use crate::rng::{item_rng, item_seed, rng_from};
 use crate::scenes::{SceneConfig, SceneRecord, render_scene};
@@ -57,6 +59,10 @@ pub struct PaArgs {
     /// the folder) or a flat folder of images. Procedural covers when omitted.
     #[arg(long)]
     pub covers: Option<PathBuf>,
+    /// Covers to leave out: a text file with one path or file name per line (e.g. covers
+    /// that already carry a printed label, which would be unannotated positives).
+    #[arg(long, requires = "covers")]
+    pub exclude: Option<PathBuf>,
     /// Output folder (gets `images/` and `annotations.json`).
     #[arg(long)]
     pub out: PathBuf,
@@ -96,6 +102,10 @@ pub struct ScenesArgs {
     /// procedural covers when omitted.
     #[arg(long)]
     pub covers: Option<PathBuf>,
+    /// Covers to leave out: a text file with one path or file name per line (e.g. covers
+    /// that already carry a printed label, which would be unannotated positives).
+    #[arg(long, requires = "covers")]
+    pub exclude: Option<PathBuf>,
     /// Output folder (gets `frames/`, one JSON per frame and `scenes.json`).
     #[arg(long)]
     pub out: PathBuf,
@@ -242,13 +252,22 @@ struct Picked {
 }
 
 impl CoverSource {
-    fn open(dir: Option<&Path>, seed: u64) -> Result<Self> {
-        let files = match dir {
+    fn open(dir: Option<&Path>, exclude: Option<&Path>, seed: u64) -> Result<Self> {
+        let mut files = match dir {
             Some(d) => {
                 list_covers(d).with_context(|| format!("reading covers from {}", d.display()))?
             }
             None => Vec::new(),
         };
+        if let Some(list) = exclude {
+            let names = read_exclude_list(list)
+                .with_context(|| format!("reading the exclude list {}", list.display()))?;
+            let dropped = exclude_covers(&mut files, &names);
+            info!(dropped, listed = names.len(), "covers excluded");
+            if files.is_empty() {
+                bail!("--exclude {} leaves no covers", list.display());
+            }
+        }
         let mut order: Vec<usize> = (0..files.len()).collect();
         order.shuffle(&mut rng_from(seed ^ 0x5EED));
         if !files.is_empty() {
@@ -301,7 +320,7 @@ fn run_pa(a: PaArgs) -> Result<()> {
         template,
         ..PaConfig::default()
     };
-    let source = CoverSource::open(a.covers.as_deref(), a.seed)?;
+    let source = CoverSource::open(a.covers.as_deref(), a.exclude.as_deref(), a.seed)?;
     let pb = progress(a.count, "pa");
     let start = Instant::now();
     let items: Vec<(CocoImage, Vec<CocoAnnotation>)> = (0..a.count)
@@ -356,6 +375,7 @@ fn run_pa(a: PaArgs) -> Result<()> {
         "label_prob": cfg.label_prob,
         "template": a.template.as_ref().map(|p| p.display().to_string()),
         "covers": a.covers.as_ref().map(|p| p.display().to_string()),
+        "exclude": a.exclude.as_ref().map(|p| p.display().to_string()),
     }));
     for (im, anns) in items {
         coco.images.push(im);
@@ -429,7 +449,7 @@ fn run_scenes(a: ScenesArgs) -> Result<()> {
         },
         ..base
     };
-    let source = CoverSource::open(a.covers.as_deref(), a.seed)?;
+    let source = CoverSource::open(a.covers.as_deref(), a.exclude.as_deref(), a.seed)?;
     let pb = progress(a.count, "scenes");
     let start = Instant::now();
     let records: Vec<SceneRecord> = (0..a.count)

@@ -48,6 +48,36 @@ pub fn list_covers(dir: &Path) -> Result<Vec<CoverRef>, SynthError> {
     Ok(out)
 }
 
+/// Reads a list of covers to leave out: one entry per line, either a path or a bare file
+/// name (`#` starts a comment, blank lines are ignored). Typical use: covers that already
+/// carry a printed Parental Advisory label, which a composite would otherwise show
+/// unannotated.
+pub fn read_exclude_list(path: &Path) -> Result<Vec<String>, SynthError> {
+    let text = fs::read_to_string(path).map_err(|source| SynthError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// Drops the covers named in `exclude` (by full path or by file name) and returns how many
+/// were dropped.
+pub fn exclude_covers(covers: &mut Vec<CoverRef>, exclude: &[String]) -> usize {
+    let names: std::collections::HashSet<&str> = exclude.iter().map(String::as_str).collect();
+    let before = covers.len();
+    covers.retain(|c| {
+        let full = c.path.to_string_lossy();
+        let name = c.path.file_name().map(|n| n.to_string_lossy());
+        !(names.contains(full.as_ref()) || name.is_some_and(|n| names.contains(n.as_ref())))
+    });
+    before - covers.len()
+}
+
 fn walk(
     dir: &Path,
     genre: Option<&str>,
@@ -235,6 +265,32 @@ pub fn save_rgb(path: &Path, img: &RgbImage, kind: ImageKind) -> Result<(), Synt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exclude_list_drops_by_path_or_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = RgbImage::new(4, 4);
+        for name in ["a.png", "b.png", "c.png"] {
+            save_rgb(&dir.path().join("rock").join(name), &img, ImageKind::Png).unwrap();
+        }
+        let list_file = dir.path().join("exclude.txt");
+        let full_c = dir.path().join("rock/c.png");
+        fs::write(
+            &list_file,
+            format!(
+                "# covers with printed labels\na.png  # by name\n\n{}\nzzz.png\n",
+                full_c.display()
+            ),
+        )
+        .unwrap();
+        let exclude = read_exclude_list(&list_file).unwrap();
+        assert_eq!(exclude.len(), 3);
+        let mut covers = list_covers(dir.path()).unwrap();
+        assert_eq!(exclude_covers(&mut covers, &exclude), 2);
+        assert_eq!(covers.len(), 1);
+        assert!(covers[0].path.ends_with("rock/b.png"));
+        assert!(read_exclude_list(&dir.path().join("missing.txt")).is_err());
+    }
 
     #[test]
     fn lists_imagefolder_and_flat_files() {

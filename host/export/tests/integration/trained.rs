@@ -70,6 +70,7 @@ fn write_detector(out: &Path) -> DetectorMeta {
         backbone: MobileNetV2Config::new(1).with_width_mult(0.25),
         anchors: anchor_config_for(64),
         input_size: 64,
+        tap16: Default::default(),
     };
     let model = cfg.init(&device);
     let meta = DetectorMeta {

@@ -56,6 +56,7 @@ fn covers_scenes_and_sheets_from_the_cli() {
     let scenes = dir.path().join("scenes");
     cli::run(SynthCmd::Scenes(ScenesArgs {
         covers: Some(covers.clone()),
+        exclude: None,
         out: scenes.clone(),
         count: 4,
         seed: 2,

@@ -228,6 +228,7 @@ fn composite_is_deterministic_and_handles_non_square_covers() {
 fn pa_args(out: &std::path::Path, seed: u64, covers: Option<std::path::PathBuf>) -> PaArgs {
     PaArgs {
         covers,
+        exclude: None,
         out: out.to_path_buf(),
         count: 12,
         seed,
@@ -302,4 +303,34 @@ fn cli_reads_an_imagefolder_of_covers_and_keeps_genres() {
         assert!(g == "hiphop" || g == "country", "{g}");
         assert!(!im.source.as_deref().unwrap().contains("broken"));
     }
+}
+
+#[test]
+fn cli_leaves_out_excluded_covers() {
+    let dir = tempfile::tempdir().unwrap();
+    let covers = dir.path().join("covers");
+    std::fs::create_dir_all(covers.join("rock")).unwrap();
+    for k in 0..4 {
+        RgbImage::from_pixel(40, 40, Rgb([40 * k as u8, 90, 90]))
+            .save(covers.join("rock").join(format!("{k}.png")))
+            .unwrap();
+    }
+    let list = dir.path().join("exclude.txt");
+    std::fs::write(&list, "# printed labels\n0.png\n2.png\n").unwrap();
+    let out = dir.path().join("out");
+    let mut args = pa_args(&out, 3, Some(covers.clone()));
+    args.exclude = Some(list.clone());
+    cli::run(SynthCmd::Pa(args)).unwrap();
+    let coco = read_coco(&out.join("annotations.json")).unwrap();
+    assert_eq!(coco.images.len(), 12);
+    for im in &coco.images {
+        let src = im.source.as_deref().unwrap();
+        assert!(src.ends_with("1.png") || src.ends_with("3.png"), "{src}");
+    }
+    // a list that leaves nothing is an error, not an empty data set
+    std::fs::write(&list, "0.png\n1.png\n2.png\n3.png\n").unwrap();
+    let mut args = pa_args(&dir.path().join("out2"), 3, Some(covers));
+    args.exclude = Some(list);
+    let err = cli::run(SynthCmd::Pa(args)).unwrap_err();
+    assert!(format!("{err:#}").contains("leaves no covers"), "{err:#}");
 }
