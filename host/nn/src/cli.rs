@@ -73,6 +73,10 @@ pub struct TrainArgs {
     /// Fine-tune the last K inverted-residual blocks too (pretrained only).
     #[arg(long, default_value_t = 0)]
     pub unfreeze_last: usize,
+    /// What the head sees (pretrained only): `pooled` (the final map's average) or `style`
+    /// (channel means and deviations of three expansion layers plus the pooled map).
+    #[arg(long, value_enum, default_value = "pooled")]
+    pub embedding: EmbeddingArg,
     /// Augmented views per training image for cached features (besides the plain one).
     #[arg(long, default_value_t = 2)]
     pub views: u32,
@@ -265,6 +269,24 @@ pub fn weights_check(a: WeightsCheckArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--embedding` values.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum EmbeddingArg {
+    /// Global average of the final 1×1 conv.
+    Pooled,
+    /// Style statistics of three expansion layers plus the pooled map.
+    Style,
+}
+
+impl From<EmbeddingArg> for crate::mobilenet::EmbeddingKind {
+    fn from(e: EmbeddingArg) -> Self {
+        match e {
+            EmbeddingArg::Pooled => Self::Pooled,
+            EmbeddingArg::Style => Self::Style,
+        }
+    }
+}
+
 /// Trains the classifier.
 pub fn train(a: TrainArgs) -> Result<()> {
     let recipe = match (a.arch, &a.weights) {
@@ -272,6 +294,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             weights: w.clone(),
             views: a.views,
             unfreeze_last: a.unfreeze_last,
+            embedding: a.embedding.into(),
         },
         (Arch::Mobilenet, None) => Recipe::MobilenetScratch,
         (Arch::Scratch, None) => Recipe::ScratchCnn,

@@ -117,7 +117,8 @@ pub fn load_pretrained(
     load_conv(&mut model.last, &weights.last, "last")?;
     mapped += 2;
     let total = 2 * weights.convs().len() + 2;
-    let head_copied = weights.num_classes == model.num_classes();
+    let head_copied = weights.num_classes == model.num_classes()
+        && weights.classifier.in_features == model.embed_dim();
     if head_copied {
         load_linear(&mut model.classifier, &weights.classifier)?;
         mapped += 2;

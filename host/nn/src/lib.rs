@@ -22,5 +22,5 @@ pub mod tasks;
 pub mod train;
 
 pub use checkpoint::{ClassifierMeta, load_classifier};
-pub use mobilenet::{MobileNetV2, MobileNetV2Config, PaddingMode, Stride16Tap};
+pub use mobilenet::{EmbeddingKind, MobileNetV2, MobileNetV2Config, PaddingMode, Stride16Tap};
 pub use predict::predict_probs;

@@ -39,6 +39,21 @@ pub const STEM_CHANNELS: usize = 32;
 /// Output channels of the final 1×1 conv at width ≤ 1.0.
 pub const LAST_CHANNELS: usize = 1280;
 
+/// What the linear head of the classifier sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmbeddingKind {
+    /// Global average of the final 1×1 conv (`last_channels` values): the standard head.
+    #[default]
+    Pooled,
+    /// Style statistics: per-channel spatial mean and standard deviation of three expansion
+    /// activations (first block of the stride-8→16 stage, first block of the stride-16→32
+    /// stage, last block; 192 + 576 + 960 channels at width 1.0), then the pooled final
+    /// conv. Cover genre is more a matter of style than of objects; these statistics carry
+    /// colour and texture that the final pooled map averages away.
+    Style,
+}
+
 /// Which tensor the detector reads at stride 16.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -115,6 +130,9 @@ pub struct MobileNetV2Config {
     /// BatchNorm epsilon (torchvision 1e-5, TF 1e-3).
     #[config(default = 1e-5)]
     pub bn_epsilon: f64,
+    /// What the linear head sees.
+    #[config(default = "EmbeddingKind::Pooled")]
+    pub embedding: EmbeddingKind,
 }
 
 /// Channel plan of one inverted-residual block.
@@ -177,6 +195,26 @@ impl MobileNetV2Config {
         STAGES[..5].iter().map(|(_, _, n, _)| n).sum::<usize>() - 1
     }
 
+    /// Blocks whose expansion feeds the [`EmbeddingKind::Style`] statistics: the first block
+    /// of the 64·α and 160·α stages (the expansions just before the stride-2 depthwise convs
+    /// to strides 16 and 32) and the last block.
+    pub fn style_blocks(&self) -> [usize; 3] {
+        let start = |stage: usize| STAGES[..stage].iter().map(|(_, _, n, _)| n).sum::<usize>();
+        [start(3), start(5), start(6)]
+    }
+
+    /// Length of the embedding the linear head sees.
+    pub fn embed_dim(&self) -> usize {
+        match self.embedding {
+            EmbeddingKind::Pooled => self.last_channels(),
+            EmbeddingKind::Style => {
+                let specs = self.block_specs();
+                let taps: usize = self.style_blocks().iter().map(|&b| specs[b].hidden).sum();
+                2 * taps + self.last_channels()
+            }
+        }
+    }
+
     /// Checks the configuration is usable.
     pub fn validate(&self) -> Result<(), String> {
         if self.num_classes == 0 {
@@ -234,8 +272,10 @@ impl MobileNetV2Config {
             last,
             pool: AdaptiveAvgPool2dConfig::new([1, 1]).init(),
             dropout: DropoutConfig::new(self.dropout).init(),
-            classifier: LinearConfig::new(self.last_channels(), self.num_classes).init(device),
+            classifier: LinearConfig::new(self.embed_dim(), self.num_classes).init(device),
             stride16_block: self.stride16_block(),
+            embedding: self.embedding,
+            style_blocks: self.style_blocks(),
         }
     }
 }
@@ -411,6 +451,10 @@ pub struct MobileNetV2 {
     pub classifier: Linear,
     #[module(skip)]
     stride16_block: usize,
+    #[module(skip)]
+    embedding: EmbeddingKind,
+    #[module(skip)]
+    style_blocks: [usize; 3],
 }
 
 impl MobileNetV2 {
@@ -419,9 +463,42 @@ impl MobileNetV2 {
         self.head(self.embed(x))
     }
 
-    /// Images → globally average-pooled output of the final 1×1 conv `[N, last_channels]`.
+    /// Images → what the linear head sees `[N, embed_dim]`: the globally average-pooled
+    /// output of the final 1×1 conv, or the style statistics ([`EmbeddingKind`]).
     pub fn embed(&self, x: Tensor<4>) -> Tensor<2> {
-        self.pool_features(self.features(x))
+        match self.embedding {
+            EmbeddingKind::Pooled => self.pool_features(self.features(x)),
+            EmbeddingKind::Style => self.style_embed(x),
+        }
+    }
+
+    /// [`EmbeddingKind::Style`] statistics `[N, 2·(taps) + last_channels]`: for each tapped
+    /// expansion its channel means then standard deviations, then the pooled final conv.
+    pub fn style_embed(&self, x: Tensor<4>) -> Tensor<2> {
+        let mut x = self.stem.forward(x);
+        let mut parts = Vec::with_capacity(7);
+        for (i, b) in self.blocks.iter().enumerate() {
+            if self.style_blocks.contains(&i) {
+                let (h, y) = b.forward_expanded(x);
+                let (mean, std) = self.channel_mean_std(h);
+                parts.push(mean);
+                parts.push(std);
+                x = y;
+            } else {
+                x = b.forward(x);
+            }
+        }
+        parts.push(self.pool_features(self.last.forward(x)));
+        Tensor::cat(parts, 1)
+    }
+
+    /// Per-channel spatial mean and standard deviation `[N, C]` of `[N, C, H, W]`, from
+    /// average pooling of `x` and `x²` (exportable ops only: pool, Mul, Sub, Relu, Sqrt).
+    fn channel_mean_std(&self, x: Tensor<4>) -> (Tensor<2>, Tensor<2>) {
+        let mean = self.pool_features(x.clone());
+        let mean_sq = self.pool_features(x.clone() * x);
+        let var = relu(mean_sq - mean.clone() * mean.clone());
+        (mean, (var + 1e-6).sqrt())
     }
 
     /// Images → `(stride-16 map [N, 96·α, S/16, S/16], stride-32 map [N, last_channels,
@@ -506,9 +583,19 @@ impl MobileNetV2 {
         self.blocks.len()
     }
 
-    /// Channels of the embedding ([`embed`](Self::embed)) and of the stride-32 map.
+    /// Channels of the final 1×1 conv: the stride-32 map and the pooled embedding.
     pub fn last_channels(&self) -> usize {
+        self.last.conv.weight.dims()[0]
+    }
+
+    /// Length of [`embed`](Self::embed)'s output (the linear head's input).
+    pub fn embed_dim(&self) -> usize {
         self.classifier.weight.dims()[0]
+    }
+
+    /// What the linear head sees.
+    pub fn embedding(&self) -> EmbeddingKind {
+        self.embedding
     }
 
     /// Channels of the stride-16 map returned by [`pyramid`](Self::pyramid).
@@ -611,6 +698,49 @@ mod tests {
         // ReLU6 output
         let v = e16.into_data().try_to_vec::<f32>().unwrap();
         assert!(v.iter().all(|&t| (0.0..=6.0).contains(&t)));
+    }
+
+    #[test]
+    fn style_embedding_holds_tap_statistics_and_the_pooled_map() {
+        let device = Device::flex();
+        device.seed(3);
+        let cfg = MobileNetV2Config::new(4)
+            .with_width_mult(0.25)
+            .with_embedding(EmbeddingKind::Style);
+        assert_eq!(cfg.style_blocks(), [6, 13, 16]);
+        let model = cfg.init(&device);
+        // width 0.25: taps 6·8, 6·24, 6·40 hidden channels (inputs 32α, 96α, 160α); last conv 1280
+        assert_eq!(cfg.embed_dim(), 2 * (48 + 144 + 240) + 1280);
+        assert_eq!(model.embed_dim(), cfg.embed_dim());
+        assert_eq!(model.last_channels(), 1280);
+        let x = Tensor::<4>::random(
+            [2, 3, 64, 64],
+            burn::tensor::Distribution::Uniform(-1.0, 1.0),
+            &device,
+        );
+        let e = model.embed(x.clone());
+        assert_eq!(e.dims(), [2, cfg.embed_dim()]);
+        assert_eq!(model.forward(x.clone()).dims(), [2, 4]);
+        // the tail is the pooled final map; the first block is the mean/std of the first tap
+        let v = e.into_data().try_to_vec::<f32>().unwrap();
+        let pooled = model
+            .pool_features(model.features(x.clone()))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        let d = cfg.embed_dim();
+        for (a, b) in v[d - 1280..d].iter().zip(&pooled[..1280]) {
+            assert!((a - b).abs() < 1e-5);
+        }
+        let h = model.forward_prefix(x, 6);
+        let (tap, _) = model.blocks[6].forward_expanded(h);
+        let t = tap.into_data().try_to_vec::<f32>().unwrap();
+        let hw = 8 * 8;
+        let ch0: Vec<f32> = t[..hw].to_vec();
+        let m = ch0.iter().sum::<f32>() / hw as f32;
+        let sd = (ch0.iter().map(|a| (a - m) * (a - m)).sum::<f32>() / hw as f32).sqrt();
+        assert!((v[0] - m).abs() < 1e-4, "{} vs {m}", v[0]);
+        assert!((v[48] - sd).abs() < 1e-3, "{} vs {sd}", v[48]);
     }
 
     #[test]

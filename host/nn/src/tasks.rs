@@ -115,6 +115,94 @@ impl Rows {
     }
 }
 
+/// Per-feature standardisation `(x − mean) / std` fitted on training rows. The head trains on
+/// standardised rows (features of very different scales, e.g. the style statistics), then
+/// [`fold_into`](Self::fold_into) moves the affine map into the linear layer, so the saved
+/// model reads raw embeddings and the exported graph has no extra ops.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Standardizer {
+    /// Mean of each feature.
+    pub mean: Vec<f32>,
+    /// 1 / standard deviation of each feature (1 for constant features).
+    pub inv_std: Vec<f32>,
+}
+
+impl Standardizer {
+    /// Fits the means and standard deviations of `rows`' columns.
+    pub fn fit(rows: &Rows) -> Self {
+        let (n, d) = (rows.len().max(1) as f64, rows.dim);
+        let mut sum = vec![0f64; d];
+        let mut sum_sq = vec![0f64; d];
+        for row in rows.values.chunks(d.max(1)) {
+            for (j, &v) in row.iter().enumerate() {
+                sum[j] += f64::from(v);
+                sum_sq[j] += f64::from(v) * f64::from(v);
+            }
+        }
+        let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+        let inv_std = sum_sq
+            .iter()
+            .zip(&mean)
+            .map(|(sq, m)| {
+                let sd = (sq / n - m * m).max(0.0).sqrt();
+                if sd > 1e-6 { (1.0 / sd) as f32 } else { 1.0 }
+            })
+            .collect();
+        Self {
+            mean: mean.iter().map(|&m| m as f32).collect(),
+            inv_std,
+        }
+    }
+
+    /// Standardises `rows` in place.
+    pub fn apply(&self, rows: &mut Rows) {
+        let d = rows.dim.max(1);
+        for row in rows.values.chunks_mut(d) {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (*v - self.mean[j]) * self.inv_std[j];
+            }
+        }
+    }
+
+    /// A linear layer trained on standardised inputs → the same function of raw inputs:
+    /// `W'ᵢ = Wᵢ / σᵢ`, `b' = b − Σᵢ W'ᵢ μᵢ` (burn stores `W` as `[in, out]`).
+    pub fn fold_into(&self, linear: &Linear) -> Result<Linear> {
+        let device = linear.weight.device();
+        let [d_in, d_out] = linear.weight.dims();
+        anyhow::ensure!(
+            d_in == self.mean.len(),
+            "standardizer has {} features, the layer {d_in}",
+            self.mean.len()
+        );
+        let w = tensor_values(linear.weight.val())?;
+        let b = match &linear.bias {
+            Some(b) => tensor_values(b.val())?,
+            None => vec![0.0; d_out],
+        };
+        let mut w2 = vec![0f32; d_in * d_out];
+        let mut b2: Vec<f64> = b.iter().map(|&v| f64::from(v)).collect();
+        for i in 0..d_in {
+            for o in 0..d_out {
+                let v = w[i * d_out + o] * self.inv_std[i];
+                w2[i * d_out + o] = v;
+                b2[o] -= f64::from(v) * f64::from(self.mean[i]);
+            }
+        }
+        let b2: Vec<f32> = b2.iter().map(|&v| v as f32).collect();
+        let mut out = linear.clone();
+        out.weight = burn::module::Param::initialized(
+            linear.weight.id,
+            Tensor::<1>::from_floats(w2.as_slice(), &device).reshape([d_in, d_out]),
+        );
+        let bias = Tensor::<1>::from_floats(b2.as_slice(), &device);
+        out.bias = Some(match &linear.bias {
+            Some(p) => burn::module::Param::initialized(p.id, bias),
+            None => burn::module::Param::from_tensor(bias),
+        });
+        Ok(out)
+    }
+}
+
 fn softmax_values(logits: Tensor<2>) -> Result<Vec<f32>> {
     tensor_values(softmax(logits, 1))
 }
@@ -261,5 +349,46 @@ impl<M: ImageClassifier> Task for (ImageTask, std::marker::PhantomData<M>) {
             probs.extend(softmax_values(model.logits(self.0.batch(&s, 0)?))?);
         }
         Ok((probs, self.0.val.iter().map(|s| s.label).collect()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folded_standardizer_gives_the_same_logits_on_raw_rows() {
+        let device = Device::flex();
+        device.seed(9);
+        // three features on very different scales, one constant
+        let raw: Vec<Vec<f32>> = (0..20)
+            .map(|i| {
+                let t = i as f32;
+                vec![1000.0 + 50.0 * (t * 0.7).sin(), 0.001 * t, 3.0, -t]
+            })
+            .collect();
+        let mut rows = Rows::new(raw.clone(), vec![0; 20]);
+        let st = Standardizer::fit(&rows);
+        assert_eq!(st.inv_std[2], 1.0);
+        st.apply(&mut rows);
+        // standardised columns: mean 0, variance 1 (constant column: 0)
+        for j in [0, 1, 3] {
+            let col: Vec<f32> = rows.values.iter().skip(j).step_by(4).copied().collect();
+            let m = col.iter().sum::<f32>() / 20.0;
+            let v = col.iter().map(|a| (a - m) * (a - m)).sum::<f32>() / 20.0;
+            assert!(m.abs() < 1e-4 && (v - 1.0).abs() < 1e-3, "col {j}: {m} {v}");
+        }
+        let linear = LinearConfig::new(4, 3).init(&device);
+        let x_std = Tensor::<1>::from_floats(rows.values.as_slice(), &device).reshape([20, 4]);
+        let flat: Vec<f32> = raw.into_iter().flatten().collect();
+        let x_raw = Tensor::<1>::from_floats(flat.as_slice(), &device).reshape([20, 4]);
+        let want = tensor_values(linear.forward(x_std)).unwrap();
+        let folded = st.fold_into(&linear).unwrap();
+        let got = tensor_values(folded.forward(x_raw)).unwrap();
+        for (a, b) in want.iter().zip(&got) {
+            assert!((a - b).abs() < 1e-2 * (1.0 + a.abs()), "{a} vs {b}");
+        }
+        let wrong = LinearConfig::new(5, 3).init(&device);
+        assert!(st.fold_into(&wrong).is_err());
     }
 }

@@ -24,10 +24,11 @@ use crate::data::{DataSplits, Sample, load_splits};
 use crate::features::{CacheKey, extract};
 use crate::fit::{FitConfig, FitOutcome, FitState, checkpoint_dir, fit, interrupt_flag};
 use crate::import::{config_for, load_pretrained};
+use crate::mobilenet::EmbeddingKind;
 use crate::mobilenet::MobileNetV2Config;
 use crate::predict::predict_probs_any;
 use crate::scratch::ScratchCnnConfig;
-use crate::tasks::{FinetuneTask, Head, HeadTask, ImageTask, Rows};
+use crate::tasks::{FinetuneTask, Head, HeadTask, ImageTask, Rows, Standardizer};
 
 /// Which network and how it starts.
 #[derive(Clone, Debug)]
@@ -41,6 +42,8 @@ pub enum Recipe {
         views: u32,
         /// Blocks to fine-tune (0: head only).
         unfreeze_last: usize,
+        /// What the head sees (style statistics need `unfreeze_last` 0).
+        embedding: EmbeddingKind,
     },
     /// MobileNetV2 (random init) trained end to end.
     MobilenetScratch,
@@ -136,6 +139,7 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
                 weights,
                 views,
                 unfreeze_last,
+                embedding,
             } => {
                 let r = pretrained(
                     plan,
@@ -143,7 +147,7 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
                     &fit_cfg,
                     weights,
                     *views,
-                    *unfreeze_last,
+                    (*unfreeze_last, *embedding),
                     &aug,
                     &device,
                 )?;
@@ -284,7 +288,7 @@ fn pretrained(
     fit_cfg: &FitConfig,
     weights_path: &Path,
     views: u32,
-    unfreeze_last: usize,
+    (unfreeze_last, embedding): (usize, EmbeddingKind),
     aug: &AugmentConfig,
     device: &Device,
 ) -> Result<Option<PretrainedResult>> {
@@ -295,7 +299,13 @@ fn pretrained(
         .with_context(|| format!("{} at width {}", weights_path.display(), plan.width))?;
     let sha = sha256_file(weights_path)
         .with_context(|| format!("cannot read {}", weights_path.display()))?;
-    let cfg = config_for(&weights, plan.width, fit_cfg.num_classes).with_dropout(plan.dropout);
+    anyhow::ensure!(
+        unfreeze_last == 0 || embedding == EmbeddingKind::Pooled,
+        "--embedding style trains a head on frozen features: drop --unfreeze-last"
+    );
+    let cfg = config_for(&weights, plan.width, fit_cfg.num_classes)
+        .with_dropout(plan.dropout)
+        .with_embedding(embedding);
     let (model, report) = load_pretrained(cfg.init(device), &weights)?;
     tracing::info!(
         "{}: mapped {}/{} tensors (head {})",
@@ -318,7 +328,10 @@ fn pretrained(
     );
     let first_block = n_blocks - unfreeze_last;
     let layer = if unfreeze_last == 0 {
-        "embed".to_string()
+        match embedding {
+            EmbeddingKind::Pooled => "embed".to_string(),
+            EmbeddingKind::Style => "style".to_string(),
+        }
     } else {
         format!("block{first_block}")
     };
@@ -371,30 +384,40 @@ fn pretrained(
     let interrupt = interrupt_flag();
     let ckpt = checkpoint_dir(&plan.out);
     let (model, state, name) = if unfreeze_last == 0 {
+        // style statistics mix scales (means, deviations, pooled map): standardise, then
+        // fold the standardisation into the trained layer
+        let standardizer = (embedding == EmbeddingKind::Style).then(|| Standardizer::fit(&train));
+        let (mut train, mut val) = (train, val);
+        if let Some(st) = &standardizer {
+            st.apply(&mut train);
+            st.apply(&mut val);
+        }
         let task = HeadTask {
             train,
             val,
             device: device.clone(),
         };
-        let head = Head::new(
-            model.last_channels(),
-            fit_cfg.num_classes,
-            plan.dropout,
-            device,
-        );
+        let head = Head::new(model.embed_dim(), fit_cfg.num_classes, plan.dropout, device);
         let out: FitOutcome<Head> =
             fit(&task, head, fit_cfg, Some(&ckpt), plan.resume, &interrupt)?;
         if out.interrupted {
             return Ok(None);
         }
         let mut model = model;
-        let best = out.best;
+        let linear = match &standardizer {
+            Some(st) => st.fold_into(&out.best.linear)?,
+            None => out.best.linear,
+        };
         model.classifier.weight =
-            Param::initialized(model.classifier.weight.id, best.linear.weight.val());
-        if let (Some(b), Some(dst)) = (best.linear.bias.as_ref(), model.classifier.bias.as_ref()) {
+            Param::initialized(model.classifier.weight.id, linear.weight.val());
+        if let (Some(b), Some(dst)) = (linear.bias.as_ref(), model.classifier.bias.as_ref()) {
             model.classifier.bias = Some(Param::initialized(dst.id, b.val()));
         }
-        (model, out.state, "pretrained-head".to_string())
+        let name = match embedding {
+            EmbeddingKind::Pooled => "pretrained-head",
+            EmbeddingKind::Style => "pretrained-style-head",
+        };
+        (model, out.state, name.to_string())
     } else {
         let [_, c, h, w] = {
             let s = plan.size as usize;
@@ -531,12 +554,17 @@ mod tests {
         toy_folder(&data, 10);
         let weights = dir.path().join("w.safetensors");
         sleeve_weights::write_torchvision_safetensors(&weights, 0.25, 10, 2).unwrap();
-        for k in [0, 2] {
-            let out = dir.path().join(format!("run{k}"));
+        for (k, embedding) in [
+            (0, EmbeddingKind::Pooled),
+            (2, EmbeddingKind::Pooled),
+            (0, EmbeddingKind::Style),
+        ] {
+            let out = dir.path().join(format!("run{k}{embedding:?}"));
             let recipe = Recipe::Pretrained {
                 weights: weights.clone(),
                 views: 1,
                 unfreeze_last: k,
+                embedding,
             };
             let s = run(&plan(&data, &out, recipe, 3)).unwrap().unwrap();
             assert_eq!(s.epochs, 3);
@@ -544,6 +572,9 @@ mod tests {
             assert!(std::fs::read_dir(out.join("cache")).unwrap().count() >= 2);
             let (model, meta) = load_classifier(&s.classifier, &Device::flex()).unwrap();
             assert_eq!(meta.labels.names(), ["pop", "rock"]);
+            if let crate::checkpoint::ArchConfig::MobilenetV2(c) = &meta.arch {
+                assert_eq!(c.embedding, embedding);
+            }
             assert_eq!(meta.preprocess.input_size, 32);
             let img = data.join("rock").join("rock0.png");
             let p = predict_probs(&model, &[img], &meta.preprocess).unwrap();

@@ -11,8 +11,8 @@ use sleeve_export::quant::calib::RangeMethod;
 use sleeve_export::trained::{
     BundleOptions, Int8Forms, REPORT_FILE, Selection, Ship, build_bundle,
 };
-use sleeve_nn::MobileNetV2Config;
 use sleeve_nn::checkpoint::{ArchConfig, ClassifierMeta, Provenance, save_classifier};
+use sleeve_nn::{EmbeddingKind, MobileNetV2Config, Stride16Tap};
 use sleeve_shared::detect::DecodeParams;
 use sleeve_shared::fusion::FusionParams;
 use sleeve_shared::manifest::Precision;
@@ -36,10 +36,12 @@ fn write_images(dir: &Path) {
 }
 
 /// A classifier output dir (`out/classifier/{model.bpk,meta.json}` + `out/summary.json`).
-fn write_classifier(out: &Path, data: &Path) {
+fn write_classifier(out: &Path, data: &Path, embedding: EmbeddingKind) {
     let device = Device::default();
     let splits = sleeve_nn::data::load_splits(data, 3, None).unwrap();
-    let cfg = MobileNetV2Config::new(5).with_width_mult(0.25);
+    let cfg = MobileNetV2Config::new(5)
+        .with_width_mult(0.25)
+        .with_embedding(embedding);
     let model = cfg.init(&device);
     let meta = ClassifierMeta {
         version: sleeve_nn::checkpoint::META_VERSION,
@@ -64,13 +66,13 @@ fn write_classifier(out: &Path, data: &Path) {
 }
 
 /// A detector output dir with `best/` and a `fusion.json`.
-fn write_detector(out: &Path) -> DetectorMeta {
+fn write_detector(out: &Path, tap16: Stride16Tap) -> DetectorMeta {
     let device = Device::default();
     let cfg = SsdLiteConfig {
         backbone: MobileNetV2Config::new(1).with_width_mult(0.25),
         anchors: anchor_config_for(64),
         input_size: 64,
-        tap16: Default::default(),
+        tap16,
     };
     let model = cfg.init(&device);
     let meta = DetectorMeta {
@@ -131,8 +133,12 @@ fn bundle_from_trained_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     write_images(&root.join("images"));
-    write_classifier(&root.join("clf"), &root.join("images"));
-    let dmeta = write_detector(&root.join("det"));
+    write_classifier(
+        &root.join("clf"),
+        &root.join("images"),
+        EmbeddingKind::Pooled,
+    );
+    let dmeta = write_detector(&root.join("det"), Stride16Tap::Projection);
     let o = options(root);
 
     let r = build_bundle(&o).expect("bundle");
@@ -198,11 +204,36 @@ fn bundle_from_trained_checkpoints() {
 }
 
 #[test]
+fn style_classifier_and_expansion_detector_export_with_parity() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    write_images(&root.join("images"));
+    write_classifier(
+        &root.join("clf"),
+        &root.join("images"),
+        EmbeddingKind::Style,
+    );
+    write_detector(&root.join("det"), Stride16Tap::Expansion);
+    let r = build_bundle(&options(root)).expect("bundle");
+    assert!(r.classifier.parity_max_abs_diff <= 1e-4, "{r:?}");
+    let d = r.detector.as_ref().expect("detector report");
+    assert!(d.parity_max_abs_diff <= 1e-4, "{d:?}");
+    for m in [&r.classifier, d] {
+        assert_eq!(m.forms.len(), 3, "{m:?}");
+        assert!(m.forms[1].agreement > 0.0, "{m:?}");
+    }
+}
+
+#[test]
 fn bad_requests_are_refused_with_context() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     write_images(&root.join("images"));
-    write_classifier(&root.join("clf"), &root.join("images"));
+    write_classifier(
+        &root.join("clf"),
+        &root.join("images"),
+        EmbeddingKind::Pooled,
+    );
     let base = BundleOptions {
         detector: None,
         eval_data: None,
