@@ -130,9 +130,10 @@ pub struct MobileNetV2Config {
     /// BatchNorm epsilon (torchvision 1e-5, TF 1e-3).
     #[config(default = 1e-5)]
     pub bn_epsilon: f64,
-    /// What the linear head sees.
-    #[config(default = "EmbeddingKind::Pooled")]
-    pub embedding: EmbeddingKind,
+    /// What the linear head sees; `None` (and checkpoints written before the field existed)
+    /// means [`EmbeddingKind::Pooled`]. Read it with [`embedding_kind`](Self::embedding_kind).
+    #[config(default = "None")]
+    pub embedding: Option<EmbeddingKind>,
 }
 
 /// Channel plan of one inverted-residual block.
@@ -203,9 +204,14 @@ impl MobileNetV2Config {
         [start(3), start(5), start(6)]
     }
 
+    /// What the linear head sees.
+    pub fn embedding_kind(&self) -> EmbeddingKind {
+        self.embedding.unwrap_or_default()
+    }
+
     /// Length of the embedding the linear head sees.
     pub fn embed_dim(&self) -> usize {
-        match self.embedding {
+        match self.embedding_kind() {
             EmbeddingKind::Pooled => self.last_channels(),
             EmbeddingKind::Style => {
                 let specs = self.block_specs();
@@ -274,7 +280,7 @@ impl MobileNetV2Config {
             dropout: DropoutConfig::new(self.dropout).init(),
             classifier: LinearConfig::new(self.embed_dim(), self.num_classes).init(device),
             stride16_block: self.stride16_block(),
-            embedding: self.embedding,
+            embedding: self.embedding_kind(),
             style_blocks: self.style_blocks(),
         }
     }
@@ -706,7 +712,7 @@ mod tests {
         device.seed(3);
         let cfg = MobileNetV2Config::new(4)
             .with_width_mult(0.25)
-            .with_embedding(EmbeddingKind::Style);
+            .with_embedding(Some(EmbeddingKind::Style));
         assert_eq!(cfg.style_blocks(), [6, 13, 16]);
         let model = cfg.init(&device);
         // width 0.25: taps 6·8, 6·24, 6·40 hidden channels (inputs 32α, 96α, 160α); last conv 1280
@@ -741,6 +747,18 @@ mod tests {
         let sd = (ch0.iter().map(|a| (a - m) * (a - m)).sum::<f32>() / hw as f32).sqrt();
         assert!((v[0] - m).abs() < 1e-4, "{} vs {m}", v[0]);
         assert!((v[48] - sd).abs() < 1e-3, "{} vs {sd}", v[48]);
+    }
+
+    #[test]
+    fn configs_without_the_embedding_field_still_load() {
+        let old = r#"{"num_classes": 5, "width_mult": 1.0, "dropout": 0.2,
+            "padding": "tf_same", "bn_epsilon": 0.00001}"#;
+        let cfg: MobileNetV2Config = serde_json::from_str(old).unwrap();
+        assert_eq!(cfg.embedding_kind(), EmbeddingKind::Pooled);
+        let style = MobileNetV2Config::new(5).with_embedding(Some(EmbeddingKind::Style));
+        let back: MobileNetV2Config =
+            serde_json::from_str(&serde_json::to_string(&style).unwrap()).unwrap();
+        assert_eq!(back.embedding_kind(), EmbeddingKind::Style);
     }
 
     #[test]

@@ -305,7 +305,7 @@ fn pretrained(
     );
     let cfg = config_for(&weights, plan.width, fit_cfg.num_classes)
         .with_dropout(plan.dropout)
-        .with_embedding(embedding);
+        .with_embedding(Some(embedding));
     let (model, report) = load_pretrained(cfg.init(device), &weights)?;
     tracing::info!(
         "{}: mapped {}/{} tensors (head {})",
@@ -573,7 +573,7 @@ mod tests {
             let (model, meta) = load_classifier(&s.classifier, &Device::flex()).unwrap();
             assert_eq!(meta.labels.names(), ["pop", "rock"]);
             if let crate::checkpoint::ArchConfig::MobilenetV2(c) = &meta.arch {
-                assert_eq!(c.embedding, embedding);
+                assert_eq!(c.embedding_kind(), embedding);
             }
             assert_eq!(meta.preprocess.input_size, 32);
             let img = data.join("rock").join("rock0.png");

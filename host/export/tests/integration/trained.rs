@@ -41,7 +41,7 @@ fn write_classifier(out: &Path, data: &Path, embedding: EmbeddingKind) {
     let splits = sleeve_nn::data::load_splits(data, 3, None).unwrap();
     let cfg = MobileNetV2Config::new(5)
         .with_width_mult(0.25)
-        .with_embedding(embedding);
+        .with_embedding(Some(embedding));
     let model = cfg.init(&device);
     let meta = ClassifierMeta {
         version: sleeve_nn::checkpoint::META_VERSION,
