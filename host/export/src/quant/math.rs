@@ -67,25 +67,6 @@ pub fn quantize_per_channel_outer(w: &[f32], channels: usize) -> (Vec<i8>, Vec<f
     (q, scales)
 }
 
-/// Per-column symmetric int8 quantization of a row-major `[rows, cols]` matrix (MatMul
-/// weights `[in, out]`, channel axis 1): int8 values and one scale per column.
-pub fn quantize_per_channel_inner(w: &[f32], cols: usize) -> (Vec<i8>, Vec<f32>) {
-    let rows = w.len() / cols.max(1);
-    let mut max_abs = vec![0.0f32; cols];
-    for r in 0..rows {
-        for c in 0..cols {
-            max_abs[c] = max_abs[c].max(w[r * cols + c].abs());
-        }
-    }
-    let params: Vec<QParams> = max_abs.iter().map(|&m| symmetric_i8(m)).collect();
-    let q = w
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| quantize_i8(v, params[i % cols]))
-        .collect();
-    (q, params.iter().map(|p| p.scale).collect())
-}
-
 /// Largest distance of a value from its grid level, in steps, for [`lossless_grid_i8`].
 const GRID_TOLERANCE_STEPS: f32 = 0.01;
 
@@ -220,10 +201,6 @@ mod tests {
             vec![127, -32, 0, 16, 0, -127],
             "-32.5 and 16.5 round to even"
         );
-        // Columns of a row-major [2, 2] matrix: scales 1/64 and 1/128.
-        let (q, s) = quantize_per_channel_inner(&[0.5078125, 0.51953125, -1.984375, -0.9921875], 2);
-        assert_eq!(s, vec![1.0 / 64.0, 1.0 / 128.0]);
-        assert_eq!(q, vec![32, 66, -127, -127], "32.5 and 66.5 round to even");
     }
 
     #[test]
