@@ -400,12 +400,7 @@ impl InvertedResidual {
 
     /// Forward pass.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let h = match &self.expand {
-            Some(e) => e.forward(x.clone()),
-            None => x.clone(),
-        };
-        let y = self.project.forward(self.depthwise.forward(h));
-        if self.residual { x + y } else { y }
+        self.forward_expanded(x).1
     }
 
     /// Forward pass that also returns the expansion's output (the input itself when the
@@ -597,11 +592,6 @@ impl MobileNetV2 {
     /// Length of [`embed`](Self::embed)'s output (the linear head's input).
     pub fn embed_dim(&self) -> usize {
         self.classifier.weight.dims()[0]
-    }
-
-    /// What the linear head sees.
-    pub fn embedding(&self) -> EmbeddingKind {
-        self.embedding
     }
 
     /// Channels of the stride-16 map returned by [`pyramid`](Self::pyramid).

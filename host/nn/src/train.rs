@@ -147,7 +147,8 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
                     &fit_cfg,
                     weights,
                     *views,
-                    (*unfreeze_last, *embedding),
+                    *unfreeze_last,
+                    *embedding,
                     &aug,
                     &device,
                 )?;
@@ -288,7 +289,8 @@ fn pretrained(
     fit_cfg: &FitConfig,
     weights_path: &Path,
     views: u32,
-    (unfreeze_last, embedding): (usize, EmbeddingKind),
+    unfreeze_last: usize,
+    embedding: EmbeddingKind,
     aug: &AugmentConfig,
     device: &Device,
 ) -> Result<Option<PretrainedResult>> {

@@ -103,6 +103,13 @@ fn write_detector(out: &Path, tap16: Stride16Tap) -> DetectorMeta {
     meta
 }
 
+/// Images, a classifier and a detector under `root`, laid out as `options(root)` expects.
+fn write_checkpoints(root: &Path, embedding: EmbeddingKind, tap16: Stride16Tap) -> DetectorMeta {
+    write_images(&root.join("images"));
+    write_classifier(&root.join("clf"), &root.join("images"), embedding);
+    write_detector(&root.join("det"), tap16)
+}
+
 fn options(root: &Path) -> BundleOptions {
     BundleOptions {
         classifier: root.join("clf"),
@@ -132,13 +139,7 @@ fn options(root: &Path) -> BundleOptions {
 fn bundle_from_trained_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    write_images(&root.join("images"));
-    write_classifier(
-        &root.join("clf"),
-        &root.join("images"),
-        EmbeddingKind::Pooled,
-    );
-    let dmeta = write_detector(&root.join("det"), Stride16Tap::Projection);
+    let dmeta = write_checkpoints(root, EmbeddingKind::Pooled, Stride16Tap::Projection);
     let o = options(root);
 
     let r = build_bundle(&o).expect("bundle");
@@ -207,13 +208,7 @@ fn bundle_from_trained_checkpoints() {
 fn style_classifier_and_expansion_detector_export_with_parity() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    write_images(&root.join("images"));
-    write_classifier(
-        &root.join("clf"),
-        &root.join("images"),
-        EmbeddingKind::Style,
-    );
-    write_detector(&root.join("det"), Stride16Tap::Expansion);
+    write_checkpoints(root, EmbeddingKind::Style, Stride16Tap::Expansion);
     let r = build_bundle(&options(root)).expect("bundle");
     assert!(r.classifier.parity_max_abs_diff <= 1e-4, "{r:?}");
     let d = r.detector.as_ref().expect("detector report");
