@@ -69,6 +69,9 @@ pub struct TrainingState {
     /// the architecture; kept here (defaulting to 0) so older metadata still loads.
     #[serde(default)]
     pub head_hidden: usize,
+    /// Backbone blocks fine-tuned on cached activations (0: heads only or end to end).
+    #[serde(default)]
+    pub unfreeze_last: usize,
 }
 
 /// The `(weights, meta)` paths for a checkpoint given as its folder, its `.bpk` or its `.json`.

@@ -58,6 +58,16 @@ pub struct TrainArgs {
     /// heads on cached features of a frozen backbone.
     #[arg(long)]
     pub end_to_end: bool,
+    /// Fine-tune the last K backbone blocks and the final 1×1 conv together with the heads,
+    /// on cached activations entering them (their BatchNorms stay frozen). 4 = the
+    /// stride-32 blocks, 7 = the stride-16 stage too; 0 trains the heads alone.
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub unfreeze_last: usize,
+    /// Start from a trained detector checkpoint (e.g. a heads-only run's `best/`) instead
+    /// of fresh heads: the second, fine-tuning phase. Its input size must match; its
+    /// stride-16 tap and head width are kept.
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub init_from: Option<PathBuf>,
     /// Synthetic training images (cached once when the backbone is frozen; per epoch otherwise).
     #[arg(long, default_value_t = 1200)]
     pub train_images: usize,
@@ -220,6 +230,8 @@ pub fn train(a: TrainArgs) -> Result<()> {
         input_size: a.input_size,
         backbone,
         end_to_end: a.end_to_end,
+        unfreeze_last: a.unfreeze_last,
+        init_from: a.init_from,
         train_images: a.train_images,
         val_images: a.val_images,
         scene_fraction: a.scene_fraction,

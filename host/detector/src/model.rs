@@ -357,6 +357,14 @@ impl SsdLite {
         let (c16, c32) = self.backbone.pyramid_at(x, self.tap16);
         self.heads.forward(c16, c32)
     }
+
+    /// [`forward`](Self::forward) from the backbone's activation entering block
+    /// `first_block` (at most [`MobileNetV2::first_stride32_block`]): fine-tuning the last
+    /// blocks on cached activations.
+    pub fn forward_from(&self, x: Tensor<4>, first_block: usize) -> (Tensor<3>, Tensor<2>) {
+        let (c16, c32) = self.backbone.pyramid_from(x, first_block, self.tap16);
+        self.heads.forward(c16, c32)
+    }
 }
 
 #[cfg(test)]
@@ -395,6 +403,37 @@ mod tests {
         // The prior bias makes every initial score ≈ 1 %.
         let l = l.into_data().try_to_vec::<f32>().unwrap();
         assert!(l.iter().all(|v| (v + 4.6).abs() < 0.5), "{:?}", &l[..4]);
+    }
+
+    /// Continuing from a cached block input gives the full forward pass, for both taps and
+    /// every allowed first block.
+    #[test]
+    fn forward_from_cached_activation_matches_forward() {
+        let device = Device::flex();
+        device.seed(5);
+        for tap in [Stride16Tap::Projection, Stride16Tap::Expansion] {
+            let cfg = SsdLiteConfig {
+                backbone: MobileNetV2Config::new(1).with_width_mult(0.25),
+                anchors: anchor_config_for(64),
+                input_size: 64,
+                tap16: tap,
+            };
+            let model = cfg.init_with_heads(8, &device);
+            let x = Tensor::<4>::random(
+                [2, 3, 64, 64],
+                burn::tensor::Distribution::Uniform(-1.0, 1.0),
+                &device,
+            );
+            let (b, l) = model.forward(x.clone());
+            let want = [b.into_data(), l.into_data()];
+            for first in [0, 7, model.backbone.first_stride32_block()] {
+                let cached = model.backbone.forward_prefix(x.clone(), first);
+                let (b2, l2) = model.forward_from(cached, first);
+                for (w, got) in want.iter().zip([b2.into_data(), l2.into_data()]) {
+                    w.assert_approx_eq::<f32>(&got, burn::tensor::Tolerance::absolute(1e-5));
+                }
+            }
+        }
     }
 
     #[test]

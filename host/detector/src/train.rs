@@ -61,6 +61,12 @@ pub struct TrainConfig {
     pub backbone: BackboneInit,
     /// Train the backbone too (no feature cache).
     pub end_to_end: bool,
+    /// Fine-tune the last this many backbone blocks (and the final 1×1 conv) with the heads,
+    /// on cached activations entering them; 0 trains the heads alone on cached pyramid maps.
+    pub unfreeze_last: usize,
+    /// Start from this detector checkpoint's weights (e.g. a frozen-backbone run) instead
+    /// of fresh heads; its architecture (input size, tap, head width) is kept.
+    pub init_from: Option<PathBuf>,
     /// Synthetic training images (per epoch for end-to-end; cached set when frozen).
     pub train_images: usize,
     /// Synthetic validation images.
@@ -228,18 +234,19 @@ pub fn image_batch(
     Ok(Tensor::<1>::from_floats(v.as_slice(), device).reshape([samples.len(), 3, s, s]))
 }
 
-/// Cached pyramid features of a frozen backbone.
+/// Activations of the frozen part of the network, cached once per image: the two pyramid
+/// maps (heads-only training) or the activation entering the first fine-tuned block.
 struct FeatureCache {
-    c16: Vec<Vec<f32>>,
-    c32: Vec<Vec<f32>>,
-    dims16: [usize; 3],
-    dims32: [usize; 3],
+    /// `maps[k][i]`: map `k` of image `i`, flattened `[C, H, W]`.
+    maps: Vec<Vec<Vec<f32>>>,
+    /// `[C, H, W]` of each map.
+    dims: Vec<[usize; 3]>,
 }
 
 impl FeatureCache {
+    /// Runs `frozen` over `samples` in batches of 8 and keeps what it returns.
     fn build(
-        backbone: &sleeve_nn::MobileNetV2,
-        tap: Stride16Tap,
+        frozen: &dyn Fn(Tensor<4>) -> Vec<Tensor<4>>,
         samples: &[Sample],
         pre: &PreprocessConfig,
         device: &Device,
@@ -248,54 +255,53 @@ impl FeatureCache {
     ) -> Result<Self> {
         let pb = progress_bar(samples.len() as u64, show);
         pb.set_prefix(format!("features ({what})"));
-        let mut c16 = Vec::with_capacity(samples.len());
-        let mut c32 = Vec::with_capacity(samples.len());
-        let (mut dims16, mut dims32) = ([0; 3], [0; 3]);
+        let mut cache = Self {
+            maps: Vec::new(),
+            dims: Vec::new(),
+        };
         for chunk in samples.chunks(8) {
             let refs: Vec<&Sample> = chunk.iter().collect();
-            let (a, b) = backbone.pyramid_at(image_batch(&refs, pre, device)?, tap);
-            let [n, ca, ha, wa] = a.dims();
-            let [_, cb, hb, wb] = b.dims();
-            dims16 = [ca, ha, wa];
-            dims32 = [cb, hb, wb];
-            let a = a
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let b = b
-                .into_data()
-                .try_to_vec::<f32>()
-                .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-            let (la, lb) = (ca * ha * wa, cb * hb * wb);
-            for i in 0..n {
-                c16.push(a[i * la..(i + 1) * la].to_vec());
-                c32.push(b[i * lb..(i + 1) * lb].to_vec());
+            let outputs = frozen(image_batch(&refs, pre, device)?);
+            if cache.maps.is_empty() {
+                cache.maps = vec![Vec::with_capacity(samples.len()); outputs.len()];
             }
-            pb.inc(n as u64);
+            cache.dims.clear();
+            for (k, t) in outputs.into_iter().enumerate() {
+                let [n, c, h, w] = t.dims();
+                cache.dims.push([c, h, w]);
+                let v = t
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+                let per = c * h * w;
+                cache.maps[k].extend((0..n).map(|i| v[i * per..(i + 1) * per].to_vec()));
+            }
+            pb.inc(chunk.len() as u64);
         }
         pb.finish_and_clear();
-        Ok(Self {
-            c16,
-            c32,
-            dims16,
-            dims32,
-        })
+        Ok(cache)
     }
 
-    fn batch(&self, idx: &[usize], device: &Device) -> (Tensor<4>, Tensor<4>) {
-        let gather = |v: &Vec<Vec<f32>>, d: [usize; 3]| {
-            let flat: Vec<f32> = idx.iter().flat_map(|&i| v[i].iter().copied()).collect();
-            Tensor::<1>::from_floats(flat.as_slice(), device).reshape([idx.len(), d[0], d[1], d[2]])
-        };
-        (
-            gather(&self.c16, self.dims16),
-            gather(&self.c32, self.dims32),
-        )
+    /// The cached maps of images `idx` as `[B, C, H, W]` tensors on `device`.
+    fn batch(&self, idx: &[usize], device: &Device) -> Vec<Tensor<4>> {
+        self.maps
+            .iter()
+            .zip(&self.dims)
+            .map(|(v, d)| {
+                let flat: Vec<f32> = idx.iter().flat_map(|&i| v[i].iter().copied()).collect();
+                Tensor::<1>::from_floats(flat.as_slice(), device).reshape([
+                    idx.len(),
+                    d[0],
+                    d[1],
+                    d[2],
+                ])
+            })
+            .collect()
     }
 
     fn megabytes(&self) -> f64 {
-        let per = self.dims16.iter().product::<usize>() + self.dims32.iter().product::<usize>();
-        (per * self.c16.len() * 4) as f64 / 1e6
+        let per: usize = self.dims.iter().map(|d| d.iter().product::<usize>()).sum();
+        (per * self.maps.first().map_or(0, Vec::len) * 4) as f64 / 1e6
     }
 }
 
@@ -406,6 +412,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     if cfg.end_to_end && !cfg.train_sets.is_empty() {
         bail!("training images from disk need the frozen-backbone recipe (drop --end-to-end)");
     }
+    if cfg.end_to_end && cfg.unfreeze_last > 0 {
+        bail!("--unfreeze-last fine-tunes on cached activations: drop --end-to-end");
+    }
     let data_desc = if cfg.train_sets.is_empty() {
         data_desc
     } else {
@@ -431,6 +440,38 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         }
         tracing::info!("resuming after epoch {}", meta.training.epochs_done);
         (m, meta.training, meta.model)
+    } else if let Some(init) = &cfg.init_from {
+        let (m, meta) = load_detector(init, &plain)
+            .with_context(|| format!("loading the starting detector {}", init.display()))?;
+        if meta.model.input_size != cfg.input_size {
+            bail!(
+                "starting detector {} has input size {}, not --input-size {}",
+                init.display(),
+                meta.model.input_size,
+                cfg.input_size
+            );
+        }
+        tracing::info!(
+            "starting from {} (trained {} epochs; its stride-16 tap and head width are kept)",
+            init.display(),
+            meta.training.epochs_done
+        );
+        let state = TrainingState {
+            epochs_total: cfg.epochs,
+            seed: cfg.seed,
+            frozen_backbone: cfg.unfreeze_last == 0,
+            unfreeze_last: cfg.unfreeze_last,
+            backbone_init: format!(
+                "detector {} ({})",
+                init.display(),
+                meta.training.backbone_init
+            ),
+            train_images: cfg.train_images,
+            data: data_desc.clone(),
+            head_hidden: meta.training.head_hidden,
+            ..TrainingState::default()
+        };
+        (m, state, meta.model)
     } else {
         let (backbone, bcfg) = build_backbone(&cfg.backbone, &plain)?;
         let model_cfg = SsdLiteConfig {
@@ -447,7 +488,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         let state = TrainingState {
             epochs_total: cfg.epochs,
             seed: cfg.seed,
-            frozen_backbone: !cfg.end_to_end,
+            frozen_backbone: !cfg.end_to_end && cfg.unfreeze_last == 0,
+            unfreeze_last: cfg.unfreeze_last,
             backbone_init: cfg.backbone.describe(),
             train_images: cfg.train_images,
             data: data_desc.clone(),
@@ -457,6 +499,14 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         (m, state, model_cfg)
     };
     state.epochs_total = cfg.epochs;
+    if state.unfreeze_last != cfg.unfreeze_last {
+        bail!(
+            "the checkpoint was trained with --unfreeze-last {}, not {}",
+            state.unfreeze_last,
+            cfg.unfreeze_last
+        );
+    }
+    let first_tuned = first_tuned_block(&model.backbone, cfg.unfreeze_last)?;
     let pre = PreprocessConfig::signed_unit(cfg.input_size);
 
     let val = if cfg.val_sets.is_empty() {
@@ -494,7 +544,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut stopped_early = false;
 
     if !cfg.end_to_end {
-        // Frozen backbone: cache features once.
+        // The frozen part runs once per image; what follows it trains on the cache.
         let train = if cfg.train_sets.is_empty() {
             generate(
                 &train_pool,
@@ -511,26 +561,21 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             state.train_images = train.len();
         }
         let t0 = Instant::now();
-        let cache = FeatureCache::build(
-            &model.backbone,
-            model.tap16,
-            &train,
-            &pre,
-            &plain,
-            cfg.progress,
-            "train",
-        )?;
-        let val_cache = FeatureCache::build(
-            &model.backbone,
-            model.tap16,
-            &val,
-            &pre,
-            &plain,
-            cfg.progress,
-            "val",
-        )?;
+        let frozen = |x: Tensor<4>| match first_tuned {
+            None => {
+                let (c16, c32) = model.backbone.pyramid_at(x, model.tap16);
+                vec![c16, c32]
+            }
+            Some(first) => vec![model.backbone.forward_prefix(x, first)],
+        };
+        let cache = FeatureCache::build(&frozen, &train, &pre, &plain, cfg.progress, "train")?;
+        let val_cache = FeatureCache::build(&frozen, &val, &pre, &plain, cfg.progress, "val")?;
         tracing::info!(
-            "cached features of {} + {} images in {:.1}s ({:.0} MB)",
+            "cached {} of {} + {} images in {:.1}s ({:.0} MB)",
+            match first_tuned {
+                None => "pyramid maps".to_string(),
+                Some(b) => format!("block-{b} inputs"),
+            },
             train.len(),
             val.len(),
             t0.elapsed().as_secs_f64(),
@@ -541,72 +586,58 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             .map(|s| assign(&anchors, &s.boxes, anchors_cfg.variances, &cfg.matching))
             .collect();
         drop(train);
-        let mut heads: SsdHeads = model.heads.clone().to_device(&train_dev).train();
-        for epoch in state.epochs_done..cfg.epochs {
-            let lr = lr_at(cfg.lr, epoch, cfg.epochs);
-            let mut order: Vec<usize> = (0..targets.len()).collect();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-                cfg.seed.wrapping_add(epoch as u64),
-            ));
-            let pb = progress_bar(order.len() as u64, cfg.progress);
-            pb.set_prefix(format!("epoch {}/{}", epoch + 1, cfg.epochs));
-            let (mut loss_sum, mut batches) = (0.0f64, 0usize);
-            for idx in order.chunks(cfg.batch_size) {
-                if stop.load(Ordering::SeqCst) || over_budget(&started) {
-                    stopped_early = true;
-                    break;
-                }
-                let (c16, c32) = cache.batch(idx, &train_dev);
-                let t: Vec<&Targets> = idx.iter().map(|&i| &targets[i]).collect();
-                let tb = TargetBatch::new(&t, &train_dev);
-                let (d, l) = heads.forward(c16, c32);
-                let parts = detection_loss(d, l, &tb, &cfg.loss);
-                let v: f32 = parts.total.clone().into_scalar();
-                if !v.is_finite() {
-                    bail!("loss became {v} at epoch {}", epoch + 1);
-                }
-                loss_sum += v as f64;
-                batches += 1;
-                let grads = GradientsParams::from_grads(parts.total.backward(), &heads);
-                heads = optim.step(lr, heads, grads);
-                pb.inc(idx.len() as u64);
-                pb.set_message(format!("loss {:.3}", loss_sum / batches as f64));
+        let run = CachedRun {
+            cfg,
+            cache: &cache,
+            val_cache: &val_cache,
+            targets: &targets,
+            anchors: &anchors,
+            variances: anchors_cfg.variances,
+            val_gt: &val_gt,
+            model_cfg: &model_cfg,
+            train_dev: &train_dev,
+            plain: &plain,
+            started,
+            spent_before,
+        };
+        stopped_early = match first_tuned {
+            None => {
+                let heads = model.heads.clone();
+                run.fit(
+                    &mut model,
+                    &mut state,
+                    &mut best,
+                    &mut optim,
+                    heads,
+                    |h: &SsdHeads, m: Vec<Tensor<4>>| {
+                        let [c16, c32]: [Tensor<4>; 2] =
+                            m.try_into().expect("the heads' cache holds two maps");
+                        h.forward(c16, c32)
+                    },
+                    |model: &mut SsdLite, h: SsdHeads| model.heads = h,
+                )?
             }
-            pb.finish_and_clear();
-            if stopped_early && batches < order.len().div_ceil(cfg.batch_size) {
-                tracing::warn!(
-                    "stopping in epoch {} (Ctrl-C or time budget); saving progress",
-                    epoch + 1
-                );
-                model.heads = heads.valid();
-                state.seconds = spent_before + started.elapsed().as_secs_f64();
-                save_checkpoint(&cfg.out, &model, &meta_for(&model_cfg, &state))?;
-                save_optimizer(&cfg.out, &optim)?;
-                break;
+            Some(first) => {
+                // keep the pretrained (folded) BNs as they are: only conv weights learn
+                let net = SsdLite {
+                    backbone: model.backbone.clone().freeze_batch_norms_from(first),
+                    ..model.clone()
+                };
+                run.fit(
+                    &mut model,
+                    &mut state,
+                    &mut best,
+                    &mut optim,
+                    net,
+                    |n: &SsdLite, m: Vec<Tensor<4>>| {
+                        let [x]: [Tensor<4>; 1] =
+                            m.try_into().expect("the fine-tuning cache holds one map");
+                        n.forward_from(x, first)
+                    },
+                    |model: &mut SsdLite, n: SsdLite| *model = n,
+                )?
             }
-            model.heads = heads.valid();
-            let mut outs = Vec::with_capacity(val.len());
-            for chunk in (0..val.len()).collect::<Vec<_>>().chunks(64) {
-                let (a, b) = val_cache.batch(chunk, &plain);
-                let (d, l) = model.heads.forward(a, b);
-                outs.extend(split_outputs(d, l, anchors.len())?);
-            }
-            let ap = ap50_of(&anchors, anchors_cfg.variances, &outs, &val_gt)?;
-            finish_epoch(
-                cfg,
-                &model,
-                &model_cfg,
-                &mut state,
-                &mut best,
-                &optim,
-                loss_sum / batches.max(1) as f64,
-                ap,
-                spent_before + started.elapsed().as_secs_f64(),
-            )?;
-            if stopped_early {
-                break;
-            }
-        }
+        };
     } else {
         let mut net: SsdLite = model.clone().to_device(&train_dev).train();
         let steps = cfg.train_images.div_ceil(cfg.batch_size);
@@ -696,6 +727,128 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     })
 }
 
+/// The first fine-tuned block for `--unfreeze-last k` (`None`: heads only).
+fn first_tuned_block(backbone: &sleeve_nn::MobileNetV2, k: usize) -> Result<Option<usize>> {
+    if k == 0 {
+        return Ok(None);
+    }
+    let n = backbone.num_blocks();
+    let min = n - backbone.first_stride32_block();
+    if !(min..=n).contains(&k) {
+        bail!(
+            "--unfreeze-last {k}: the heads read the stride-16 map, so fine-tuning starts at the \
+             stride-32 blocks or earlier: give {min} (the stride-32 blocks) to {n} (all blocks)"
+        );
+    }
+    Ok(Some(n - k))
+}
+
+/// Training on cached activations, shared by the heads-only and the fine-tuning recipes.
+struct CachedRun<'a> {
+    cfg: &'a TrainConfig,
+    cache: &'a FeatureCache,
+    val_cache: &'a FeatureCache,
+    targets: &'a [Targets],
+    anchors: &'a [Anchor],
+    variances: [f32; 2],
+    val_gt: &'a [Vec<BoxF>],
+    model_cfg: &'a SsdLiteConfig,
+    train_dev: &'a Device,
+    plain: &'a Device,
+    started: Instant,
+    spent_before: f64,
+}
+
+impl CachedRun<'_> {
+    /// Trains `trainee` for the remaining epochs: `forward` maps a batch of cached maps to
+    /// `(deltas, logits)`, `commit` puts the trained (inference-mode) module into `model`,
+    /// which is what every epoch checkpoints. Returns whether Ctrl-C or the time budget
+    /// stopped the run.
+    #[allow(clippy::too_many_arguments)]
+    fn fit<M: Module>(
+        &self,
+        model: &mut SsdLite,
+        state: &mut TrainingState,
+        best: &mut Option<(f64, usize)>,
+        optim: &mut ModuleOptimizer,
+        trainee: M,
+        forward: impl Fn(&M, Vec<Tensor<4>>) -> (Tensor<3>, Tensor<2>),
+        commit: impl Fn(&mut SsdLite, M),
+    ) -> Result<bool> {
+        let cfg = self.cfg;
+        let stop = stop_flag();
+        let over_budget = || cfg.time_budget.is_some_and(|b| self.started.elapsed() >= b);
+        let seconds = || self.spent_before + self.started.elapsed().as_secs_f64();
+        let mut trainee = trainee.to_device(self.train_dev).train();
+        for epoch in state.epochs_done..cfg.epochs {
+            let lr = lr_at(cfg.lr, epoch, cfg.epochs);
+            let mut order: Vec<usize> = (0..self.targets.len()).collect();
+            order.shuffle(&mut ChaCha8Rng::seed_from_u64(
+                cfg.seed.wrapping_add(epoch as u64),
+            ));
+            let pb = progress_bar(order.len() as u64, cfg.progress);
+            pb.set_prefix(format!("epoch {}/{}", epoch + 1, cfg.epochs));
+            let (mut loss_sum, mut batches, mut stopped) = (0.0f64, 0usize, false);
+            for idx in order.chunks(cfg.batch_size) {
+                if stop.load(Ordering::SeqCst) || over_budget() {
+                    stopped = true;
+                    break;
+                }
+                let maps = self.cache.batch(idx, self.train_dev);
+                let t: Vec<&Targets> = idx.iter().map(|&i| &self.targets[i]).collect();
+                let tb = TargetBatch::new(&t, self.train_dev);
+                let (d, l) = forward(&trainee, maps);
+                let parts = detection_loss(d, l, &tb, &cfg.loss);
+                let v: f32 = parts.total.clone().into_scalar();
+                if !v.is_finite() {
+                    bail!("loss became {v} at epoch {}", epoch + 1);
+                }
+                loss_sum += v as f64;
+                batches += 1;
+                let grads = GradientsParams::from_grads(parts.total.backward(), &trainee);
+                trainee = optim.step(lr, trainee, grads);
+                pb.inc(idx.len() as u64);
+                pb.set_message(format!("loss {:.3}", loss_sum / batches as f64));
+            }
+            pb.finish_and_clear();
+            if stopped && batches < order.len().div_ceil(cfg.batch_size) {
+                tracing::warn!(
+                    "stopping in epoch {} (Ctrl-C or time budget); saving progress",
+                    epoch + 1
+                );
+                commit(model, trainee.valid());
+                state.seconds = seconds();
+                save_checkpoint(&cfg.out, model, &meta_for(self.model_cfg, state))?;
+                save_optimizer(&cfg.out, optim)?;
+                return Ok(true);
+            }
+            let valid = trainee.valid();
+            let mut outs = Vec::with_capacity(self.val_gt.len());
+            for chunk in (0..self.val_gt.len()).collect::<Vec<_>>().chunks(64) {
+                let (d, l) = forward(&valid, self.val_cache.batch(chunk, self.plain));
+                outs.extend(split_outputs(d, l, self.anchors.len())?);
+            }
+            commit(model, valid);
+            let ap = ap50_of(self.anchors, self.variances, &outs, self.val_gt)?;
+            finish_epoch(
+                cfg,
+                model,
+                self.model_cfg,
+                state,
+                best,
+                optim,
+                loss_sum / batches.max(1) as f64,
+                ap,
+                seconds(),
+            )?;
+            if stopped {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
 /// Records an epoch, writes the checkpoint (and the best one), logs.
 #[allow(clippy::too_many_arguments)]
 fn finish_epoch(
@@ -753,6 +906,8 @@ mod tests {
             input_size: 64,
             backbone: BackboneInit::Random { width_mult: 0.25 },
             end_to_end: false,
+            unfreeze_last: 0,
+            init_from: None,
             train_images: 24,
             val_images: 8,
             scene_fraction: 0.0,
@@ -789,5 +944,79 @@ mod tests {
         assert_eq!(s2.state.epochs_done, 5);
         assert_eq!(s2.state.loss_history.len(), 5);
         assert_eq!(&s2.state.loss_history[..4], &h[..]);
+    }
+
+    /// The second phase: start from a heads-only checkpoint and fine-tune the stride-32
+    /// blocks on cached activations. The loss falls, blocks before them keep their weights,
+    /// the tuned ones change, and a K that skips the stride-16 map is refused.
+    #[test]
+    fn fine_tuning_last_blocks_changes_only_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = TrainConfig {
+            covers: None,
+            train_sets: DiskSets::default(),
+            val_sets: DiskSets::default(),
+            out: dir.path().join("heads"),
+            input_size: 64,
+            backbone: BackboneInit::Random { width_mult: 0.25 },
+            end_to_end: false,
+            unfreeze_last: 0,
+            init_from: None,
+            train_images: 24,
+            val_images: 8,
+            scene_fraction: 0.0,
+            epochs: 2,
+            batch_size: 8,
+            lr: 5e-3,
+            seed: 12,
+            device: Device::flex(),
+            time_budget: None,
+            resume: false,
+            head_hidden: 8,
+            tap16: Stride16Tap::Projection,
+            loss: LossConfig::default(),
+            matching: MatchConfig::default(),
+            progress: false,
+        };
+        train(&base).unwrap();
+        let start = base.out.join(BEST_DIR);
+        let tuned = TrainConfig {
+            out: dir.path().join("tuned"),
+            unfreeze_last: 4,
+            init_from: Some(start.clone()),
+            epochs: 4,
+            lr: 2e-3,
+            ..base.clone()
+        };
+        let s = train(&tuned).unwrap();
+        assert_eq!(s.state.unfreeze_last, 4);
+        assert!(!s.state.frozen_backbone);
+        let h = &s.state.loss_history;
+        assert!(h[3] < h[0], "loss did not fall: {h:?}");
+
+        let (before, _) = load_detector(&start, &Device::flex()).unwrap();
+        let (after, meta) = load_detector(&tuned.out, &Device::flex()).unwrap();
+        assert_eq!(meta.training.unfreeze_last, 4);
+        let weights = |m: &SsdLite, b: usize| {
+            m.backbone.blocks[b]
+                .project
+                .conv
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let first = after.backbone.first_stride32_block();
+        assert_eq!(weights(&before, first - 1), weights(&after, first - 1));
+        assert_ne!(weights(&before, first), weights(&after, first));
+
+        let bad = TrainConfig {
+            out: dir.path().join("bad"),
+            unfreeze_last: 2,
+            ..tuned.clone()
+        };
+        let err = format!("{:#}", train(&bad).unwrap_err());
+        assert!(err.contains("--unfreeze-last 2"), "{err}");
     }
 }

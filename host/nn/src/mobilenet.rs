@@ -506,23 +506,48 @@ impl MobileNetV2 {
     /// S/32, S/32])`: the output of the last stride-16 block and of the final 1×1 conv. The
     /// SSD-Lite detector's inputs.
     pub fn pyramid(&self, x: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
-        let c16 = self.forward_prefix(x, self.stride16_block + 1);
-        let c32 = self.forward_from(c16.clone(), self.stride16_block + 1);
-        (c16, c32)
+        self.pyramid_at(x, Stride16Tap::Projection)
     }
 
     /// [`pyramid`](Self::pyramid) with the stride-16 map taken at `tap`.
     pub fn pyramid_at(&self, x: Tensor<4>, tap: Stride16Tap) -> (Tensor<4>, Tensor<4>) {
+        self.pyramid_from(self.forward_prefix(x, 0), 0, tap)
+    }
+
+    /// [`pyramid_at`](Self::pyramid_at) continued from `x = forward_prefix(images,
+    /// first_block)`: what fine-tuning the blocks `first_block..` on cached activations
+    /// computes. `first_block` must be at most [`first_stride32_block`](Self::first_stride32_block)
+    /// (the stride-16 map is computed from `x`).
+    pub fn pyramid_from(
+        &self,
+        x: Tensor<4>,
+        first_block: usize,
+        tap: Stride16Tap,
+    ) -> (Tensor<4>, Tensor<4>) {
+        let first32 = self.first_stride32_block();
+        debug_assert!(
+            first_block <= first32,
+            "block {first_block} is past stride 16"
+        );
+        let mut b16 = x;
+        for b in self.blocks.iter().take(first32).skip(first_block) {
+            b16 = b.forward(b16);
+        }
         match tap {
-            Stride16Tap::Projection => self.pyramid(x),
+            Stride16Tap::Projection => {
+                let c32 = self.forward_from(b16.clone(), first32);
+                (b16, c32)
+            }
             Stride16Tap::Expansion => {
-                let first32 = self.stride16_block + 1;
-                let b16 = self.forward_prefix(x, first32);
                 let (c16, y) = self.blocks[first32].forward_expanded(b16);
-                let c32 = self.forward_from(y, first32 + 1);
-                (c16, c32)
+                (c16, self.forward_from(y, first32 + 1))
             }
         }
+    }
+
+    /// Index of the first stride-32 block (the one after the last stride-16 block).
+    pub fn first_stride32_block(&self) -> usize {
+        self.stride16_block + 1
     }
 
     /// Images → final feature map `[N, last_channels, S/32, S/32]`.
