@@ -2,7 +2,9 @@
 //!
 //! Default recipe (CPU-friendly): the ImageNet backbone is frozen; every synthetic training
 //! image goes through it ONCE and its two pyramid maps are cached in memory, then only the
-//! prediction heads train on the cache (seconds per epoch). `end_to_end` instead trains the
+//! prediction heads train on the cache (seconds per epoch). `unfreeze_last = K` (usually
+//! with `init_from` a heads-only checkpoint) caches the activation entering the last K
+//! blocks instead and fine-tunes them with the heads. `end_to_end` instead trains the
 //! whole network on freshly generated images every step (slow on CPU; meant for narrow
 //! backbones). Both checkpoint atomically after every epoch, keep the best epoch by
 //! validation AP@0.5, honour Ctrl-C and a time budget, and resume with `resume`.
