@@ -6,7 +6,7 @@
 //! with `init_from` a heads-only checkpoint) caches the activation entering the last K
 //! blocks instead and fine-tunes them with the heads. `end_to_end` instead trains the
 //! whole network on freshly generated images every step (slow on CPU; meant for narrow
-//! backbones). Both checkpoint atomically after every epoch, keep the best epoch by
+//! backbones). All three checkpoint atomically after every epoch, keep the best epoch by
 //! validation AP@0.5, honour Ctrl-C and a time budget, and resume with `resume`.
 
 use std::path::{Path, PathBuf};
