@@ -896,15 +896,13 @@ mod tests {
         assert!(lr_at(1.0, 5, 10) < lr_at(1.0, 4, 10));
     }
 
-    /// A couple of tiny epochs: the loss falls, checkpoints appear, resume continues.
-    #[test]
-    fn tiny_training_run_learns_and_resumes() {
-        let dir = tempfile::tempdir().unwrap();
-        let cfg = TrainConfig {
+    /// Heads-only training of a width-0.25 random backbone at 64 px on 24 procedural images.
+    fn tiny_config(out: PathBuf, seed: u64) -> TrainConfig {
+        TrainConfig {
             covers: None,
             train_sets: DiskSets::default(),
             val_sets: DiskSets::default(),
-            out: dir.path().join("det"),
+            out,
             input_size: 64,
             backbone: BackboneInit::Random { width_mult: 0.25 },
             end_to_end: false,
@@ -913,18 +911,29 @@ mod tests {
             train_images: 24,
             val_images: 8,
             scene_fraction: 0.0,
-            epochs: 4,
+            epochs: 2,
             batch_size: 8,
             lr: 5e-3,
-            seed: 11,
+            seed,
             device: Device::flex(),
             time_budget: None,
             resume: false,
             head_hidden: 8,
-            tap16: Stride16Tap::Expansion,
+            tap16: Stride16Tap::Projection,
             loss: LossConfig::default(),
             matching: MatchConfig::default(),
             progress: false,
+        }
+    }
+
+    /// A couple of tiny epochs: the loss falls, checkpoints appear, resume continues.
+    #[test]
+    fn tiny_training_run_learns_and_resumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = TrainConfig {
+            epochs: 4,
+            tap16: Stride16Tap::Expansion,
+            ..tiny_config(dir.path().join("det"), 11)
         };
         let s = train(&cfg).unwrap();
         assert_eq!(s.state.epochs_done, 4);
@@ -955,30 +964,8 @@ mod tests {
     fn fine_tuning_last_blocks_changes_only_them() {
         let dir = tempfile::tempdir().unwrap();
         let base = TrainConfig {
-            covers: None,
-            train_sets: DiskSets::default(),
-            val_sets: DiskSets::default(),
-            out: dir.path().join("heads"),
-            input_size: 64,
-            backbone: BackboneInit::Random { width_mult: 0.25 },
-            end_to_end: false,
-            unfreeze_last: 0,
-            init_from: None,
-            train_images: 24,
-            val_images: 8,
-            scene_fraction: 0.0,
             epochs: 2,
-            batch_size: 8,
-            lr: 5e-3,
-            seed: 12,
-            device: Device::flex(),
-            time_budget: None,
-            resume: false,
-            head_hidden: 8,
-            tap16: Stride16Tap::Projection,
-            loss: LossConfig::default(),
-            matching: MatchConfig::default(),
-            progress: false,
+            ..tiny_config(dir.path().join("heads"), 12)
         };
         train(&base).unwrap();
         let start = base.out.join(BEST_DIR);
