@@ -60,7 +60,8 @@ pub struct TrainArgs {
     pub end_to_end: bool,
     /// Fine-tune the last K backbone blocks and the final 1×1 conv together with the heads,
     /// on cached activations entering them (their BatchNorms stay frozen). 4 = the
-    /// stride-32 blocks, 7 = the stride-16 stage too; 0 trains the heads alone.
+    /// stride-32 blocks (the smallest allowed: the heads read the stride-16 map), 7 = the
+    /// stride-16 stage too; 0 trains the heads alone. Not with --end-to-end.
     #[arg(long, default_value_t = 0, value_name = "K")]
     pub unfreeze_last: usize,
     /// Start from a trained detector checkpoint (e.g. a heads-only run's `best/`) instead
