@@ -16,6 +16,7 @@
 
 extern crate alloc;
 
+pub mod calibration;
 pub mod detect;
 #[cfg(feature = "std")]
 pub mod fsutil;

@@ -6,6 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
+use crate::calibration::ClassifierCalibration;
 use crate::detect::{AnchorConfig, DecodeParams};
 use crate::fusion::FusionParams;
 use crate::labels::LabelSet;
@@ -121,6 +122,10 @@ pub struct BundleManifest {
     pub detector: Option<DetectorEntry>,
     /// How detector hits adjust genre probabilities, when fitted and found useful.
     pub fusion: Option<FusionParams>,
+    /// Softmax temperature and abstain threshold fitted on validation data (absent in
+    /// bundles written before calibration: the edge then uses temperature 1 and 0.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<ClassifierCalibration>,
     /// Where it came from.
     pub provenance: Provenance,
     /// Measured test metrics (`"classifier.test.accuracy"` → 0.66, …).
@@ -210,6 +215,9 @@ impl BundleManifest {
                 }
             }
         }
+        if let Some(c) = &self.calibration {
+            c.validate().map_err(ManifestError::Invalid)?;
+        }
         if let Some(fu) = &self.fusion
             && fu.p_pa_given_genre.len() != self.labels.len()
         {
@@ -277,9 +285,35 @@ mod tests {
                 decode: DecodeParams::default(),
             }),
             fusion: None,
+            calibration: Some(ClassifierCalibration {
+                temperature: 1.7,
+                abstain_threshold: 0.42,
+            }),
             provenance: Provenance::default(),
             metrics: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn calibration_round_trips_and_old_manifests_load_without_it() {
+        let m = sample();
+        let json = m.to_json();
+        assert!(json.contains("\"temperature\": 1.7"), "{json}");
+        let back = BundleManifest::from_json(&json).unwrap();
+        assert_eq!(back.calibration, m.calibration);
+        // a manifest written before the field existed
+        let mut old: serde_json::Value = serde_json::from_str(&json).unwrap();
+        old.as_object_mut().unwrap().remove("calibration");
+        let back = BundleManifest::from_json(&old.to_string()).unwrap();
+        assert_eq!(back.calibration, None);
+        // out-of-range numbers are refused with the field's name
+        let mut bad = sample();
+        bad.calibration = Some(ClassifierCalibration {
+            temperature: 1.0,
+            abstain_threshold: 5.0,
+        });
+        let err = BundleManifest::from_json(&bad.to_json()).unwrap_err();
+        assert!(err.to_string().contains("abstain_threshold"), "{err}");
     }
 
     #[test]

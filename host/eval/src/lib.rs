@@ -2,6 +2,7 @@
 //!
 //! * [`classification`]: accuracy, top-k, per-class P/R/F1, confusion matrix,
 //!   one-vs-rest ROC AUC, log loss, calibration (ECE);
+//! * [`calibrate`]: temperature scaling and the abstain threshold (selective accuracy);
 //! * [`roc`]: binary ROC curves, AUC with ties, recall at a fixed false-positive rate;
 //! * [`detection`]: COCO-style single-class AP (AP@0.5, AP@[.5:.95]) and image-level metrics;
 //! * [`knn`]: the k-nearest-neighbour baseline and [`features`]: colour histograms;
@@ -11,6 +12,7 @@
 //! Definitions are written up in `docs/metrics.md`.
 #![warn(missing_docs)]
 
+pub mod calibrate;
 pub mod classification;
 pub mod detection;
 pub mod error;
@@ -21,6 +23,7 @@ pub mod plot;
 pub mod roc;
 pub mod scores;
 
+pub use calibrate::{SelectivePoint, choose_abstain_threshold, fit_temperature, selective};
 pub use classification::{ClassMetrics, ClassificationReport, classification_report};
 pub use detection::{
     DetectionReport, ImageDetections, ImageLevelReport, PrCurve, detection_report,
