@@ -6,6 +6,9 @@
 #   head_training:      linear head on the cached embeddings (items/s, seconds per epoch);
 #   scratch_cnn:        the small scratch CNN trained end to end on augmented images
 #                       (images/s, seconds per epoch, at SCRATCH_SIZE px);
+#   fresh_views:        fine-tuning blocks N.. on freshly augmented images (frozen prefix
+#                       forward only), one epoch per N in FRESH_BLOCKS (default "13 6"), at
+#                       SIZE px (images/s and seconds per epoch, validation included);
 #   plus the subset size, input size, thread count and CPU model.
 #
 #   scripts/bench-train.sh [IMAGE_FOLDER] [IMAGES_PER_CLASS]
@@ -49,7 +52,17 @@ done
 # the extracted rows: train + val of the 80/10/10 split (test images are not extracted)
 ROWS=$(grep -o 'features: [0-9]* train rows ([0-9]* views), [0-9]* val rows' "$TMP/head.log" |
   awk '{print $2 + $7}')
-# 2. scratch CNN: 2 epochs on augmented images
+# 2. fresh-view fine-tuning: one epoch per first trained block (the linear probe first)
+FRESH_JSON="{}"
+for n in ${FRESH_BLOCKS:-13 6}; do
+  "$BIN" train classifier --data "$TMP/data" --out "$TMP/fresh$n" --weights "$WEIGHTS" \
+    --size "$SIZE" --finetune-from-block "$n" --epochs 1 --patience 0 --seed 1 \
+    >"$TMP/fresh$n.json" 2>"$TMP/fresh$n.log"
+  FRESH_JSON=$(jq -c --arg n "$n" --slurpfile f "$TMP/fresh$n.json" \
+    '. + {("from_block_" + $n): {images_per_sec: $f[0].train_items_per_sec, epoch_seconds: $f[0].epoch_seconds}}' \
+    <<<"$FRESH_JSON")
+done
+# 3. scratch CNN: 2 epochs on augmented images
 "$BIN" train classifier --data "$TMP/data" --out "$TMP/scratch" --arch scratch \
   --size "$SCRATCH_SIZE" --epochs 2 --patience 0 --seed 1 >"$TMP/scratch.json" 2>"$TMP/scratch.log"
 
@@ -57,6 +70,7 @@ jq -n \
   --slurpfile head "$TMP/head.json" --slurpfile scratch "$TMP/scratch.json" \
   --argjson rows "${ROWS:-0}" --argjson images "$N" --argjson size "$SIZE" \
   --argjson scratch_size "$SCRATCH_SIZE" --argjson threads "$(nproc)" \
+  --argjson fresh "$FRESH_JSON" \
   --arg cpu "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" '
   ($head[0]) as $h | ($scratch[0]) as $s | {
     images: $images, input_size: $size, threads: $threads, cpu: $cpu,
@@ -71,5 +85,6 @@ jq -n \
     scratch_cnn: {
       input_size: $scratch_size, epochs: $s.epochs,
       images_per_sec: $s.train_items_per_sec, epoch_seconds: $s.epoch_seconds
-    }
+    },
+    fresh_views: ($fresh + {input_size: $size})
   }'

@@ -155,6 +155,11 @@ pub struct DecisionArgs {
     /// Run the models again after this many reused frames.
     #[arg(long, default_value_t = ReuseConfig::default().max_frames)]
     pub reuse_max_frames: u32,
+    /// Frames of one held sleeve that are analysed and averaged before reuse starts
+    /// (1: reuse the first frame's answer).
+    #[arg(long, default_value_t = ReuseConfig::default().hold_views,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub hold_views: u32,
 }
 
 /// `sleeve-edge run`.
@@ -208,6 +213,11 @@ pub struct ClassifyArgs {
     /// Find and rectify the sleeve first instead of using the whole image.
     #[arg(long)]
     find: bool,
+    /// Average the answer over K views of each image (the image, then slightly zoomed
+    /// crops); K times the inference cost.
+    #[arg(long, default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::views::MAX_VIEWS)))]
+    views: u32,
 }
 
 /// `sleeve-edge bench`.
@@ -279,6 +289,7 @@ fn pipeline_config(d: &DecisionArgs) -> PipelineConfig {
         reuse: (d.reuse_diff > 0.0).then_some(ReuseConfig {
             max_diff: d.reuse_diff,
             max_frames: d.reuse_max_frames,
+            hold_views: d.hold_views,
         }),
         ..PipelineConfig::default()
     }
@@ -447,7 +458,7 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<()> {
             } else {
                 (img, None)
             };
-            let analysis = engine.analyze(&cover)?;
+            let analysis = crate::views::analyze_views(&engine, &cover, a.views)?;
             let mut v = analysis_json(&analysis, engine.labels(), engine.pa_threshold());
             let labels = engine.labels();
             v["top"] = json!(

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use image::RgbImage;
 use serde::Serialize;
+use sleeve_shared::calibration::ClassifierCalibration;
 use sleeve_shared::detect::{Anchor, DecodeParams, decode_detections};
 use sleeve_shared::fusion::FusionParams;
 use sleeve_shared::manifest::{ModelEntry, Precision};
@@ -17,11 +18,7 @@ use tract_onnx::prelude::*;
 use crate::bundle::Bundle;
 use crate::error::{EdgeError, Result};
 
-/// Manifest metric holding the classifier's softmax temperature (calibration).
-pub const METRIC_TEMPERATURE: &str = "classifier.temperature";
-/// Manifest metric holding the calibrated confidence below which the kiosk abstains.
-pub const METRIC_ABSTAIN: &str = "classifier.abstain_threshold";
-/// Abstain threshold used when the manifest has none.
+/// Abstain threshold used when the manifest has no calibration (bundles written before it).
 pub const DEFAULT_ABSTAIN: f32 = 0.5;
 
 /// An optimised tract plan and the element type its input takes (f16 for `--f16` plans),
@@ -261,6 +258,29 @@ pub struct Analysis {
 }
 
 impl Analysis {
+    /// This result, the mean over `views` analysed views of one hold, merged with one more
+    /// view: probabilities and the PA score become the mean over `views + 1` views; boxes
+    /// and timings are the newest view's (the sleeve moves between frames).
+    pub fn merge_view(self, newest: Analysis, views: u32) -> Analysis {
+        let n = views.max(1) as f32;
+        let mean = |held: &[f32], new: &[f32]| -> Vec<f32> {
+            if held.len() != new.len() {
+                return new.to_vec();
+            }
+            held.iter()
+                .zip(new)
+                .map(|(h, x)| (h * n + x) / (n + 1.0))
+                .collect()
+        };
+        Analysis {
+            raw_probs: mean(&self.raw_probs, &newest.raw_probs),
+            probs: mean(&self.probs, &newest.probs),
+            pa_score: (self.pa_score * n + newest.pa_score) / (n + 1.0),
+            pa: newest.pa,
+            times: newest.times,
+        }
+    }
+
     /// The `k` best genres after fusion.
     pub fn top_k(&self, k: usize) -> Classification {
         Classification::top_k(&self.probs, k)
@@ -330,10 +350,12 @@ impl Engine {
         precision: Option<Precision>,
     ) -> Result<Self> {
         let m = bundle.manifest();
-        let metric = |k: &str| m.metrics.get(k).map(|v| *v as f32);
-        let temperature = metric(METRIC_TEMPERATURE)
-            .filter(|t| *t > 0.0 && t.is_finite())
-            .unwrap_or(1.0);
+        // typed and range-checked by the manifest; bundles without it get T = 1 and 0.5
+        let calibration = m.calibration.clone().unwrap_or(ClassifierCalibration {
+            temperature: 1.0,
+            abstain_threshold: DEFAULT_ABSTAIN,
+        });
+        let temperature = calibration.temperature;
         let c = &m.classifier;
         let (c_path, c_precision) = selected_path(bundle, "classifier", c, precision)?;
         let classifier = Classifier {
@@ -380,7 +402,7 @@ impl Engine {
             detector,
             fusion: m.fusion.clone(),
             pa_threshold,
-            abstain_threshold: metric(METRIC_ABSTAIN).unwrap_or(DEFAULT_ABSTAIN),
+            abstain_threshold: calibration.abstain_threshold,
         })
     }
 
@@ -399,7 +421,7 @@ impl Engine {
         self.pa_threshold
     }
 
-    /// The bundle's abstain threshold (manifest metric or [`DEFAULT_ABSTAIN`]).
+    /// The bundle's abstain threshold (manifest calibration or [`DEFAULT_ABSTAIN`]).
     pub fn abstain_threshold(&self) -> f32 {
         self.abstain_threshold
     }

@@ -11,6 +11,7 @@ use std::path::Path;
 use image::{Rgb, RgbImage};
 use imageproc::geometric_transformations::{Border, Interpolation, Projection, warp_into};
 use prost::Message;
+use sleeve_shared::calibration::ClassifierCalibration;
 use sleeve_shared::detect::{AnchorConfig, DecodeParams};
 use sleeve_shared::fsutil::{sha256_hex, write_atomic};
 use sleeve_shared::fusion::FusionParams;
@@ -96,9 +97,7 @@ pub fn write_tiny_bundle(dir: &Path, opts: &TinyBundle) -> std::io::Result<Bundl
         strength: 0.5,
         pa_threshold: 0.5,
     });
-    let mut metrics = BTreeMap::new();
-    metrics.insert("classifier.temperature".to_string(), 1.0);
-    metrics.insert("classifier.abstain_threshold".to_string(), 0.5);
+    let metrics = BTreeMap::new();
     let manifest = BundleManifest {
         format_version: BUNDLE_FORMAT_VERSION,
         name: "tiny-test-bundle".into(),
@@ -106,6 +105,7 @@ pub fn write_tiny_bundle(dir: &Path, opts: &TinyBundle) -> std::io::Result<Bundl
         classifier,
         detector,
         fusion,
+        calibration: Some(ClassifierCalibration::default()),
         provenance: Provenance {
             data: "none: hand-written colour-prototype rules".into(),
             commands: vec!["sleeve_edge::fixtures::write_tiny_bundle".into()],

@@ -35,6 +35,7 @@ pub mod pipeline;
 pub mod reuse;
 pub mod source;
 pub mod stabilize;
+pub mod views;
 
 pub use bundle::Bundle;
 pub use engine::Engine;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::engine::{Analysis, Engine, ms};
 use crate::error::Result;
 use crate::finder::{FinderConfig, SleeveQuad, find_sleeve, rectify};
-use crate::reuse::{Reuse, ReuseConfig, thumbnail};
+use crate::reuse::{Reuse, ReuseConfig, Step, thumbnail};
 use crate::source::{Frame, FrameTruth};
 use crate::stabilize::{Event, Observation, Stabilizer, StabilizerConfig, StableDecision};
 
@@ -181,18 +181,26 @@ impl Pipeline {
         })
     }
 
-    /// The models' answer for a rectified sleeve, or the last one when the sleeve looks
-    /// the same (see [`crate::reuse`]); the flag says which.
+    /// The models' answer for a rectified sleeve, or the hold's answer when the sleeve looks
+    /// the same (see [`crate::reuse`]): the first views of a hold are analysed and averaged,
+    /// later frames reuse the average. The flag says whether the models were skipped.
     fn analyze_or_reuse(&mut self, rectified: &RgbImage) -> Result<(Analysis, bool)> {
         let Some(reuse) = &mut self.reuse else {
             return Ok((self.engine.analyze(rectified)?, false));
         };
         let thumb = thumbnail(rectified);
-        if let Some(a) = reuse.lookup(&thumb) {
-            return Ok((a, true));
+        match reuse.step(&thumb) {
+            Step::Reuse(a) => Ok((a, true)),
+            Step::AddView(held, views) => {
+                let a = held.merge_view(self.engine.analyze(rectified)?, views);
+                reuse.add_view(a.clone());
+                Ok((a, false))
+            }
+            Step::Analyse => {
+                let a = self.engine.analyze(rectified)?;
+                reuse.store(thumb, a.clone());
+                Ok((a, false))
+            }
         }
-        let a = self.engine.analyze(rectified)?;
-        reuse.store(thumb, a.clone());
-        Ok((a, false))
     }
 }

@@ -22,6 +22,10 @@ pub struct ReuseConfig {
     pub max_diff: f32,
     /// Frames one analysis may be reused for before the models run again.
     pub max_frames: u32,
+    /// Views of one hold that are analysed and averaged before reuse starts (1: reuse the
+    /// first frame's answer). The slightly different frames of a held sleeve act as free
+    /// test-time augmentation.
+    pub hold_views: u32,
 }
 
 impl Default for ReuseConfig {
@@ -29,6 +33,7 @@ impl Default for ReuseConfig {
         Self {
             max_diff: 3.0,
             max_frames: 30,
+            hold_views: 4,
         }
     }
 }
@@ -53,11 +58,33 @@ pub fn mean_abs_diff(a: &GrayImage, b: &GrayImage) -> f32 {
     sum as f32 / a.as_raw().len() as f32
 }
 
+/// What to do with a new frame's sleeve.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step<T> {
+    /// Another sleeve (or nothing stored): run the models, then [`Reuse::store`].
+    Analyse,
+    /// The same sleeve, and the hold takes another view: run the models, merge the result
+    /// into this value (the hold's result over `views` analysed views), then
+    /// [`Reuse::add_view`].
+    AddView(T, u32),
+    /// The same sleeve: use this result.
+    Reuse(T),
+}
+
+/// The hold's result so far, the thumbnail of its first view, and how often it was reused.
+#[derive(Clone, Debug)]
+struct Held<T> {
+    thumb: GrayImage,
+    value: T,
+    uses: u32,
+    views: u32,
+}
+
 /// The last analysed view and how often it has been reused.
 #[derive(Clone, Debug)]
 pub struct Reuse<T> {
     cfg: ReuseConfig,
-    last: Option<(GrayImage, T, u32)>,
+    last: Option<Held<T>>,
 }
 
 impl<T: Clone> Reuse<T> {
@@ -66,19 +93,40 @@ impl<T: Clone> Reuse<T> {
         Self { cfg, last: None }
     }
 
-    /// The earlier result when `thumb` shows the same view and it may still be reused.
-    pub fn lookup(&mut self, thumb: &GrayImage) -> Option<T> {
-        let (seen, value, uses) = self.last.as_mut()?;
-        if *uses >= self.cfg.max_frames || mean_abs_diff(seen, thumb) > self.cfg.max_diff {
-            return None;
+    /// Whether `thumb` shows the stored sleeve, and what to do about it: reuse, analyse
+    /// another view of the hold (too few views yet, or reused [`ReuseConfig::max_frames`]
+    /// times), or analyse a new sleeve.
+    pub fn step(&mut self, thumb: &GrayImage) -> Step<T> {
+        let Some(h) = self.last.as_mut() else {
+            return Step::Analyse;
+        };
+        if mean_abs_diff(&h.thumb, thumb) > self.cfg.max_diff {
+            return Step::Analyse;
         }
-        *uses += 1;
-        Some(value.clone())
+        if h.views < self.cfg.hold_views.max(1) || h.uses >= self.cfg.max_frames {
+            return Step::AddView(h.value.clone(), h.views);
+        }
+        h.uses += 1;
+        Step::Reuse(h.value.clone())
     }
 
-    /// Records a fresh result for `thumb`.
+    /// Records a fresh result for a new sleeve seen as `thumb`.
     pub fn store(&mut self, thumb: GrayImage, value: T) {
-        self.last = Some((thumb, value, 0));
+        self.last = Some(Held {
+            thumb,
+            value,
+            uses: 0,
+            views: 1,
+        });
+    }
+
+    /// Replaces the hold's result with one that merges another analysed view.
+    pub fn add_view(&mut self, value: T) {
+        if let Some(h) = self.last.as_mut() {
+            h.value = value;
+            h.views += 1;
+            h.uses = 0;
+        }
     }
 
     /// Forgets the last view (the sleeve left).
@@ -102,10 +150,11 @@ mod tests {
         let mut r = Reuse::new(ReuseConfig {
             max_diff: 3.0,
             max_frames: 2,
+            hold_views: 1,
         });
         let t = thumbnail(&cover(0));
         assert_eq!(t.dimensions(), (THUMB_SIDE, THUMB_SIDE));
-        assert_eq!(r.lookup(&t), None, "nothing stored yet");
+        assert_eq!(r.step(&t), Step::Analyse, "nothing stored yet");
         r.store(t.clone(), 7);
         // A little sensor noise: still the same view.
         let mut noisy = cover(0);
@@ -114,13 +163,34 @@ mod tests {
         }
         let n = thumbnail(&noisy);
         assert!(mean_abs_diff(&t, &n) <= 1.0);
-        assert_eq!(r.lookup(&n), Some(7));
-        assert_eq!(r.lookup(&t), Some(7));
-        assert_eq!(r.lookup(&t), None, "max_frames reached: analyse again");
-        r.store(t.clone(), 8);
-        assert_eq!(r.lookup(&t), Some(8));
+        assert_eq!(r.step(&n), Step::Reuse(7));
+        assert_eq!(r.step(&t), Step::Reuse(7));
+        assert_eq!(
+            r.step(&t),
+            Step::AddView(7, 1),
+            "max_frames reached: analyse again"
+        );
+        r.add_view(8);
+        assert_eq!(r.step(&t), Step::Reuse(8));
         r.clear();
-        assert_eq!(r.lookup(&t), None, "cleared when the sleeve leaves");
+        assert_eq!(r.step(&t), Step::Analyse, "cleared when the sleeve leaves");
+    }
+
+    #[test]
+    fn a_hold_takes_several_views_before_reuse() {
+        let mut r = Reuse::new(ReuseConfig {
+            hold_views: 3,
+            ..ReuseConfig::default()
+        });
+        let t = thumbnail(&cover(0));
+        r.store(t.clone(), 10);
+        assert_eq!(r.step(&t), Step::AddView(10, 1));
+        r.add_view(11);
+        assert_eq!(r.step(&t), Step::AddView(11, 2));
+        r.add_view(12);
+        assert_eq!(r.step(&t), Step::Reuse(12));
+        // another sleeve starts a new hold
+        assert_eq!(r.step(&thumbnail(&cover(0xA5))), Step::Analyse);
     }
 
     #[test]
@@ -129,7 +199,7 @@ mod tests {
         r.store(thumbnail(&cover(0)), 1);
         let other = thumbnail(&cover(0xA5));
         assert!(mean_abs_diff(&thumbnail(&cover(0)), &other) > 3.0);
-        assert_eq!(r.lookup(&other), None);
+        assert_eq!(r.step(&other), Step::Analyse);
         assert_eq!(mean_abs_diff(&other, &GrayImage::new(4, 4)), 255.0);
     }
 }

@@ -54,7 +54,13 @@ mod tests {
     #[test]
     fn ranges_are_checked() {
         assert!(ClassifierCalibration::default().validate().is_ok());
-        for (t, a) in [(0.0, 0.5), (f32::NAN, 0.5), (25.0, 0.5), (1.0, 1.5), (1.0, -0.1)] {
+        for (t, a) in [
+            (0.0, 0.5),
+            (f32::NAN, 0.5),
+            (25.0, 0.5),
+            (1.0, 1.5),
+            (1.0, -0.1),
+        ] {
             let c = ClassifierCalibration {
                 temperature: t,
                 abstain_threshold: a,

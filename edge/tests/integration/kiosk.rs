@@ -173,6 +173,7 @@ fn reuse_skips_the_models_while_the_sleeve_stays() {
         reuse: Some(ReuseConfig {
             max_diff: 3.0,
             max_frames: 2,
+            hold_views: 1,
         }),
         ..PipelineConfig::default()
     };
@@ -204,4 +205,54 @@ fn reuse_skips_the_models_while_the_sleeve_stays() {
         !p.process(rock).unwrap().reused,
         "the sleeve left: nothing to reuse"
     );
+}
+
+#[test]
+fn a_hold_averages_its_first_views_then_reuses_the_average() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tiny_bundle(dir.path(), &TinyBundle::default()).unwrap();
+    let engine = Engine::load(&Bundle::load(dir.path()).unwrap(), 1).unwrap();
+    let cfg = PipelineConfig {
+        reuse: Some(ReuseConfig {
+            max_diff: 3.0,
+            max_frames: 30,
+            hold_views: 3,
+        }),
+        ..PipelineConfig::default()
+    };
+    let mut p = Pipeline::new(engine, cfg);
+    let hiphop = &frames()[0];
+    // the same sleeve with a little sensor noise in each frame: three views are analysed
+    let noisy = |k: u32| {
+        let mut f = hiphop.clone();
+        for (i, px) in f.image.pixels_mut().enumerate() {
+            px.0[1] = px.0[1].saturating_add(((i as u32 * 7 + k * 3) % 5) as u8);
+        }
+        f
+    };
+    let views: Vec<_> = (0..3).map(|k| p.process(&noisy(k)).unwrap()).collect();
+    assert!(
+        views.iter().all(|r| !r.reused),
+        "the first three views run the models"
+    );
+    let single: Vec<Vec<f32>> = (0..3)
+        .map(|k| {
+            let mut q = Pipeline::new(
+                Engine::load(&Bundle::load(dir.path()).unwrap(), 1).unwrap(),
+                PipelineConfig::default(),
+            );
+            q.process(&noisy(k)).unwrap().analysis.unwrap().probs
+        })
+        .collect();
+    let held = views[2].analysis.as_ref().unwrap().probs.clone();
+    for (c, h) in held.iter().enumerate() {
+        let want = (single[0][c] + single[1][c] + single[2][c]) / 3.0;
+        assert!((h - want).abs() < 1e-5, "class {c}: {h} vs mean {want}");
+    }
+    let later = p.process(&noisy(4)).unwrap();
+    assert!(
+        later.reused,
+        "after the hold's views, the average is reused"
+    );
+    assert_eq!(later.analysis.unwrap().probs, held);
 }

@@ -407,6 +407,7 @@ mod tests {
             no_sleeve_prob: 0.3,
             pa_prob: 0.8,
             template: None,
+            frames_per_sleeve: 1,
             force: false,
         }))
         .unwrap();

@@ -44,7 +44,9 @@ pub fn nll(logits: &[f32], cols: usize, labels: &[usize], temperature: f64) -> f
 
 fn check(logits: &[f32], cols: usize, labels: &[usize]) -> Result<()> {
     if cols == 0 || labels.is_empty() {
-        return Err(invalid!("calibration needs at least one sample and one class"));
+        return Err(invalid!(
+            "calibration needs at least one sample and one class"
+        ));
     }
     if logits.len() != labels.len() * cols {
         return Err(invalid!(
@@ -54,7 +56,10 @@ fn check(logits: &[f32], cols: usize, labels: &[usize]) -> Result<()> {
         ));
     }
     if let Some(i) = labels.iter().position(|&y| y >= cols) {
-        return Err(invalid!("label {} of sample {i} is out of range", labels[i]));
+        return Err(invalid!(
+            "label {} of sample {i} is out of range",
+            labels[i]
+        ));
     }
     if logits.iter().any(|v| !v.is_finite()) {
         return Err(invalid!("non-finite logit"));

@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
+use sleeve_shared::calibration::ClassifierCalibration;
 use sleeve_shared::detect::{AnchorConfig, DecodeParams};
 use sleeve_shared::fsutil::{sha256_file, sha256_hex, write_atomic};
 use sleeve_shared::fusion::FusionParams;
@@ -52,6 +53,8 @@ pub struct BundleSpec {
     pub detector: Option<(ModelPayload, AnchorConfig, DecodeParams)>,
     /// Fitted PA fusion.
     pub fusion: Option<FusionParams>,
+    /// Classifier temperature and abstain threshold fitted on validation data.
+    pub calibration: Option<ClassifierCalibration>,
     /// Provenance.
     pub provenance: Provenance,
     /// Metrics (flattened `a.b.c` keys).
@@ -115,6 +118,7 @@ pub fn write_bundle(dir: &Path, spec: &BundleSpec) -> Result<BundleManifest> {
         classifier,
         detector,
         fusion: spec.fusion.clone(),
+        calibration: spec.calibration.clone(),
         provenance: spec.provenance.clone(),
         metrics: spec.metrics.clone(),
     };

@@ -48,6 +48,44 @@ pub enum ExportCmd {
     /// train detector` checkpoint) into a verified bundle: burn-vs-tract parity, int8
     /// forms, sizes, latency, agreement, test accuracy / AP, provenance, model card.
     Bundle(BundleArgs),
+    /// Fit the classifier's temperature and abstain threshold of an existing bundle on the
+    /// validation split of its training data (the bundle's recorded seed), measure them on
+    /// the test split, and write them into the manifest (model files untouched).
+    Calibrate(CalibrateArgs),
+}
+
+/// `sleeve export calibrate` arguments.
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Bundle directory.
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// The labelled dataset the classifier was trained on (`sleeve dataset` directory).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// At most this many images per split (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub count: usize,
+    /// Selective accuracy the abstain threshold aims for on the validation split.
+    #[arg(long, default_value_t = 0.70)]
+    pub abstain_accuracy: f64,
+    /// Least share of covers answered at that threshold.
+    #[arg(long, default_value_t = 0.50)]
+    pub abstain_coverage: f64,
+}
+
+fn calibrate_cmd(a: CalibrateArgs) -> Result<()> {
+    let r = crate::calibrate::calibrate_bundle(
+        &a.bundle,
+        &a.data,
+        a.count,
+        &crate::calibrate::AbstainTarget {
+            accuracy: a.abstain_accuracy,
+            min_coverage: a.abstain_coverage,
+        },
+    )?;
+    println!("{}", serde_json::to_string_pretty(&r)?);
+    Ok(())
 }
 
 /// Quantization form on the command line.
@@ -240,6 +278,13 @@ pub struct BundleArgs {
     /// manifest; default: looked up next to the detector checkpoint).
     #[arg(long)]
     pub detector_eval: Option<PathBuf>,
+    /// Selective accuracy the kiosk's abstain threshold aims for on the validation split
+    /// (with --eval-data; the temperature is fitted there too).
+    #[arg(long, default_value_t = 0.70)]
+    pub abstain_accuracy: f64,
+    /// Least share of covers the kiosk must answer at that threshold.
+    #[arg(long, default_value_t = 0.50)]
+    pub abstain_coverage: f64,
 }
 
 impl BundleArgs {
@@ -266,6 +311,10 @@ impl BundleArgs {
             parity_count: self.parity_count,
             ship: self.ship,
             detector_eval: self.detector_eval.clone(),
+            abstain: crate::calibrate::AbstainTarget {
+                accuracy: self.abstain_accuracy,
+                min_coverage: self.abstain_coverage,
+            },
         }
     }
 }
@@ -286,6 +335,7 @@ pub fn run(cmd: ExportCmd) -> Result<()> {
         ExportCmd::Bench(a) => bench(a),
         ExportCmd::Demo(a) => demo(a),
         ExportCmd::Bundle(a) => bundle_cmd(a),
+        ExportCmd::Calibrate(a) => calibrate_cmd(a),
     }
 }
 
@@ -676,6 +726,7 @@ fn demo(a: DemoArgs) -> Result<()> {
             DecodeParams::default(),
         )),
         fusion: None,
+        calibration: None,
         provenance: provenance::collect("random initialisation (demo)", 1, &[]),
         metrics,
     };

@@ -8,6 +8,7 @@
 
 pub mod bundle;
 pub mod burn_export;
+pub mod calibrate;
 pub mod cli;
 pub mod images;
 pub mod npy;

@@ -158,7 +158,13 @@ pub struct BundleOptions {
     /// `detector_eval.json` of `sleeve eval detector` (default: looked up next to the
     /// checkpoint).
     pub detector_eval: Option<PathBuf>,
+    /// What the abstain threshold aims for on the validation split (with `eval_data`).
+    pub abstain: crate::calibrate::AbstainTarget,
 }
+
+/// Reliability diagram of the test split after temperature scaling, written next to the
+/// manifest when the bundle is calibrated.
+pub const CALIBRATION_PNG: &str = "calibration.png";
 
 /// A trained classifier found on disk.
 #[derive(Debug)]
@@ -697,40 +703,55 @@ fn find_fusion(
     Ok(Some(f))
 }
 
-/// Classifier test split: `(image tensors, labels)` of the seeded split of `data` (the
-/// split the classifier was trained with), at most `count` (0: all).
-fn test_split(
+/// Labelled tensors of one split: `(image tensors, labels)`, at most `count` (0: all),
+/// spread evenly over the split.
+pub(crate) type LabelledSplit = (Vec<F32Tensor>, Vec<usize>);
+
+/// The classifier's seeded split of `data` (the split it was trained with): the test and
+/// validation images as tensors (at most `count` each, 0: all) and the set of test paths.
+pub(crate) fn held_out_splits(
     data: &Path,
-    meta: &ClassifierMeta,
+    seed: u64,
+    labels: &sleeve_shared::LabelSet,
+    preprocess: &PreprocessConfig,
     count: usize,
-) -> Result<(Vec<F32Tensor>, Vec<usize>, HashSet<PathBuf>)> {
-    let splits = sleeve_nn::data::load_splits(data, meta.provenance.seed, None)
+) -> Result<(LabelledSplit, LabelledSplit, HashSet<PathBuf>)> {
+    let splits = sleeve_nn::data::load_splits(data, seed, None)
         .with_context(|| format!("splitting {}", data.display()))?;
     ensure!(
-        splits.labels == meta.labels,
+        &splits.labels == labels,
         "{} has labels {:?}, the classifier {:?}",
         data.display(),
         splits.labels.names(),
-        meta.labels.names()
+        labels.names()
     );
     let exclude: HashSet<PathBuf> = splits.test.iter().map(|s| s.path.clone()).collect();
-    let n = if count == 0 {
-        splits.test.len()
-    } else {
-        count.min(splits.test.len())
+    ensure!(
+        !splits.test.is_empty(),
+        "{} has no test images",
+        data.display()
+    );
+    let load = |samples: &[sleeve_nn::data::Sample], what: &str| -> Result<LabelledSplit> {
+        let n = if count == 0 {
+            samples.len()
+        } else {
+            count.min(samples.len())
+        };
+        let bar = crate::progress(n as u64, &format!("loading {what} images"));
+        let mut xs = Vec::with_capacity(n);
+        let mut ys = Vec::with_capacity(n);
+        for i in 0..n {
+            let s = &samples[i * samples.len() / n];
+            xs.push(load_tensor(&s.path, preprocess)?);
+            ys.push(s.label);
+            bar.inc(1);
+        }
+        bar.finish_and_clear();
+        Ok((xs, ys))
     };
-    ensure!(n > 0, "{} has no test images", data.display());
-    let bar = crate::progress(n as u64, "loading test images");
-    let mut xs = Vec::with_capacity(n);
-    let mut ys = Vec::with_capacity(n);
-    for i in 0..n {
-        let s = &splits.test[i * splits.test.len() / n];
-        xs.push(load_tensor(&s.path, &meta.preprocess)?);
-        ys.push(s.label);
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    Ok((xs, ys, exclude))
+    let test = load(&splits.test, "test")?;
+    let val = load(&splits.val, "validation")?;
+    Ok((test, val, exclude))
 }
 
 fn accuracy(model: &TractModel, xs: &[F32Tensor], ys: &[usize]) -> Result<f64> {
@@ -768,13 +789,23 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
     );
     let csize = meta.preprocess.input_size as usize;
 
-    // Held-out test split (also excluded from calibration).
-    let test = o
+    // Held-out test split (also excluded from int8 calibration) and the validation split
+    // (temperature and abstain threshold).
+    let held_out = o
         .eval_data
         .as_deref()
-        .map(|d| test_split(d, &meta, o.eval_count))
+        .map(|d| {
+            held_out_splits(
+                d,
+                meta.provenance.seed,
+                &meta.labels,
+                &meta.preprocess,
+                o.eval_count,
+            )
+        })
         .transpose()?;
-    let exclude = test.as_ref().map(|t| t.2.clone()).unwrap_or_default();
+    let exclude = held_out.as_ref().map(|t| t.2.clone()).unwrap_or_default();
+    let test = held_out.as_ref().map(|h| (&h.0.0, &h.0.1));
     let calib_c = o
         .calib
         .as_deref()
@@ -798,13 +829,13 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
     // Agreement on the held-out test images when given (the real-cover measurement),
     // else on the calibration images, else on random inputs.
     let agree_c = match (&test, &calib_c) {
-        (Some((xs, _, _)), _) => xs.clone(),
+        (Some((xs, _)), _) => (*xs).clone(),
         (None, Some(c)) => c.clone(),
         (None, None) => random_like(&meta.preprocess, 16, 23),
     };
     let quality_c = |m: &TractModel| -> Result<Option<(f64, usize)>> {
         match &test {
-            Some((xs, ys, _)) => Ok(Some((accuracy(m, xs, ys)?, xs.len()))),
+            Some((xs, ys)) => Ok(Some((accuracy(m, xs, ys)?, xs.len()))),
             None => Ok(None),
         }
     };
@@ -817,6 +848,37 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
         "classifier",
     )?;
     let report_c = model_report(&built_c, forms_c, o.select, 0.01)?;
+    // Temperature and abstain threshold of the form the kiosk will run.
+    let calibration = match &held_out {
+        Some(((txs, tys), (vxs, vys), _)) if !vxs.is_empty() => {
+            let bytes = built_c
+                .files
+                .iter()
+                .find(|(p, _)| *p == report_c.selected)
+                .map(|(_, b)| b)
+                .context("the selected classifier form was not built")?;
+            let model = TractModel::load(bytes)?;
+            let test = crate::calibrate::Labelled {
+                inputs: txs,
+                labels: tys,
+            };
+            let r = crate::calibrate::calibrate_classifier(
+                &model,
+                &crate::calibrate::Labelled {
+                    inputs: vxs,
+                    labels: vys,
+                },
+                Some(&test),
+                &o.abstain,
+            )?;
+            info!(
+                "calibration: temperature {:.3}, abstain below {:.3}; test ECE {:?}, selective {:?}",
+                r.fitted.temperature, r.fitted.abstain_threshold, r.test_ece, r.test_selective
+            );
+            Some((r, model))
+        }
+        _ => None,
+    };
 
     // Detector.
     let mut det_parts = None;
@@ -930,6 +992,9 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
     // Manifest.
     let mut metrics = BTreeMap::new();
     classifier_metrics(&meta, src.summary.as_ref(), &mut metrics);
+    if let Some((r, _)) = &calibration {
+        r.add_metrics(&mut metrics);
+    }
     add_form_metrics(
         "export.classifier",
         &report_c,
@@ -1026,6 +1091,7 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
         classifier: classifier_payload,
         detector,
         fusion,
+        calibration: calibration.as_ref().map(|(r, _)| r.fitted.clone()),
         provenance: provenance::collect(
             &data,
             meta.provenance.seed,
@@ -1044,6 +1110,18 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
     let rpath = o.out.join(REPORT_FILE);
     write_atomic(&rpath, serde_json::to_string_pretty(&report)?.as_bytes())
         .with_context(|| format!("writing {}", rpath.display()))?;
+    if let (Some((r, model)), Some((xs, ys))) = (&calibration, test) {
+        let png = o.out.join(CALIBRATION_PNG);
+        crate::calibrate::reliability_png(
+            model,
+            &crate::calibrate::Labelled {
+                inputs: xs,
+                labels: ys,
+            },
+            r.fitted.temperature,
+            &png,
+        )?;
+    }
     let checks = verify_bundle(&o.out).context("the bundle just written does not verify")?;
     info!(
         "bundle {} written and verified ({} model files)",

@@ -74,6 +74,12 @@ pub struct TrainArgs {
     /// Fine-tune the last K inverted-residual blocks too (pretrained only).
     #[arg(long, default_value_t = 0)]
     pub unfreeze_last: usize,
+    /// Fine-tune blocks N..16, the final 1x1 conv and the pooled head (first fitted as a
+    /// linear probe on the frozen features) on freshly augmented images every epoch; the stem
+    /// and blocks 0..N stay frozen and run forward only (pretrained only; excludes
+    /// --unfreeze-last and --embedding).
+    #[arg(long, value_name = "N", conflicts_with_all = ["unfreeze_last", "embedding"])]
+    pub finetune_from_block: Option<usize>,
     /// What the head sees (pretrained only): `style` (channel means and deviations of three
     /// expansion layers plus the pooled map; the default for a head on frozen features) or
     /// `pooled` (the final map's average; the default with --unfreeze-last).
@@ -293,6 +299,10 @@ impl From<EmbeddingArg> for crate::mobilenet::EmbeddingKind {
 /// Trains the classifier.
 pub fn train(a: TrainArgs) -> Result<()> {
     let recipe = match (a.arch, &a.weights) {
+        (Arch::Mobilenet, Some(w)) if a.finetune_from_block.is_some() => Recipe::FreshViews {
+            weights: w.clone(),
+            first_block: a.finetune_from_block.unwrap_or_default(),
+        },
         (Arch::Mobilenet, Some(w)) => Recipe::Pretrained {
             weights: w.clone(),
             views: a.views,
@@ -310,6 +320,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
     if a.unfreeze_last > 0 && !matches!(recipe, Recipe::Pretrained { .. }) {
         bail!("--unfreeze-last needs pretrained --weights");
     }
+    if a.finetune_from_block.is_some() && !matches!(recipe, Recipe::FreshViews { .. }) {
+        bail!("--finetune-from-block needs pretrained --weights and --arch mobilenet");
+    }
     // defaults measured on covers5 (docs/training.md)
     let (epochs, batch, lr, wd) = match (&recipe, a.unfreeze_last) {
         (
@@ -321,6 +334,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         ) => (60, 64, 3e-4, 20.0),
         (Recipe::Pretrained { .. }, 0) => (60, 64, 3e-3, 1e-4),
         (Recipe::Pretrained { .. }, _) => (15, 32, 1e-3, 1e-4),
+        (Recipe::FreshViews { .. }, _) => (12, 32, 3e-4, 1e-2),
         _ => (30, 32, 2e-3, 1e-4),
     };
     let plan = TrainPlan {

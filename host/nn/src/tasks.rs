@@ -2,6 +2,8 @@
 //! * [`HeadTask`]: cached embeddings → linear head (frozen backbone, seconds per epoch);
 //! * [`FinetuneTask`]: cached activations entering the last K blocks → those blocks, the
 //!   last conv and the head;
+//! * [`FreshViewTask`]: freshly augmented images → frozen prefix (forward only) → the last
+//!   blocks, the last conv and the head;
 //! * [`ImageTask`]: images (augmented on the fly, loaded on rayon threads) → a whole
 //!   network (scratch CNN or MobileNetV2 trained from scratch).
 
@@ -296,6 +298,75 @@ impl Task for FinetuneTask {
     }
     fn val_probs(&self, model: &MobileNetV2) -> Result<(Vec<f32>, Vec<usize>)> {
         let probs = probs_in_chunks(&self.val, 64, |idx| Ok(self.logits(model, &self.val, idx)))?;
+        Ok((probs, self.val.labels.clone()))
+    }
+}
+
+/// Images → the last blocks of a pretrained [`MobileNetV2`], on **fresh** augmented views
+/// every epoch (view = epoch + 1): the frozen prefix (stem and blocks `..first_block`) runs
+/// forward only, in inference mode with no autodiff graph, and its output enters the trained
+/// blocks `first_block..`, the final 1×1 conv and the head. Validation reads cached prefix
+/// activations of the plain images.
+pub struct FreshViewTask {
+    /// Training images.
+    pub train: Vec<Sample>,
+    /// Prefix activations of the plain validation images (flattened `[C, H, W]` rows).
+    pub val: Rows,
+    /// Shape `[C, H, W]` of one prefix activation.
+    pub shape: [usize; 3],
+    /// The frozen network in inference mode (only its prefix is used).
+    pub prefix: MobileNetV2,
+    /// First trained block.
+    pub first_block: usize,
+    /// Preprocessing.
+    pub preprocess: PreprocessConfig,
+    /// Augmentation.
+    pub augment: AugmentConfig,
+    /// Augmentation seed.
+    pub seed: u64,
+    /// Device inputs are created on.
+    pub device: Device,
+}
+
+impl FreshViewTask {
+    /// Prefix activations of view `view` of `samples`: decoded and augmented on rayon
+    /// threads, then the frozen blocks, detached from any graph.
+    pub fn prefix_batch(&self, samples: &[&Sample], view: u32) -> Result<Tensor<4>> {
+        let inputs: Vec<Vec<f32>> = samples
+            .par_iter()
+            .map(|s| load_view(s, &self.preprocess, &self.augment, self.seed, view))
+            .collect::<Result<_>>()?;
+        let x = batch_tensor(&inputs, self.preprocess.input_size as usize, &self.device);
+        Ok(self.prefix.forward_prefix(x, self.first_block).detach())
+    }
+
+    fn tail_logits(&self, model: &MobileNetV2, activations: Tensor<4>) -> Tensor<2> {
+        model.head(model.pool_features(model.forward_from(activations, self.first_block)))
+    }
+}
+
+impl Task for FreshViewTask {
+    type Model = MobileNetV2;
+    fn train_len(&self) -> usize {
+        self.train.len()
+    }
+    fn train_label(&self, i: usize) -> usize {
+        self.train[i].label
+    }
+    fn train_logits(&self, model: &MobileNetV2, idx: &[usize], epoch: usize) -> Result<Tensor<2>> {
+        let s: Vec<&Sample> = idx.iter().map(|&i| &self.train[i]).collect();
+        let view = u32::try_from(epoch + 1).unwrap_or(u32::MAX);
+        Ok(self.tail_logits(model, self.prefix_batch(&s, view)?))
+    }
+    fn val_probs(&self, model: &MobileNetV2) -> Result<(Vec<f32>, Vec<usize>)> {
+        let [c, h, w] = self.shape;
+        let probs = probs_in_chunks(&self.val, 64, |idx| {
+            let x = Tensor::from_data(
+                TensorData::new(self.val.gather(idx), [idx.len(), c, h, w]),
+                &self.device,
+            );
+            Ok(self.tail_logits(model, x))
+        })?;
         Ok((probs, self.val.labels.clone()))
     }
 }

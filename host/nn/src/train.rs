@@ -2,6 +2,9 @@
 //! * **pretrained** (default): frozen ImageNet MobileNetV2 → cached embeddings of a few
 //!   augmented views → linear head; optionally `unfreeze_last = K` fine-tunes the last K
 //!   blocks on cached activations;
+//! * **fresh views**: the same frozen network, with blocks `first_block..`, the last conv and
+//!   a pooled head fine-tuned on freshly augmented images every epoch (the prefix runs
+//!   forward only);
 //! * **scratch**: the small CNN or a MobileNetV2 of any width, trained end to end on
 //!   on-the-fly augmented images.
 
@@ -11,7 +14,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::module::{Module, Param};
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use serde::Serialize;
 use sleeve_shared::fsutil::{sha256_file, write_atomic};
 use sleeve_shared::preprocess::PreprocessConfig;
@@ -25,10 +28,10 @@ use crate::features::{CacheKey, extract};
 use crate::fit::{FitConfig, FitOutcome, FitState, checkpoint_dir, fit, interrupt_flag};
 use crate::import::{config_for, load_pretrained};
 use crate::mobilenet::EmbeddingKind;
-use crate::mobilenet::MobileNetV2Config;
+use crate::mobilenet::{MobileNetV2, MobileNetV2Config};
 use crate::predict::predict_probs_any;
 use crate::scratch::ScratchCnnConfig;
-use crate::tasks::{FinetuneTask, Head, HeadTask, ImageTask, Rows, Standardizer};
+use crate::tasks::{FinetuneTask, FreshViewTask, Head, HeadTask, ImageTask, Rows, Standardizer};
 
 /// Which network and how it starts.
 #[derive(Clone, Debug)]
@@ -44,6 +47,15 @@ pub enum Recipe {
         unfreeze_last: usize,
         /// What the head sees (style statistics need `unfreeze_last` 0).
         embedding: EmbeddingKind,
+    },
+    /// Pretrained MobileNetV2 from `weights`: blocks `first_block..`, the final 1×1 conv and
+    /// a pooled head fine-tuned on freshly augmented images every epoch; the prefix is
+    /// frozen and runs forward only.
+    FreshViews {
+        /// TFLite or torchvision safetensors file.
+        weights: PathBuf,
+        /// First fine-tuned block (1..=16 for MobileNetV2).
+        first_block: usize,
     },
     /// MobileNetV2 (random init) trained end to end.
     MobilenetScratch,
@@ -149,6 +161,22 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
                     *views,
                     *unfreeze_last,
                     *embedding,
+                    &aug,
+                    &device,
+                )?;
+                let Some(r) = r else { return Ok(None) };
+                r
+            }
+            Recipe::FreshViews {
+                weights,
+                first_block,
+            } => {
+                let r = fresh_views(
+                    plan,
+                    &splits,
+                    &fit_cfg,
+                    weights,
+                    *first_block,
                     &aug,
                     &device,
                 )?;
@@ -294,30 +322,16 @@ fn pretrained(
     aug: &AugmentConfig,
     device: &Device,
 ) -> Result<Option<PretrainedResult>> {
-    let weights = sleeve_weights::read_weights(weights_path)
-        .with_context(|| format!("cannot read pretrained weights {}", weights_path.display()))?;
-    weights
-        .validate_width(plan.width)
-        .with_context(|| format!("{} at width {}", weights_path.display(), plan.width))?;
-    let sha = sha256_file(weights_path)
-        .with_context(|| format!("cannot read {}", weights_path.display()))?;
     anyhow::ensure!(
         unfreeze_last == 0 || embedding == EmbeddingKind::Pooled,
         "--embedding style trains a head on frozen features: drop --unfreeze-last"
     );
-    let cfg = config_for(&weights, plan.width, fit_cfg.num_classes)
-        .with_dropout(plan.dropout)
-        .with_embedding(Some(embedding));
-    let (model, report) = load_pretrained(cfg.init(device), &weights)?;
-    tracing::info!(
-        "{}: mapped {}/{} tensors (head {})",
-        weights.summary(),
-        report.tensors_mapped,
-        report.tensors_total,
-        if report.head_copied { "copied" } else { "new" }
-    );
-    let model = model.valid();
-    let preprocess = weights.input_norm.preprocess_config(plan.size);
+    let Backbone {
+        model,
+        cfg,
+        preprocess,
+        sha,
+    } = Backbone::load(plan, fit_cfg, weights_path, embedding, device)?;
     let backbone = format!("{sha}:w{}:{:?}", plan.width, cfg.padding);
     let cache_dir = plan
         .cache_dir
@@ -405,16 +419,11 @@ fn pretrained(
         if out.interrupted {
             return Ok(None);
         }
-        let mut model = model;
         let linear = match &standardizer {
             Some(st) => st.fold_into(&out.best.linear)?,
             None => out.best.linear,
         };
-        model.classifier.weight =
-            Param::initialized(model.classifier.weight.id, linear.weight.val());
-        if let (Some(b), Some(dst)) = (linear.bias.as_ref(), model.classifier.bias.as_ref()) {
-            model.classifier.bias = Some(Param::initialized(dst.id, b.val()));
-        }
+        let model = with_head(model, &linear);
         let name = match embedding {
             EmbeddingKind::Pooled => "pretrained-head",
             EmbeddingKind::Style => "pretrained-style-head",
@@ -449,22 +458,301 @@ fn pretrained(
             format!("pretrained-finetune-last-{unfreeze_last}"),
         )
     };
-    let pretrained = Some(format!(
+    Ok(Some((
+        Classifier::Mobilenet(model.valid()),
+        ArchConfig::MobilenetV2(cfg),
+        preprocess,
+        Some(pretrained_label(weights_path, &sha)),
+        feature_seconds,
+        state,
+        name,
+    )))
+}
+
+/// A pretrained MobileNetV2 loaded for a run, in inference mode.
+struct Backbone {
+    model: MobileNetV2,
+    cfg: MobileNetV2Config,
+    preprocess: PreprocessConfig,
+    /// SHA-256 of the weights file.
+    sha: String,
+}
+
+impl Backbone {
+    fn load(
+        plan: &TrainPlan,
+        fit_cfg: &FitConfig,
+        weights_path: &Path,
+        embedding: EmbeddingKind,
+        device: &Device,
+    ) -> Result<Self> {
+        let weights = sleeve_weights::read_weights(weights_path).with_context(|| {
+            format!("cannot read pretrained weights {}", weights_path.display())
+        })?;
+        weights
+            .validate_width(plan.width)
+            .with_context(|| format!("{} at width {}", weights_path.display(), plan.width))?;
+        let sha = sha256_file(weights_path)
+            .with_context(|| format!("cannot read {}", weights_path.display()))?;
+        let cfg = config_for(&weights, plan.width, fit_cfg.num_classes)
+            .with_dropout(plan.dropout)
+            .with_embedding(Some(embedding));
+        let (model, report) = load_pretrained(cfg.init(device), &weights)?;
+        tracing::info!(
+            "{}: mapped {}/{} tensors (head {})",
+            weights.summary(),
+            report.tensors_mapped,
+            report.tensors_total,
+            if report.head_copied { "copied" } else { "new" }
+        );
+        Ok(Self {
+            model: model.valid(),
+            cfg,
+            preprocess: weights.input_norm.preprocess_config(plan.size),
+            sha,
+        })
+    }
+}
+
+/// `model` with its linear head replaced by `linear` (same shape), as trainable parameters
+/// (the probe's head is an inference copy, whose parameters would otherwise stay frozen).
+fn with_head(mut model: MobileNetV2, linear: &burn::nn::Linear) -> MobileNetV2 {
+    model.classifier.weight = Param::from_tensor(linear.weight.val());
+    if let Some(b) = linear.bias.as_ref() {
+        model.classifier.bias = Some(Param::from_tensor(b.val()));
+    }
+    model
+}
+
+/// A linear probe: the pooled head trained on cached embeddings of the plain images, so
+/// that fine-tuning starts from a head that already fits the frozen features instead of a
+/// random one whose first gradients would disturb the pretrained blocks.
+#[allow(clippy::too_many_arguments)]
+fn linear_probe(
+    plan: &TrainPlan,
+    splits: &DataSplits,
+    fit_cfg: &FitConfig,
+    model: &MobileNetV2,
+    backbone: &str,
+    preprocess: &PreprocessConfig,
+    aug: &AugmentConfig,
+    device: &Device,
+) -> Result<Option<burn::nn::Linear>> {
+    let key = CacheKey {
+        backbone: backbone.to_string(),
+        layer: "embed".into(),
+        preprocess: preprocess.clone(),
+        augment: None,
+        seed: fit_cfg.seed,
+        view: 0,
+    };
+    let cache_dir = plan
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| plan.out.join("cache"));
+    let rows = |samples: &[Sample]| -> Result<Rows> {
+        let v = extract(
+            samples,
+            &key,
+            aug,
+            Some(&cache_dir),
+            plan.extract_batch,
+            device,
+            |x| model.embed(x),
+        )?;
+        Ok(Rows::new(v, samples.iter().map(|s| s.label).collect()))
+    };
+    let task = HeadTask {
+        train: rows(&splits.train)?,
+        val: rows(&splits.val)?,
+        device: device.clone(),
+    };
+    // the pooled head's measured defaults (docs/training.md)
+    let probe = FitConfig {
+        epochs: 60,
+        batch_size: 64,
+        lr: 3e-3,
+        weight_decay: 1e-4,
+        patience: 8,
+        time_budget: None,
+        ..fit_cfg.clone()
+    };
+    let head = Head::new(model.embed_dim(), fit_cfg.num_classes, plan.dropout, device);
+    let out = fit(&task, head, &probe, None, false, &interrupt_flag())?;
+    if out.interrupted {
+        return Ok(None);
+    }
+    tracing::info!(
+        "linear probe: val accuracy {:.3} at epoch {}",
+        out.state.best_val_acc,
+        out.state.best_epoch
+    );
+    Ok(Some(out.best.linear))
+}
+
+/// `file name (sha256 …)` of the pretrained weights, for provenance.
+fn pretrained_label(weights_path: &Path, sha: &str) -> String {
+    format!(
         "{} (sha256 {sha})",
         weights_path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
-    ));
+    )
+}
+
+/// Fine-tunes blocks `first_block..`, the final 1×1 conv and the pooled head (initialised by
+/// a [`linear_probe`]) on freshly augmented images every epoch ([`FreshViewTask`]); the
+/// prefix stays frozen.
+fn fresh_views(
+    plan: &TrainPlan,
+    splits: &DataSplits,
+    fit_cfg: &FitConfig,
+    weights_path: &Path,
+    first_block: usize,
+    aug: &AugmentConfig,
+    device: &Device,
+) -> Result<Option<PretrainedResult>> {
+    let Some(setup) = fresh_view_setup(
+        plan,
+        splits,
+        fit_cfg,
+        weights_path,
+        first_block,
+        aug,
+        device,
+    )?
+    else {
+        return Ok(None);
+    };
+    let interrupt = interrupt_flag();
+    let ckpt = checkpoint_dir(&plan.out);
+    let out = fit(
+        &setup.task,
+        setup.model,
+        fit_cfg,
+        Some(&ckpt),
+        plan.resume,
+        &interrupt,
+    )?;
+    if out.interrupted {
+        return Ok(None);
+    }
     Ok(Some((
-        Classifier::Mobilenet(model.valid()),
-        ArchConfig::MobilenetV2(cfg),
-        preprocess,
-        pretrained,
-        feature_seconds,
-        state,
-        name,
+        Classifier::Mobilenet(out.best),
+        ArchConfig::MobilenetV2(setup.cfg),
+        setup.task.preprocess,
+        Some(pretrained_label(weights_path, &setup.sha)),
+        setup.feature_seconds,
+        out.state,
+        format!("pretrained-fresh-views-from-block-{first_block}"),
     )))
+}
+
+/// What [`fit`] needs for a fresh-view run, and what the run records.
+struct FreshViewSetup {
+    task: FreshViewTask,
+    /// The network to train: pretrained, probed head, BatchNorms of the tail frozen.
+    model: MobileNetV2,
+    cfg: MobileNetV2Config,
+    sha: String,
+    feature_seconds: f64,
+}
+
+/// Loads the backbone, fits the linear probe (not when resuming), caches the validation
+/// prefix activations and builds the task. `None` when interrupted.
+fn fresh_view_setup(
+    plan: &TrainPlan,
+    splits: &DataSplits,
+    fit_cfg: &FitConfig,
+    weights_path: &Path,
+    first_block: usize,
+    aug: &AugmentConfig,
+    device: &Device,
+) -> Result<Option<FreshViewSetup>> {
+    let Backbone {
+        model,
+        cfg,
+        preprocess,
+        sha,
+    } = Backbone::load(plan, fit_cfg, weights_path, EmbeddingKind::Pooled, device)?;
+    let n_blocks = model.num_blocks();
+    anyhow::ensure!(
+        (1..n_blocks).contains(&first_block),
+        "--finetune-from-block {first_block} is out of range: the network has blocks 0..{}, \
+         and block 0 runs at full resolution (use 1..={})",
+        n_blocks - 1,
+        n_blocks - 1
+    );
+    let t0 = Instant::now();
+    let backbone = format!("{sha}:w{}:{:?}", plan.width, cfg.padding);
+    // resumed runs restore the head from the checkpoint: no probe needed
+    let model = if plan.resume && checkpoint_dir(&plan.out).join("state.json").is_file() {
+        model
+    } else {
+        let Some(head) = linear_probe(
+            plan,
+            splits,
+            fit_cfg,
+            &model,
+            &backbone,
+            &preprocess,
+            aug,
+            device,
+        )?
+        else {
+            return Ok(None);
+        };
+        with_head(model, &head)
+    };
+    let key = CacheKey {
+        backbone,
+        layer: format!("block{first_block}"),
+        preprocess: preprocess.clone(),
+        augment: None,
+        seed: fit_cfg.seed,
+        view: 0,
+    };
+    let cache_dir = plan
+        .cache_dir
+        .clone()
+        .unwrap_or_else(|| plan.out.join("cache"));
+    let val_acts = extract(
+        &splits.val,
+        &key,
+        aug,
+        Some(&cache_dir),
+        plan.extract_batch,
+        device,
+        |x| model.forward_prefix(x, first_block),
+    )?;
+    let val = Rows::new(val_acts, splits.val.iter().map(|s| s.label).collect());
+    let feature_seconds = t0.elapsed().as_secs_f64();
+    let [_, c, h, w] = {
+        let s = plan.size as usize;
+        model
+            .forward_prefix(Tensor::zeros([1, 3, s, s], device), first_block)
+            .dims()
+    };
+    let task = FreshViewTask {
+        train: splits.train.clone(),
+        val,
+        shape: [c, h, w],
+        prefix: model.clone(),
+        first_block,
+        preprocess,
+        augment: aug.clone(),
+        seed: fit_cfg.seed,
+        device: device.clone(),
+    };
+    Ok(Some(FreshViewSetup {
+        task,
+        // pretrained (folded) BatchNorms stay as imported: conv weights and the head learn
+        model: model.freeze_batch_norms_from(first_block),
+        cfg,
+        sha,
+        feature_seconds,
+    }))
 }
 
 /// Writes pretty JSON atomically.
@@ -547,6 +835,176 @@ mod tests {
         );
         assert!(s.classifier.join("meta.json").is_file());
         assert!(s.test_accuracy.is_finite());
+    }
+
+    /// Conv weights of every block (expansion, depthwise and projection, concatenated), and
+    /// of the final 1×1 conv.
+    fn block_weights(m: &MobileNetV2) -> (Vec<Vec<f32>>, Vec<f32>) {
+        let values = |c: &crate::mobilenet::ConvBnAct| {
+            crate::images::tensor_values(c.conv.weight.val()).unwrap()
+        };
+        let blocks = m
+            .blocks
+            .iter()
+            .map(|b| {
+                let mut v = b.expand.as_ref().map(values).unwrap_or_default();
+                v.extend(values(&b.depthwise));
+                v.extend(values(&b.project));
+                v
+            })
+            .collect();
+        let last = crate::images::tensor_values(m.last.conv.weight.val()).unwrap();
+        (blocks, last)
+    }
+
+    #[test]
+    fn fresh_view_finetuning_trains_the_tail_and_leaves_the_prefix_frozen() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        toy_folder(&data, 10);
+        let weights = dir.path().join("w.safetensors");
+        sleeve_weights::write_torchvision_safetensors(&weights, 0.25, 10, 2).unwrap();
+        let out = dir.path().join("run");
+        let recipe = Recipe::FreshViews {
+            weights: weights.clone(),
+            first_block: 13,
+        };
+        let p = plan(&data, &out, recipe, 2);
+        let s = run(&p).unwrap().unwrap();
+        assert_eq!(s.epochs, 2);
+        assert!(
+            s.recipe.contains("fresh-views-from-block-13"),
+            "{}",
+            s.recipe
+        );
+        let device = Device::flex();
+        let mut fit_cfg = p.fit.clone();
+        fit_cfg.num_classes = 2;
+        let before = Backbone::load(&p, &fit_cfg, &weights, EmbeddingKind::Pooled, &device)
+            .unwrap()
+            .model;
+        let (after, meta) = load_classifier(&s.classifier, &device).unwrap();
+        assert_eq!(meta.labels.names(), ["pop", "rock"]);
+        let ((b0, l0), (b1, l1)) = (block_weights(&before), block_weights(&after));
+        for (i, (x, y)) in b0.iter().zip(&b1).enumerate() {
+            let changed = x.iter().zip(y).any(|(a, b)| (a - b).abs() > 1e-7);
+            assert_eq!(changed, i >= 13, "block {i}: changed = {changed}");
+        }
+        assert!(l0.iter().zip(&l1).any(|(a, b)| (a - b).abs() > 1e-7));
+        // out of range blocks are refused with the flag's name
+        for bad in [0, 17, 40] {
+            let recipe = Recipe::FreshViews {
+                weights: weights.clone(),
+                first_block: bad,
+            };
+            let err = run(&plan(
+                &data,
+                &dir.path().join(format!("bad{bad}")),
+                recipe,
+                1,
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains("--finetune-from-block"), "{err}");
+        }
+    }
+
+    /// A task that raises `flag` during its `stop_at`-th training batch (a Ctrl-C there).
+    struct StopAt<'a> {
+        inner: &'a FreshViewTask,
+        flag: &'a std::sync::atomic::AtomicBool,
+        calls: std::sync::atomic::AtomicUsize,
+        stop_at: usize,
+    }
+
+    impl crate::fit::Task for StopAt<'_> {
+        type Model = MobileNetV2;
+        fn train_len(&self) -> usize {
+            self.inner.train_len()
+        }
+        fn train_label(&self, i: usize) -> usize {
+            self.inner.train_label(i)
+        }
+        fn train_logits(
+            &self,
+            m: &MobileNetV2,
+            idx: &[usize],
+            epoch: usize,
+        ) -> Result<burn::tensor::Tensor<2>> {
+            use std::sync::atomic::Ordering;
+            if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.stop_at {
+                self.flag.store(true, Ordering::SeqCst);
+            }
+            self.inner.train_logits(m, idx, epoch)
+        }
+        fn val_probs(&self, m: &MobileNetV2) -> Result<(Vec<f32>, Vec<usize>)> {
+            self.inner.val_probs(m)
+        }
+    }
+
+    #[test]
+    fn an_interrupted_fresh_view_run_resumes_to_the_same_weights() {
+        use std::sync::atomic::AtomicBool;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        toy_folder(&data, 10);
+        let weights = dir.path().join("w.safetensors");
+        sleeve_weights::write_torchvision_safetensors(&weights, 0.25, 10, 2).unwrap();
+        let p = plan(&data, &dir.path().join("run"), Recipe::ScratchCnn, 2);
+        let splits = load_splits(&data, 1, None).unwrap();
+        let mut cfg = p.fit.clone();
+        cfg.num_classes = 2;
+        let aug = AugmentConfig::default();
+        let s = fresh_view_setup(&p, &splits, &cfg, &weights, 14, &aug, &Device::flex())
+            .unwrap()
+            .unwrap();
+        let no = AtomicBool::new(false);
+        let full = fit(&s.task, s.model.clone(), &cfg, None, false, &no).unwrap();
+        // the same run, interrupted during epoch 2's first batch, then resumed
+        let ck = dir.path().join("ck");
+        let flag = AtomicBool::new(false);
+        let batches = crate::fit::Task::train_len(&s.task).div_ceil(cfg.batch_size);
+        let stopping = StopAt {
+            inner: &s.task,
+            flag: &flag,
+            calls: Default::default(),
+            stop_at: batches + 1,
+        };
+        let first = fit(&stopping, s.model.clone(), &cfg, Some(&ck), false, &flag).unwrap();
+        assert!(first.interrupted);
+        assert_eq!((first.state.epoch, first.state.batch_in_epoch), (1, 1));
+        let resumed = fit(&s.task, s.model.clone(), &cfg, Some(&ck), true, &no).unwrap();
+        assert_eq!(resumed.state.step, full.state.step);
+        let ((a, la), (b, lb)) = (block_weights(&full.best), block_weights(&resumed.best));
+        for (x, y) in a
+            .iter()
+            .flatten()
+            .chain(&la)
+            .zip(b.iter().flatten().chain(&lb))
+        {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
+        let (h0, h1) = (&full.state.history, &resumed.state.history);
+        assert_eq!(h0.len(), 2);
+        assert!(
+            (h0[1].train_loss - h1[1].train_loss).abs() < 1e-5,
+            "{h0:?} vs {h1:?}"
+        );
+    }
+
+    #[test]
+    fn fresh_views_differ_between_epochs_and_repeat_for_a_seed() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        toy_folder(&data, 2);
+        let splits = load_splits(&data, 1, None).unwrap();
+        let sample = &splits.train[0];
+        let pre = PreprocessConfig::signed_unit(32);
+        let aug = AugmentConfig::default();
+        let view = |seed, v| crate::features::load_view(sample, &pre, &aug, seed, v).unwrap();
+        assert_eq!(view(1, 1), view(1, 1));
+        assert_ne!(view(1, 1), view(1, 2));
+        assert_ne!(view(1, 1), view(2, 1));
     }
 
     #[test]

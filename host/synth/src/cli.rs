@@ -22,7 +22,7 @@ use crate::io::{
 };
 use crate::pa::{PaConfig, composite};
 use crate::rng::{item_rng, item_seed, rng_from};
-use crate::scenes::{SceneConfig, SceneRecord, render_scene};
+use crate::scenes::{SceneConfig, SceneRecord, render_hold, render_scene};
 use crate::{sheet, stats};
 
 /// Seed streams: one per generator, so `pa` and `scenes` with the same seed differ.
@@ -127,6 +127,10 @@ pub struct ScenesArgs {
     /// Badge image to paste instead of the drawn one.
     #[arg(long)]
     pub template: Option<PathBuf>,
+    /// Frames per sleeve: each of the --count sleeves is held under a slightly shaking
+    /// camera for this many frames (`frames/NNNNNN_KK.jpg`), for measuring per-hold answers.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=120))]
+    pub frames_per_sleeve: u16,
     /// Overwrite an existing output.
     #[arg(long)]
     pub force: bool,
@@ -463,24 +467,43 @@ fn run_scenes(a: ScenesArgs) -> Result<()> {
                 ..base.clone()
             };
             let cover = source.pick(i, &mut rng, 512)?;
-            let scene = render_scene(
-                Some(&cover.image),
-                cover.genre.as_deref(),
-                &cfg,
-                rng.random(),
-            );
-            let file_name = format!("frames/{i:06}.jpg");
-            // The frame already went through the simulated camera's JPEG; store near-lossless.
-            save_rgb(&a.out.join(&file_name), &scene.image, ImageKind::Jpeg(95))?;
-            let source = scene.corners.map(|_| cover.source);
-            let rec = SceneRecord::from_scene(&scene, file_name, source);
-            let json = serde_json::to_vec_pretty(&rec)?;
-            let jpath = a.out.join(format!("frames/{i:06}.json"));
-            write_atomic(&jpath, &json).with_context(|| format!("writing {}", jpath.display()))?;
+            let (genre, seed) = (cover.genre.as_deref(), rng.random());
+            let scenes = if a.frames_per_sleeve > 1 {
+                render_hold(
+                    Some(&cover.image),
+                    genre,
+                    &cfg,
+                    seed,
+                    usize::from(a.frames_per_sleeve),
+                )
+            } else {
+                vec![render_scene(Some(&cover.image), genre, &cfg, seed)]
+            };
+            let mut recs = Vec::with_capacity(scenes.len());
+            for (k, scene) in scenes.iter().enumerate() {
+                let stem = if a.frames_per_sleeve > 1 {
+                    format!("frames/{i:06}_{k:02}")
+                } else {
+                    format!("frames/{i:06}")
+                };
+                let file_name = format!("{stem}.jpg");
+                // The frame already went through the simulated camera's JPEG; store
+                // near-lossless.
+                save_rgb(&a.out.join(&file_name), &scene.image, ImageKind::Jpeg(95))?;
+                let source = scene.corners.map(|_| cover.source.clone());
+                let rec = SceneRecord::from_scene(scene, file_name, source);
+                let jpath = a.out.join(format!("{stem}.json"));
+                write_atomic(&jpath, &serde_json::to_vec_pretty(&rec)?)
+                    .with_context(|| format!("writing {}", jpath.display()))?;
+                recs.push(rec);
+            }
             pb.inc(1);
-            Ok(rec)
+            Ok(recs)
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<Vec<_>>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     pb.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     let path = a.out.join(SCENES_FILE);

@@ -18,7 +18,7 @@ use crate::covers::{blend_disc, procedural_cover, styled_cover};
 use crate::noise::value_noise;
 use crate::pa::{PaConfig, composite, square_resize};
 use crate::rng::{chance, gauss, rng_from, uniform, weighted_index};
-use crate::warp::{bounds, clip_box, image_corners, map_box, opaque, paste_projected};
+use crate::warp::{bounds, clip_box, image_corners, map_box, map_points, opaque, paste_projected};
 
 /// How frames are rendered. Every field is public; `Default` is a 640×480 kiosk camera.
 #[derive(Clone, Debug)]
@@ -234,6 +234,72 @@ pub fn render_scene(
         genre: genre_out,
         pa_boxes,
     }
+}
+
+/// Renders `frames` frames of one sleeve held under the camera: the same counter, sleeve,
+/// light and clutter, seen through a slightly shaking camera (shift, rotation and zoom of
+/// under a few percent), each frame with its own blur, sensor noise and JPEG. Deterministic
+/// for `(cover, genre, cfg, seed, frames)`; the frames' ground truth follows the shake.
+pub fn render_hold(
+    cover: Option<&RgbImage>,
+    genre: Option<&str>,
+    cfg: &SceneConfig,
+    seed: u64,
+    frames: usize,
+) -> Vec<Scene> {
+    let clean = SceneConfig {
+        blur_prob: 0.0,
+        motion_blur_prob: 0.0,
+        noise_sigma: (0.0, 0.0),
+        jpeg: false,
+        ..cfg.clone()
+    };
+    let base = render_scene(cover, genre, &clean, seed);
+    let (w, h) = base.image.dimensions();
+    let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+    let short = w.min(h) as f32;
+    (0..frames)
+        .map(|k| {
+            let mut rng = rng_from(seed ^ (k as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            // zoom in a little so the shaken frame has no empty border
+            let zoom = uniform(&mut rng, 1.02, 1.045);
+            let angle = uniform(&mut rng, -0.8, 0.8).to_radians();
+            let (dx, dy) = (
+                gauss(&mut rng) * 0.004 * short,
+                gauss(&mut rng) * 0.004 * short,
+            );
+            let shake = Projection::translate(cx + dx, cy + dy)
+                * Projection::rotate(angle)
+                * Projection::scale(zoom, zoom)
+                * Projection::translate(-cx, -cy);
+            let mut image = RgbImage::new(w, h);
+            imageproc::geometric_transformations::warp_into(
+                &base.image,
+                shake,
+                imageproc::geometric_transformations::Interpolation::Bilinear,
+                imageproc::geometric_transformations::Border::Replicate,
+                &mut image,
+            );
+            apply_blur(&mut image, &mut rng, cfg);
+            apply_noise(&mut image, &mut rng, cfg);
+            if cfg.jpeg {
+                let lo = cfg.jpeg_quality.0.clamp(1, 100);
+                let hi = cfg.jpeg_quality.1.clamp(lo, 100);
+                image = jpeg_round_trip(&image, rng.random_range(lo..=hi));
+            }
+            Scene {
+                image,
+                corners: base.corners.map(|c| map_points(&shake, c)),
+                genre: base.genre.clone(),
+                pa_boxes: base
+                    .pa_boxes
+                    .iter()
+                    .map(|b| clip_box(&map_box(&shake, b), w, h))
+                    .filter(|b| b.area() > 1.0)
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 /// Samples the sleeve's quadrilateral TL, TR, BR, BL: a square, keystoned (camera tilt),

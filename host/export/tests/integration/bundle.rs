@@ -69,6 +69,7 @@ fn spec() -> BundleSpec {
             DecodeParams::default(),
         )),
         fusion: None,
+        calibration: None,
         provenance: Provenance {
             data: "generated".into(),
             seed: 3,

@@ -132,6 +132,7 @@ fn options(root: &Path) -> BundleOptions {
         parity_count: 2,
         ship: Ship::All,
         detector_eval: None,
+        abstain: Default::default(),
     }
 }
 
@@ -181,6 +182,36 @@ fn bundle_from_trained_checkpoints() {
     assert_eq!(m.metrics["classifier.test.accuracy"], 0.5);
     assert_eq!(m.metrics["classifier.epochs"], 7.0);
     assert_eq!(m.metrics["detector.best_val_ap50"], 0.3);
+    // temperature and abstain threshold fitted on the validation split, typed, in range
+    let cal = m.calibration.as_ref().expect("calibrated bundle");
+    assert!(cal.validate().is_ok(), "{cal:?}");
+    assert_eq!(
+        m.metrics["classifier.calibration.temperature"],
+        f64::from(cal.temperature)
+    );
+    assert!(
+        m.metrics["classifier.calibration.val_nll_after"]
+            <= m.metrics["classifier.calibration.val_nll_before"] + 1e-9
+    );
+    assert!(
+        m.metrics
+            .contains_key("classifier.calibration.test_ece_after")
+    );
+    assert!(o.out.join("calibration.png").is_file());
+    // an existing bundle is recalibrated in place: same model and data, same fit
+    let r = sleeve_export::calibrate::calibrate_bundle(
+        &o.out,
+        &root.join("images"),
+        0,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(&r.fitted, cal);
+    assert_eq!(
+        read_manifest(&o.out).unwrap().calibration.as_ref(),
+        Some(cal)
+    );
+    assert!(verify_bundle(&o.out).is_ok());
     let f32_bytes = m.classifier.file(Precision::F32).unwrap().bytes as f64;
     assert_eq!(m.metrics["export.classifier.f32.bytes"], f32_bytes);
     assert!(

@@ -64,12 +64,45 @@ fn covers_scenes_and_sheets_from_the_cli() {
         no_sleeve_prob: 0.25,
         pa_prob: 0.5,
         template: None,
+        frames_per_sleeve: 1,
         force: false,
     }))
     .unwrap();
     let recs: Vec<sleeve_synth::scenes::SceneRecord> =
         serde_json::from_slice(&std::fs::read(scenes.join("scenes.json")).unwrap()).unwrap();
     assert_eq!(recs.len(), 4);
+    // holds: every sleeve seen in several frames, named NNNNNN_KK
+    let holds = dir.path().join("holds");
+    cli::run(SynthCmd::Scenes(ScenesArgs {
+        covers: Some(covers.clone()),
+        exclude: None,
+        out: holds.clone(),
+        count: 2,
+        seed: 2,
+        sizes: "96x72".into(),
+        no_sleeve_prob: 0.0,
+        pa_prob: 0.0,
+        template: None,
+        frames_per_sleeve: 3,
+        force: false,
+    }))
+    .unwrap();
+    let held: Vec<sleeve_synth::scenes::SceneRecord> =
+        serde_json::from_slice(&std::fs::read(holds.join("scenes.json")).unwrap()).unwrap();
+    let names: Vec<&str> = held.iter().map(|r| r.file_name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "frames/000000_00.jpg",
+            "frames/000000_01.jpg",
+            "frames/000000_02.jpg",
+            "frames/000001_00.jpg",
+            "frames/000001_01.jpg",
+            "frames/000001_02.jpg"
+        ]
+    );
+    assert!(held.iter().all(|r| holds.join(&r.file_name).is_file()));
+    assert_eq!(held[0].source, held[2].source, "one cover per hold");
     for r in &recs {
         let img = image::open(scenes.join(&r.file_name)).unwrap();
         assert_eq!((img.width(), img.height()), (r.width, r.height));

@@ -2,7 +2,7 @@
 
 use image::{Rgb, RgbImage};
 use sleeve_synth::pa::PaConfig;
-use sleeve_synth::scenes::{SceneConfig, render_scene};
+use sleeve_synth::scenes::{SceneConfig, render_hold, render_scene};
 
 /// A clean camera: no clutter, hands, glare, blur, noise or JPEG, neutral exposure and white
 /// balance.
@@ -57,6 +57,42 @@ fn close(a: [u8; 3], b: [u8; 3]) -> bool {
         .all(|(x, y)| (*x as i32 - y as i32).abs() < 40)
 }
 
+/// Asserts each corner mark of [`marked_cover`] sits next to its ground-truth corner.
+fn assert_marks_at(image: &RgbImage, corners: [(f32, f32); 4], ctx: &str) {
+    let side =
+        ((corners[1].0 - corners[0].0).powi(2) + (corners[1].1 - corners[0].1).powi(2)).sqrt();
+    for (k, mark) in MARKS.iter().enumerate() {
+        let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
+        for (x, y, p) in image.enumerate_pixels() {
+            if close(p.0, *mark) {
+                sx += x as f32 + 0.5;
+                sy += y as f32 + 0.5;
+                n += 1.0;
+            }
+        }
+        assert!(n > 10.0, "{ctx}: mark {k} not visible");
+        let (cx, cy) = (sx / n, sy / n);
+        // The mark's centre sits 1/20 of the side in from the corner along both edges.
+        let d = |c: (f32, f32)| ((c.0 - cx).powi(2) + (c.1 - cy).powi(2)).sqrt();
+        let dk = d(corners[k]);
+        assert!(
+            dk < 0.12 * side,
+            "{ctx}: mark {k} centroid {:?} is {dk:.1}px from {:?}",
+            (cx, cy),
+            corners[k]
+        );
+        for (j, c) in corners.iter().enumerate() {
+            if j != k {
+                assert!(d(*c) > dk, "{ctx}: mark {k} is nearer corner {j}");
+            }
+        }
+    }
+    let (w, h) = (image.width() as f32, image.height() as f32);
+    for &(x, y) in &corners {
+        assert!(x >= 0.0 && y >= 0.0 && x <= w && y <= h, "{ctx}");
+    }
+}
+
 #[test]
 fn corner_marks_land_at_the_ground_truth_corners() {
     let cover = marked_cover();
@@ -66,39 +102,30 @@ fn corner_marks_land_at_the_ground_truth_corners() {
         let corners = scene
             .corners
             .expect("no_sleeve_prob 0 always shows a sleeve");
-        let side =
-            ((corners[1].0 - corners[0].0).powi(2) + (corners[1].1 - corners[0].1).powi(2)).sqrt();
-        for (k, mark) in MARKS.iter().enumerate() {
-            let (mut sx, mut sy, mut n) = (0.0, 0.0, 0.0);
-            for (x, y, p) in scene.image.enumerate_pixels() {
-                if close(p.0, *mark) {
-                    sx += x as f32 + 0.5;
-                    sy += y as f32 + 0.5;
-                    n += 1.0;
-                }
-            }
-            assert!(n > 10.0, "seed {seed}: mark {k} not visible");
-            let (cx, cy) = (sx / n, sy / n);
-            // The mark's centre sits 1/20 of the side in from the corner along both edges.
-            let d = |c: (f32, f32)| ((c.0 - cx).powi(2) + (c.1 - cy).powi(2)).sqrt();
-            let dk = d(corners[k]);
-            assert!(
-                dk < 0.12 * side,
-                "seed {seed}: mark {k} centroid {:?} is {dk:.1}px from {:?}",
-                (cx, cy),
-                corners[k]
-            );
-            for (j, c) in corners.iter().enumerate() {
-                if j != k {
-                    assert!(d(*c) > dk, "seed {seed}: mark {k} is nearer corner {j}");
-                }
-            }
-        }
-        for &(x, y) in &corners {
-            assert!(x >= 0.0 && y >= 0.0 && x <= 320.0 && y <= 240.0);
-        }
+        assert_marks_at(&scene.image, corners, &format!("seed {seed}"));
         assert_eq!(scene.genre.as_deref(), Some("rock"));
     }
+}
+
+#[test]
+fn a_hold_shakes_the_same_sleeve_and_its_corners_follow() {
+    let cover = marked_cover();
+    let cfg = clean(320, 240);
+    let frames = render_hold(Some(&cover), Some("pop"), &cfg, 5, 4);
+    assert_eq!(frames.len(), 4);
+    let first = frames[0].corners.expect("a sleeve");
+    for (k, f) in frames.iter().enumerate() {
+        let c = f.corners.expect("every frame of a hold shows the sleeve");
+        assert_marks_at(&f.image, c, &format!("frame {k}"));
+        // a shake, not a new scene: corners move by a few percent of the frame at most
+        for (a, b) in c.iter().zip(&first) {
+            assert!((a.0 - b.0).abs() < 0.08 * 320.0 && (a.1 - b.1).abs() < 0.08 * 240.0);
+        }
+        assert_eq!(f.genre.as_deref(), Some("pop"));
+    }
+    assert_ne!(frames[0].image, frames[1].image, "frames of a hold differ");
+    let again = render_hold(Some(&cover), Some("pop"), &cfg, 5, 4);
+    assert_eq!(again[2].image, frames[2].image, "deterministic for a seed");
 }
 
 #[test]
