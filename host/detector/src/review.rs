@@ -153,6 +153,16 @@ pub fn parse_proposals(text: &str) -> std::result::Result<Vec<Proposal>, LineErr
             let c: Vec<f32> = (4..8)
                 .map(|j| num::<f32>(f[j], "coordinate", n))
                 .collect::<Result<_, _>>()?;
+            if c.iter()
+                .any(|v| !(v.is_finite() && (0.0..=MAX_COORD).contains(v)))
+                || c[2] < c[0]
+                || c[3] < c[1]
+            {
+                return Err(LineError {
+                    line: n,
+                    message: format!("box {c:?} is not x0 ≤ x1, y0 ≤ y1 inside [0, {MAX_COORD}]"),
+                });
+            }
             let score: f32 = num(f[8], "score", n)?;
             if !(0.0..=1.0).contains(&score) {
                 return Err(LineError {
@@ -556,6 +566,10 @@ mod tests {
         assert_eq!(parse_proposals("tile,file\n").unwrap_err().line, 1);
         let bad = format!("{PROPOSALS_HEADER}\n1,a.jpg,g,0,1,2,3,4,1.5\n");
         assert_eq!(parse_proposals(&bad).unwrap_err().line, 2);
+        let bad = format!("{PROPOSALS_HEADER}\n1,a.jpg,g,,,,,,\n1,a.jpg,g,0,5,2,3,4,0.5\n");
+        let e = parse_proposals(&bad).unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.message.contains("x0 ≤ x1"), "{e}");
     }
 
     #[test]
