@@ -379,12 +379,9 @@ impl Engine {
             }),
             None => None,
         };
-        let pa_threshold = m
-            .fusion
-            .as_ref()
-            .map(|f| f.pa_threshold)
-            .or(m.detector.as_ref().map(|d| d.decode.score_threshold))
-            .unwrap_or(0.5);
+        // The detector's calibrated `pa_threshold`; older manifests: the fusion's, then the
+        // decoding threshold.
+        let pa_threshold = m.pa_decision_threshold().unwrap_or(0.5);
         tracing::info!(
             classifier = classifier.precision.as_str(),
             detector = detector

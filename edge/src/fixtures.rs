@@ -89,6 +89,7 @@ pub fn write_tiny_bundle(dir: &Path, opts: &TinyBundle) -> std::io::Result<Bundl
             },
             anchors: AnchorConfig::ssdlite_320(),
             decode: DecodeParams::default(),
+            pa_threshold: None,
         }),
         None => None,
     };

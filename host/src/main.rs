@@ -6,6 +6,7 @@
 //! sleeve weights  ...                                pretrained ImageNet weights
 //! sleeve train    classifier | detector              training with burn
 //! sleeve eval     classifier | detector | fusion     metrics and plots
+//! sleeve pa-boxes propose | sheets | zoom | apply | check   boxing real PA labels
 //! sleeve baseline knn                                the seeds' KNN baselines
 //! sleeve export   ...                                ONNX, int8, model bundles
 //! ```
@@ -43,6 +44,9 @@ enum Command {
     /// Evaluate a trained model: metrics as JSON plus PNG plots.
     #[command(subcommand)]
     Eval(EvalCmd),
+    /// Box real printed Parental Advisory labels by review: proposals, sheets, apply.
+    #[command(subcommand, name = "pa-boxes")]
+    PaBoxes(sleeve_detector::pa_boxes::PaBoxesCmd),
     /// Baselines from the seed projects (KNN on embeddings or colour histograms).
     #[command(subcommand)]
     Baseline(BaselineCmd),
@@ -93,6 +97,7 @@ fn main() -> ExitCode {
         Command::Eval(EvalCmd::Classifier(a)) => sleeve_nn::cli::eval(a),
         Command::Eval(EvalCmd::Detector(a)) => sleeve_detector::cli::eval(a),
         Command::Eval(EvalCmd::Fusion(a)) => sleeve_detector::cli::fusion(a),
+        Command::PaBoxes(cmd) => sleeve_detector::pa_boxes::run(cmd),
         Command::Baseline(BaselineCmd::Knn(a)) => sleeve_nn::cli::knn(a),
         Command::Export(cmd) => sleeve_export::cli::run(cmd),
     };

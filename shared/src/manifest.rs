@@ -90,6 +90,13 @@ pub struct DetectorEntry {
     pub anchors: AnchorConfig,
     /// Score, NMS and count thresholds.
     pub decode: DecodeParams,
+    /// The kiosk's Parental Advisory decision: a cover "has a label" when its best box
+    /// scores at least this (in `(0, 1]`, and not below `decode.score_threshold`, which
+    /// would hide the boxes it needs). Calibrated on real covers (`sleeve eval detector
+    /// --real ... --calibrate`). Absent in older manifests: see
+    /// [`BundleManifest::pa_decision_threshold`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pa_threshold: Option<f32>,
 }
 
 /// Where a bundle came from.
@@ -179,6 +186,18 @@ pub fn is_safe_relative_path(p: &str) -> bool {
 }
 
 impl BundleManifest {
+    /// The score at or above which the kiosk reports a Parental Advisory label: the
+    /// detector's `pa_threshold`, else (older manifests) the fusion's threshold, else the
+    /// decoding score threshold; `None` without a detector.
+    pub fn pa_decision_threshold(&self) -> Option<f32> {
+        let d = self.detector.as_ref()?;
+        Some(
+            d.pa_threshold
+                .or(self.fusion.as_ref().map(|f| f.pa_threshold))
+                .unwrap_or(d.decode.score_threshold),
+        )
+    }
+
     /// Checks everything that can be checked without reading the model files.
     pub fn validate(&self) -> Result<(), ManifestError> {
         if self.format_version != BUNDLE_FORMAT_VERSION {
@@ -189,6 +208,20 @@ impl BundleManifest {
             models.push(("detector", &d.model));
             if d.anchors.num_anchors() == 0 {
                 return Err(ManifestError::Invalid("detector has no anchors".into()));
+            }
+            if let Some(t) = d.pa_threshold {
+                if !(t > 0.0 && t <= 1.0) {
+                    return Err(ManifestError::Invalid(alloc::format!(
+                        "detector pa_threshold {t} is outside (0, 1]"
+                    )));
+                }
+                if t < d.decode.score_threshold {
+                    return Err(ManifestError::Invalid(alloc::format!(
+                        "detector pa_threshold {t} is below decode.score_threshold {}: \
+                         boxes scoring in between are never decoded",
+                        d.decode.score_threshold
+                    )));
+                }
             }
         }
         for (name, m) in models {
@@ -283,6 +316,7 @@ mod tests {
                 },
                 anchors: AnchorConfig::ssdlite_320(),
                 decode: DecodeParams::default(),
+                pa_threshold: None,
             }),
             fusion: None,
             calibration: Some(ClassifierCalibration {
@@ -343,6 +377,42 @@ mod tests {
         assert!(matches!(m.validate(), Err(ManifestError::BadHash(_))));
 
         assert!(BundleManifest::from_json("{\"format_version\": 1}").is_err());
+    }
+
+    #[test]
+    fn pa_threshold_is_typed_optional_and_checked() {
+        // Older manifests (no field) load and fall back to the fusion's, then the decode
+        // threshold.
+        let mut m = sample();
+        let json = m.to_json();
+        assert!(!json.contains("pa_threshold"));
+        let old = BundleManifest::from_json(&json).unwrap();
+        assert_eq!(old.pa_decision_threshold(), Some(0.5));
+        m.fusion = Some(FusionParams {
+            p_pa_given_genre: alloc::vec![0.1; 5],
+            strength: 1.0,
+            pa_threshold: 0.7,
+        });
+        assert_eq!(m.pa_decision_threshold(), Some(0.7));
+        // The typed field wins and round-trips.
+        let d = m.detector.as_mut().unwrap();
+        d.decode.score_threshold = 0.2;
+        d.pa_threshold = Some(0.25);
+        let back = BundleManifest::from_json(&m.to_json()).unwrap();
+        assert_eq!(back.pa_decision_threshold(), Some(0.25));
+        assert_eq!(back, m);
+        // Out of range, or below the decode threshold: refused with a message.
+        for (t, want) in [(0.0, "outside"), (1.5, "outside"), (0.1, "below")] {
+            let mut bad = m.clone();
+            bad.detector.as_mut().unwrap().pa_threshold = Some(t);
+            match bad.validate() {
+                Err(ManifestError::Invalid(msg)) => assert!(msg.contains(want), "{msg}"),
+                other => panic!("{t}: {other:?}"),
+            }
+        }
+        let mut none = m.clone();
+        none.detector = None;
+        assert_eq!(none.pa_decision_threshold(), None);
     }
 
     #[test]

@@ -3,14 +3,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
-use burn::tensor::Device;
+use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::backbone::{BackboneInit, DEFAULT_IMAGENET_WEIGHTS};
 use crate::data::{CoverPool, Split};
 use crate::evaluate::{cover_set, evaluate_set, scene_set, write_reports};
-use crate::infer::Detector;
 use crate::loss::LossConfig;
 use crate::targets::MatchConfig;
 use crate::train::{DiskSets, TrainConfig, train as run_training};
@@ -154,9 +152,33 @@ pub struct EvalArgs {
     /// ground-truth corners (repeatable; frames without a sleeve are skipped).
     #[arg(long = "scene-data", value_name = "DIR")]
     pub scene_data: Vec<PathBuf>,
-    /// Report folder (`detector_eval.json`, `detector_pr.png`).
+    /// Report folder (`detector_eval.json`, `detector_pr.png`; `real_eval.json` with
+    /// `--real`).
     #[arg(long, default_value = "reports/detector")]
     pub out: PathBuf,
+    /// Real printed labels: `real-boxes.csv` (models/detector-data/); measures the detector
+    /// on real covers found under `--covers DIR/<genre>/`. Only the sets given with
+    /// `--pa-data`/`--scene-data` are evaluated besides.
+    #[arg(long, value_name = "BOXES_CSV", requires_all = ["negatives", "covers"])]
+    pub real: Option<PathBuf>,
+    /// Label-free real covers (`real-negatives.txt`), with `--real`.
+    #[arg(long, value_name = "LIST")]
+    pub negatives: Option<PathBuf>,
+    /// Which real splits to report (train, val, test; comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "val,test")]
+    pub real_splits: Vec<String>,
+    /// False-positive budget for "recall at FPR" and calibration.
+    #[arg(long, default_value_t = crate::evaluate::MAX_FPR)]
+    pub max_fpr: f64,
+    /// Choose the kiosk PA threshold on the real `val` split (best recall with FPR ≤
+    /// `--max-fpr`) and report every split at it.
+    #[arg(long, requires = "real")]
+    pub calibrate: bool,
+    /// With `--calibrate`: write the threshold into this bundle's manifest
+    /// (`detector.pa_threshold`, decode threshold lowered to it if needed, and the real
+    /// numbers as `detector.real.*` metrics).
+    #[arg(long, value_name = "BUNDLE", requires = "calibrate")]
+    pub write_bundle: Option<PathBuf>,
 }
 
 /// `sleeve eval fusion` arguments.
@@ -268,33 +290,22 @@ pub fn train(a: TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Evaluates the detector.
+/// Evaluates the detector (a burn checkpoint or a bundle folder).
 pub fn eval(a: EvalArgs) -> Result<()> {
-    let device = Device::flex();
-    let det = Detector::load(&a.checkpoint, &device)
-        .with_context(|| format!("loading detector {}", a.checkpoint.display()))?;
-    if a.seed == det.meta.training.seed
-        || a.seed == det.meta.training.seed ^ crate::train::VAL_SEED_SALT
-    {
+    let det = crate::onnx::load_any(&a.checkpoint)?;
+    let det = det.as_ref();
+    if det.used_seeds().contains(&a.seed) {
         bail!(
             "--seed {} was used to train or validate this detector; pick another",
             a.seed
         );
     }
-    let pool = match &a.covers {
-        Some(d) => CoverPool::scan(d)?.split(Split::Holdout),
-        None => CoverPool::default(),
-    };
-    let size = det.meta.preprocess.input_size;
+    let size = det.input_size();
     let mut reports = Vec::new();
-    let from_disk = !a.pa_data.is_empty() || !a.scene_data.is_empty();
+    let from_disk = !a.pa_data.is_empty() || !a.scene_data.is_empty() || a.real.is_some();
     for d in &a.pa_data {
         let set = crate::data::load_pa_dir(d)?;
-        reports.push(evaluate_set(
-            &det,
-            &format!("covers:{}", set_name(d)),
-            &set,
-        )?);
+        reports.push(evaluate_set(det, &format!("covers:{}", set_name(d)), &set)?);
     }
     for d in &a.scene_data {
         let (set, skipped) = crate::data::load_scene_dir(d, size)?;
@@ -303,26 +314,28 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             d.display(),
             set.len()
         );
-        reports.push(evaluate_set(
-            &det,
-            &format!("scenes:{}", set_name(d)),
-            &set,
-        )?);
+        reports.push(evaluate_set(det, &format!("scenes:{}", set_name(d)), &set)?);
     }
-    if from_disk {
-        // Only the folders given.
-    } else if a.count > 0 {
-        let set = cover_set(&pool, a.seed, a.count, size);
-        reports.push(evaluate_set(&det, "covers", &set)?);
+    if !from_disk {
+        let pool = match &a.covers {
+            Some(d) => CoverPool::scan(d)?.split(Split::Holdout),
+            None => CoverPool::default(),
+        };
+        if a.count > 0 {
+            let set = cover_set(&pool, a.seed, a.count, size);
+            reports.push(evaluate_set(det, "covers", &set)?);
+        }
+        if a.scenes > 0 {
+            let set = scene_set(&pool, a.seed ^ 0x5CE7E, a.scenes, size);
+            reports.push(evaluate_set(det, "scenes", &set)?);
+        }
+        if reports.is_empty() {
+            bail!("nothing to evaluate: --count and --scenes are both 0");
+        }
     }
-    if !from_disk && a.scenes > 0 {
-        let set = scene_set(&pool, a.seed ^ 0x5CE7E, a.scenes, size);
-        reports.push(evaluate_set(&det, "scenes", &set)?);
+    if !reports.is_empty() {
+        write_reports(&a.out, &reports)?;
     }
-    if reports.is_empty() {
-        bail!("nothing to evaluate: --count and --scenes are both 0");
-    }
-    write_reports(&a.out, &reports)?;
     for r in &reports {
         let f = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.4}"));
         println!(
@@ -335,10 +348,28 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             f(r.image_level.auc),
             r.image_level.max_fpr * 100.0,
             r.image_level.at_fpr.tpr,
-            det.meta.decode.score_threshold,
+            det.decision_threshold(),
             r.image_level.at_threshold.fpr,
             r.ms_per_image
         );
+    }
+    if let (Some(boxes), Some(neg), Some(covers)) = (&a.real, &a.negatives, &a.covers) {
+        let splits = a
+            .real_splits
+            .iter()
+            .map(|s| crate::real::RealSplit::parse(s.trim()))
+            .collect::<Result<Vec<_>>>()?;
+        let opts = crate::real_eval::RealEvalOptions {
+            boxes: boxes.clone(),
+            negatives: neg.clone(),
+            covers: covers.clone(),
+            splits,
+            max_fpr: a.max_fpr,
+            calibrate: a.calibrate,
+            write_bundle: a.write_bundle.clone(),
+            out: a.out.clone(),
+        };
+        crate::real_eval::run(det, &opts, &reports)?;
     }
     println!("reports in {}", a.out.display());
     Ok(())

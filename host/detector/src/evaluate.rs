@@ -24,7 +24,7 @@ use sleeve_synth::pa::PaConfig;
 use sleeve_synth::scenes::{SceneConfig, render_scene};
 
 use crate::data::{CoverPool, Sample, cover_sample, mix, rectify_scene};
-use crate::infer::Detector;
+use crate::onnx::PaDetector;
 use crate::train::eval_decode_params;
 
 /// Image-level false-positive budget for the "recall at fixed FPR" number.
@@ -75,13 +75,13 @@ pub fn scene_set(pool: &CoverPool, seed: u64, n: usize, size: u32) -> Vec<Sample
 }
 
 /// Runs the detector over `samples` and scores it.
-pub fn evaluate_set(det: &Detector, name: &str, samples: &[Sample]) -> Result<SetReport> {
+pub fn evaluate_set(det: &dyn PaDetector, name: &str, samples: &[Sample]) -> Result<SetReport> {
     let params = eval_decode_params();
     let started = std::time::Instant::now();
     let mut images = Vec::with_capacity(samples.len());
     for chunk in samples.chunks(16) {
         let imgs: Vec<image::RgbImage> = chunk.iter().map(|s| s.image.clone()).collect();
-        let dets = det.detect(&imgs, &params)?;
+        let dets = det.detect_images(&imgs, &params)?;
         for (s, d) in chunk.iter().zip(dets) {
             images.push(ImageDetections {
                 ground_truth: s.boxes.clone(),
@@ -92,13 +92,8 @@ pub fn evaluate_set(det: &Detector, name: &str, samples: &[Sample]) -> Result<Se
     let ms = started.elapsed().as_secs_f64() * 1e3 / samples.len().max(1) as f64;
     let boxes = detection_report(&images).map_err(|e| anyhow!("{name}: {e}"))?;
     let (scores, has) = image_max_scores(&images);
-    let image_level = image_level_report(
-        &scores,
-        &has,
-        MAX_FPR,
-        det.meta.decode.score_threshold as f64,
-    )
-    .map_err(|e| anyhow!("{name}: {e}"))?;
+    let image_level = image_level_report(&scores, &has, MAX_FPR, det.decision_threshold() as f64)
+        .map_err(|e| anyhow!("{name}: {e}"))?;
     Ok(SetReport {
         name: name.into(),
         boxes,

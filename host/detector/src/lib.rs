@@ -15,6 +15,11 @@ pub mod evaluate;
 pub mod fusion;
 pub mod fusion_data;
 pub mod infer;
+pub mod onnx;
+pub mod pa_boxes;
+pub mod real;
+pub mod real_eval;
+pub mod review;
 pub mod train;
 
 pub use checkpoint::{DetectorMeta, load_detector};

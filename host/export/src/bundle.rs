@@ -108,6 +108,8 @@ pub fn write_bundle(dir: &Path, spec: &BundleSpec) -> Result<BundleManifest> {
             model: write_model(dir, m)?,
             anchors: anchors.clone(),
             decode: decode.clone(),
+            // Calibrated on real covers after export (`sleeve eval detector --calibrate`).
+            pa_threshold: None,
         }),
         None => None,
     };

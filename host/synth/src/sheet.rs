@@ -39,6 +39,9 @@ pub struct Tile {
     pub corners: Option<[(f32, f32); 4]>,
     /// Text under the tile.
     pub caption: String,
+    /// Optional text drawn at the top-left corner of each PA box (same order as `boxes`;
+    /// empty: none), e.g. proposal numbers on a review sheet.
+    pub box_labels: Vec<String>,
 }
 
 const GREEN: Rgb<u8> = Rgb([40, 255, 60]);
@@ -75,6 +78,9 @@ pub fn compose(tiles: &[Tile], columns: u32, cell_w: u32) -> RgbImage {
         for b in &t.boxes {
             rect(&mut thumb, b, s, GREEN, 2);
         }
+        for (b, label) in t.boxes.iter().zip(&t.box_labels) {
+            box_label(&mut thumb, b, s, label);
+        }
         if let Some(c) = t.corners {
             for k in 0..4 {
                 let (a, b) = (c[k], c[(k + 1) % 4]);
@@ -101,6 +107,26 @@ pub fn compose(tiles: &[Tile], columns: u32, cell_w: u32) -> RgbImage {
         .draw(&mut RgbCanvas(&mut sheet));
     }
     sheet
+}
+
+/// Writes `label` in black on a green patch just above (or, at the top edge, inside) a box.
+fn box_label(img: &mut RgbImage, b: &BoxF, s: f32, label: &str) {
+    let (w, h) = (label.chars().count() as i32 * 6 + 2, 11);
+    let x = ((b.x0 * s).round() as i32).clamp(0, (img.width() as i32 - w).max(0));
+    let above = (b.y0 * s).round() as i32 - h - 1;
+    let y = if above >= 0 {
+        above
+    } else {
+        (b.y0 * s).round() as i32 + 2
+    };
+    for yy in y.max(0)..(y + h).min(img.height() as i32) {
+        for xx in x..(x + w).min(img.width() as i32) {
+            img.put_pixel(xx as u32, yy as u32, GREEN);
+        }
+    }
+    let style = MonoTextStyle::new(&FONT_6X10, Rgb888::new(0, 0, 0));
+    let _ = Text::with_baseline(label, Point::new(x + 1, y), style, Baseline::Top)
+        .draw(&mut RgbCanvas(img));
 }
 
 fn rect(img: &mut RgbImage, b: &BoxF, s: f32, c: Rgb<u8>, thickness: i32) {
@@ -144,6 +170,7 @@ pub fn load_tiles(input: &Path, count: usize, seed: u64) -> Result<Vec<Tile>> {
                     distractors: im.distractors.iter().map(|d| from_xywh(*d)).collect(),
                     corners: None,
                     caption,
+                    box_labels: vec![],
                 })
             })
             .collect()
@@ -175,6 +202,7 @@ pub fn load_tiles(input: &Path, count: usize, seed: u64) -> Result<Vec<Tile>> {
                     distractors: vec![],
                     corners: r.corners.map(|c| c.map(|[x, y]| (x, y))),
                     caption,
+                    box_labels: vec![],
                 })
             })
             .collect()
@@ -191,6 +219,7 @@ pub fn load_tiles(input: &Path, count: usize, seed: u64) -> Result<Vec<Tile>> {
                     distractors: vec![],
                     corners: None,
                     caption: f.genre.clone().unwrap_or_default(),
+                    box_labels: vec![],
                 })
             })
             .collect()
