@@ -144,10 +144,11 @@ fn export_verify_refuses_hostile_manifests() {
             &[needle, MANIFEST_FILE],
         );
     }
+    // Under the bundle minimum (16) but over the demo's own (8): refused before writing.
     expect(
-        &["export", "demo", "--out", bs, "--size", "1"],
+        &["export", "demo", "--out", bs, "--size", "12"],
         1,
-        &["input_size is 1"],
+        &["input_size is 12"],
     );
 }
 
@@ -259,6 +260,11 @@ fn fetch_timeout_range_and_interrupt_status() {
             "--timeout",
             "1000000000000000000000s",
         ],
+        2,
+        &["--timeout", "is too long"],
+    );
+    expect(
+        &["dataset", "fetch", "--data", dss, "--timeout", "2h"],
         2,
         &["--timeout", "outside 1ms to 1h"],
     );
