@@ -8,7 +8,8 @@
 #   scripts/soak-edge.sh [FRAMES] [BUNDLE_DIR]     defaults: 100000, a generated tiny bundle
 #
 # Env: PROFILE=dev|release (default release: what a kiosk runs), SAMPLE_S (RSS sampling
-# period, default 2), FLAP_S (how often the flapping file disappears/returns, default 5).
+# period, default 2), FLAP_S (how often the flapping file disappears/returns, default 5),
+# SLEEVE_EDGE and TINY_BUNDLE (prebuilt executables: skip the build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FRAMES="${1:-100000}"
@@ -18,13 +19,17 @@ SAMPLE_S="${SAMPLE_S:-2}"
 FLAP_S="${FLAP_S:-5}"
 TARGET="${CARGO_TARGET_DIR:-target}"
 DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-cargo build -q -p sleeve-edge --profile "$PROFILE" --bin sleeve-edge --example tiny_bundle >&2
-BIN="$TARGET/$DIR/sleeve-edge"
+# SLEEVE_EDGE / TINY_BUNDLE: use these executables instead of building.
+if [ -z "${SLEEVE_EDGE:-}" ] || [ -z "${TINY_BUNDLE:-}" ]; then
+  cargo build -q -p sleeve-edge --profile "$PROFILE" --bin sleeve-edge --example tiny_bundle >&2
+fi
+BIN="${SLEEVE_EDGE:-$TARGET/$DIR/sleeve-edge}"
+TINY="${TINY_BUNDLE:-$TARGET/$DIR/examples/tiny_bundle}"
 WORK=$(mktemp -d)
 trap 'kill "${FLAP_PID:-}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 # Frames: the tiny bundle's camera-like scenes (640x480), plus bad ones.
-"$TARGET/$DIR/examples/tiny_bundle" "$WORK/tiny-bundle" "$WORK/covers" 2>/dev/null
+"$TINY" "$WORK/tiny-bundle" "$WORK/covers" 2>/dev/null
 [ -n "$BUNDLE" ] || BUNDLE="$WORK/tiny-bundle"
 mkdir -p "$WORK/frames"
 cp "$WORK"/covers/scene_*.png "$WORK/frames/"

@@ -508,7 +508,8 @@ mod tests {
     /// Issue 18 (1, 6): every manifest number has a range, checked at load.
     #[test]
     fn numbers_out_of_range_are_refused() {
-        let cases: alloc::vec::Vec<(&str, fn(&mut BundleManifest))> = alloc::vec![
+        type Edit = fn(&mut BundleManifest);
+        let cases: alloc::vec::Vec<(&str, Edit)> = alloc::vec![
             ("feature map #0 size is 100000", |m| {
                 m.detector.as_mut().unwrap().anchors.feature_maps[0].size = 100_000
             }),

@@ -123,7 +123,8 @@ fn export_verify_refuses_hostile_manifests() {
     expect(&["export", "demo", "--out", bs, "--size", "32"], 0, &[]);
     let p = b.join(MANIFEST_FILE);
     let good = std::fs::read_to_string(&p).unwrap();
-    let cases: [(&str, fn(&mut serde_json::Value)); 3] = [
+    type Edit = fn(&mut serde_json::Value);
+    let cases: [(&str, Edit); 3] = [
         ("feature map #0 size is 100000", |v| {
             v["detector"]["anchors"]["feature_maps"][0]["size"] = 100_000.into()
         }),
