@@ -38,11 +38,17 @@ impl Bundle {
         // "format version" message instead of a confusing missing-field error.
         let raw: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| refuse(format!("{MANIFEST_FILE} is not JSON: {e}")))?;
-        match raw.get("format_version").and_then(|v| v.as_u64()) {
-            Some(v) if v == u64::from(BUNDLE_FORMAT_VERSION) => {}
-            Some(v) => {
+        let version = raw.get("format_version");
+        match version.map(|v| (v, v.as_u64())) {
+            Some((_, Some(v))) if v == u64::from(BUNDLE_FORMAT_VERSION) => {}
+            Some((_, Some(v))) => {
                 return Err(refuse(format!(
                     "bundle format version {v} is not supported (this build reads {BUNDLE_FORMAT_VERSION})"
+                )));
+            }
+            Some((v, None)) => {
+                return Err(refuse(format!(
+                    "{MANIFEST_FILE} format_version must be a whole number like {BUNDLE_FORMAT_VERSION}, not {v}"
                 )));
             }
             None => return Err(refuse(format!("{MANIFEST_FILE} has no format_version"))),

@@ -133,8 +133,9 @@ pub struct SourceOptions {
 /// Decision tuning.
 #[derive(Args, Debug, Clone)]
 pub struct DecisionArgs {
-    /// Abstain ("uncertain") below this calibrated confidence; default from the bundle.
-    #[arg(long)]
+    /// Abstain ("uncertain") below this calibrated confidence (0 to 1); default from the
+    /// bundle.
+    #[arg(long, value_parser = parse_unit)]
     pub abstain: Option<f32>,
     /// Frames an answer must hold before it is shown.
     #[arg(long, default_value_t = 3)]
@@ -142,8 +143,8 @@ pub struct DecisionArgs {
     /// Frames without a sleeve before the answer clears.
     #[arg(long, default_value_t = 3)]
     pub clear_frames: u32,
-    /// Weight of the newest frame in the moving average.
-    #[arg(long, default_value_t = 0.5)]
+    /// Weight of the newest frame in the moving average (0 to 1).
+    #[arg(long, default_value_t = 0.5, value_parser = parse_unit)]
     pub ema_alpha: f32,
     /// Take each frame as the whole cover (no sleeve finding).
     #[arg(long)]
@@ -160,6 +161,15 @@ pub struct DecisionArgs {
     #[arg(long, default_value_t = ReuseConfig::default().hold_views,
           value_parser = clap::value_parser!(u32).range(1..=100))]
     pub hold_views: u32,
+}
+
+/// A number in `[0, 1]` (a probability or a weight).
+fn parse_unit(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is outside 0 to 1")),
+        Err(e) => Err(format!("'{s}' is not a number: {e}")),
+    }
 }
 
 /// `sleeve-edge run`.
@@ -429,8 +439,19 @@ fn run_kiosk(a: RunArgs) -> anyhow::Result<()> {
         sleeves = summary.sleeves,
         events = summary.events,
         failed = summary.failed_frames,
+        bad_files = summary.bad_inputs,
         "run finished"
     );
+    // A batch of files is a job with a result: say so in the exit status when part of it
+    // failed (a live camera's occasional bad frame is not).
+    if summary.failed_frames > 0 && (a.source.files.is_some() || a.source.sequence.is_some()) {
+        bail!(
+            "{} of {} input(s) failed ({} unreadable file(s)); see the log above",
+            summary.failed_frames,
+            summary.frames + summary.bad_inputs,
+            summary.bad_inputs
+        );
+    }
     Ok(())
 }
 

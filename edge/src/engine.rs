@@ -48,16 +48,68 @@ impl Default for PlanOptions {
     }
 }
 
+/// What a bundle's manifest says a model file produces: checked at load so that a wrong
+/// or swapped file gets "this file has outputs X, the manifest says Y", not tract internals.
+#[derive(Clone, Debug)]
+pub struct ExpectedOutputs {
+    /// Output names, in order, as listed in the manifest.
+    pub names: Vec<String>,
+    /// Number of values of each output (e.g. `[labels]`, or `[4·A, A]`).
+    pub lens: Vec<usize>,
+}
+
 /// Builds an optimised, runnable tract plan for a `[1, 3, S, S]` f32 input.
 pub fn load_plan(path: &Path, input_size: u32, opts: PlanOptions) -> Result<Plan> {
+    load_plan_checked(path, input_size, opts, None)
+}
+
+fn outputs_mismatch(path: &Path, have: &str, expect: &ExpectedOutputs) -> EdgeError {
+    EdgeError::Model {
+        path: path.to_path_buf(),
+        message: format!(
+            "this file has outputs {have}, the manifest says [{}] with {:?} values: \
+             wrong or swapped model file?",
+            expect.names.join(", "),
+            expect.lens
+        ),
+    }
+}
+
+/// Like [`load_plan`], first checking the file's output names (and, once typed, their
+/// sizes) against `expect`.
+pub fn load_plan_checked(
+    path: &Path,
+    input_size: u32,
+    opts: PlanOptions,
+    expect: Option<&ExpectedOutputs>,
+) -> Result<Plan> {
     let err = |e: TractError| EdgeError::Model {
         path: path.to_path_buf(),
         message: format!("{e:#}"),
     };
     let s = input_size as usize;
-    let mut model = tract_onnx::onnx()
-        .model_for_path(path)
-        .map_err(err)?
+    let model = tract_onnx::onnx().model_for_path(path).map_err(err)?;
+    if let Some(expect) = expect {
+        let names: Vec<String> = model
+            .output_outlets()
+            .map_err(err)?
+            .iter()
+            .map(|o| {
+                model
+                    .outlet_label(*o)
+                    .unwrap_or(model.node(o.node).name.as_str())
+                    .to_string()
+            })
+            .collect();
+        if names != expect.names {
+            return Err(outputs_mismatch(
+                path,
+                &format!("[{}]", names.join(", ")),
+                expect,
+            ));
+        }
+    }
+    let mut model = model
         .with_input_fact(0, f32::fact([1, 3, s, s]).into())
         .map_err(err)?
         .into_typed()
@@ -70,6 +122,33 @@ pub fn load_plan(path: &Path, input_size: u32, opts: PlanOptions) -> Result<Plan
                 message: "this tract has no f32_to_f16 transform".into(),
             })?;
         model = to_f16.transform_into(model).map_err(err)?;
+    }
+    if let Some(expect) = expect {
+        let lens: Vec<Option<usize>> = (0..model.output_outlets().map_err(err)?.len())
+            .map(|i| {
+                model
+                    .output_fact(i)
+                    .ok()
+                    .and_then(|f| f.shape.as_concrete().map(|d| d.iter().product()))
+            })
+            .collect();
+        // Compared as multisets: the detector's outputs are identified by size.
+        let sorted = |mut v: Vec<usize>| {
+            v.sort_unstable();
+            v
+        };
+        let known: Option<Vec<usize>> = lens.iter().copied().collect();
+        if known.is_some_and(|l| sorted(l) != sorted(expect.lens.clone())) {
+            let have: Vec<String> = lens
+                .iter()
+                .map(|l| l.map_or("?".into(), |n| n.to_string()))
+                .collect();
+            return Err(outputs_mismatch(
+                path,
+                &format!("with value counts [{}]", have.join(", ")),
+                expect,
+            ));
+        }
     }
     let model = model.into_optimized().map_err(err)?;
     let input_type = model.input_fact(0).map_err(err)?.datum_type;
@@ -169,6 +248,12 @@ impl Classifier {
             return Err(EdgeError::Inference {
                 model: "classifier",
                 message: format!("{} logits for {} labels", logits.len(), self.labels),
+            });
+        }
+        if logits.iter().any(|l| !l.is_finite()) {
+            return Err(EdgeError::Inference {
+                model: "classifier",
+                message: "non-finite logits (is the input size right for this model?)".into(),
             });
         }
         let t = self.temperature;
@@ -358,8 +443,12 @@ impl Engine {
         let temperature = calibration.temperature;
         let c = &m.classifier;
         let (c_path, c_precision) = selected_path(bundle, "classifier", c, precision)?;
+        let c_expect = ExpectedOutputs {
+            names: c.output_names.clone(),
+            lens: vec![m.labels.len()],
+        };
         let classifier = Classifier {
-            plan: load_plan(&c_path, c.preprocess.input_size, opts)?,
+            plan: load_plan_checked(&c_path, c.preprocess.input_size, opts, Some(&c_expect))?,
             precision: c_precision,
             preprocess: c.preprocess.clone(),
             labels: m.labels.len(),
@@ -368,8 +457,18 @@ impl Engine {
         let detector = match &m.detector {
             Some(d) => Some({
                 let (path, precision) = selected_path(bundle, "detector", &d.model, precision)?;
+                let a = d.anchors.num_anchors();
+                let expect = ExpectedOutputs {
+                    names: d.model.output_names.clone(),
+                    lens: vec![4 * a, a],
+                };
                 Detector {
-                    plan: load_plan(&path, d.model.preprocess.input_size, opts)?,
+                    plan: load_plan_checked(
+                        &path,
+                        d.model.preprocess.input_size,
+                        opts,
+                        Some(&expect),
+                    )?,
                     precision,
                     preprocess: d.model.preprocess.clone(),
                     anchors: d.anchors.anchors(),

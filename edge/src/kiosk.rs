@@ -32,8 +32,11 @@ pub struct RunSummary {
     pub sleeves: u64,
     /// Decision and clear events.
     pub events: u64,
-    /// Frames whose analysis failed (logged and skipped).
+    /// Frames whose analysis failed, plus input files that could not be read (each
+    /// logged with its name and skipped).
     pub failed_frames: u64,
+    /// Of `failed_frames`, the input files that could not be read.
+    pub bad_inputs: u64,
     /// Per-frame stage times.
     #[serde(skip)]
     pub times: Vec<StageTimes>,
@@ -124,6 +127,8 @@ impl Kiosk {
             observe(&report);
         }
         self.notifier.stopping();
+        summary.bad_inputs = source.bad_inputs();
+        summary.failed_frames += summary.bad_inputs;
         Ok(summary)
     }
 }

@@ -46,10 +46,13 @@ impl Notifier {
         self.target.is_some()
     }
 
-    /// Sends a raw state string such as `READY=1`; errors are logged, never fatal.
+    /// Sends a raw state string such as `READY=1`; errors are logged, never fatal. The
+    /// socket is non-blocking: a notify socket nobody reads (its queue holds ~10 datagrams)
+    /// must not freeze the kiosk loop.
     pub fn send(&self, state: &str) {
         let Some(target) = &self.target else { return };
-        let result = UnixDatagram::unbound().and_then(|sock| match target {
+        let socket = UnixDatagram::unbound().and_then(|s| s.set_nonblocking(true).map(|()| s));
+        let result = socket.and_then(|sock| match target {
             Target::Path(p) => sock.send_to(state.as_bytes(), p),
             #[cfg(target_os = "linux")]
             Target::Abstract(name) => {

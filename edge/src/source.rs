@@ -57,6 +57,12 @@ pub trait FrameSource {
     fn reconnect(&mut self) -> Result<()> {
         Ok(())
     }
+
+    /// Inputs skipped because they could not be read (image files that do not decode),
+    /// so far; each was logged with its name. The default: none.
+    fn bad_inputs(&self) -> u64 {
+        0
+    }
 }
 
 impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
@@ -68,5 +74,8 @@ impl<S: FrameSource + ?Sized> FrameSource for Box<S> {
     }
     fn reconnect(&mut self) -> Result<()> {
         (**self).reconnect()
+    }
+    fn bad_inputs(&self) -> u64 {
+        (**self).bad_inputs()
     }
 }

@@ -125,12 +125,13 @@ impl AnchorConfig {
         map.scales.len() * self.aspect_ratios.len()
     }
 
-    /// Total number of anchors.
+    /// Total number of anchors (saturating: a hostile layout cannot overflow it; bundles
+    /// are range-checked by `BundleManifest::validate`).
     pub fn num_anchors(&self) -> usize {
-        self.feature_maps
-            .iter()
-            .map(|m| (m.size * m.size) as usize * self.anchors_per_cell(m))
-            .sum()
+        self.feature_maps.iter().fold(0usize, |acc, m| {
+            let cells = (m.size as usize).saturating_mul(m.size as usize);
+            acc.saturating_add(cells.saturating_mul(self.anchors_per_cell(m)))
+        })
     }
 
     /// All anchors, in head order, as centre-size boxes.
@@ -334,6 +335,16 @@ mod tests {
         // The last anchor sits in the bottom-right cell of the 10×10 map.
         let last = a.last().unwrap();
         assert!((last.cx - 0.95).abs() < 1e-6 && (last.cy - 0.95).abs() < 1e-6);
+    }
+
+    #[test]
+    fn anchor_count_of_a_hostile_layout_does_not_overflow() {
+        let mut cfg = AnchorConfig::ssdlite_320();
+        cfg.feature_maps[0].size = 100_000;
+        assert_eq!(cfg.num_anchors(), 100_000 * 100_000 * 6 + 600);
+        cfg.feature_maps[0].size = u32::MAX;
+        cfg.feature_maps[0].scales = alloc::vec![0.1; 1 << 16];
+        assert_eq!(cfg.num_anchors(), usize::MAX);
     }
 
     #[test]

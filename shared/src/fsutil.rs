@@ -44,6 +44,126 @@ pub fn write_atomic_with(
     result
 }
 
+/// Sibling working directories of `dir` left by [`replace_dir`]: `.NAME.new.PID` (being
+/// built) and `.NAME.old.PID` (swapped out, being removed).
+fn sibling(dir: &Path, kind: &str, pid: u32) -> io::Result<std::path::PathBuf> {
+    let name = dir
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?;
+    Ok(parent_of(dir).join(format!(".{}.{kind}.{pid}", name.to_string_lossy())))
+}
+
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Removes `.NAME.new.PID` / `.NAME.old.PID` siblings of `dir` whose process is gone (a
+/// run killed mid-way). Returns how many were removed.
+pub fn remove_stale_siblings(dir: &Path) -> io::Result<usize> {
+    let Some(name) = dir.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(0);
+    };
+    let parent = parent_of(dir);
+    let Ok(entries) = fs::read_dir(parent) else {
+        return Ok(0);
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let pid = [".new.", ".old."].iter().find_map(|k| {
+            file.strip_prefix(&format!(".{name}{k}"))
+                .and_then(|p| p.parse::<u32>().ok())
+        });
+        let Some(pid) = pid else { continue };
+        let alive = pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists();
+        if !alive {
+            fs::remove_dir_all(e.path())?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Swaps `a` and `b` atomically (Linux `RENAME_EXCHANGE`); false where unsupported.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<bool> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(true),
+        Err(e) if e == rustix::io::Errno::INVAL || e == rustix::io::Errno::NOSYS => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_a: &Path, _b: &Path) -> io::Result<bool> {
+    Ok(false)
+}
+
+/// Replaces directory `dir` as a whole: `fill` writes the new content into an empty
+/// sibling directory (`.NAME.new.PID`), which is then swapped in with one atomic rename
+/// (`RENAME_EXCHANGE` on Linux; elsewhere two renames). A reader sees the old directory or
+/// the new one, never a mix; a crash or a failing `fill` leaves the old one intact, and
+/// leftovers of killed runs are removed by the next call. Nothing of the old content is
+/// kept: callers check that `dir` holds only what they are replacing.
+pub fn replace_dir<T, E: From<io::Error>>(
+    dir: &Path,
+    fill: impl FnOnce(&Path) -> Result<T, E>,
+) -> Result<T, E> {
+    fs::create_dir_all(parent_of(dir))?;
+    remove_stale_siblings(dir)?;
+    let pid = std::process::id();
+    let staging = sibling(dir, "new", pid)?;
+    if staging.exists() {
+        fs::remove_dir_all(&staging)?;
+    }
+    fs::create_dir(&staging)?;
+    let value = match fill(&staging) {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = fs::remove_dir_all(&staging);
+            return Err(e);
+        }
+    };
+    let swap = || -> io::Result<()> {
+        File::open(&staging)?.sync_all()?;
+        if fs::symlink_metadata(dir).is_err() {
+            fs::rename(&staging, dir)?;
+        } else if exchange(&staging, dir)? {
+            fs::remove_dir_all(&staging)?;
+        } else {
+            let old = sibling(dir, "old", pid)?;
+            fs::rename(dir, &old)?;
+            fs::rename(&staging, dir)?;
+            fs::remove_dir_all(&old)?;
+        }
+        File::open(parent_of(dir))?.sync_all()
+    };
+    if let Err(e) = swap() {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e.into());
+    }
+    Ok(value)
+}
+
+/// True for a temporary file of [`write_atomic`] (`.NAME.tmp.PID`) whose process is no
+/// longer running: the leftover of a run killed mid-write, safe to delete.
+pub fn is_stale_temp_file(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix('.') else {
+        return false;
+    };
+    let Some((_, pid)) = rest.rsplit_once(".tmp.") else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// Lower-case hex SHA-256 of a byte slice.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -84,6 +204,55 @@ mod tests {
         );
         let leftovers: Vec<_> = fs::read_dir(dir.path().join("sub")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "temp file removed");
+    }
+
+    #[test]
+    fn replace_dir_swaps_whole_and_keeps_old_on_failure() {
+        let root = tempfile::tempdir().unwrap();
+        let d = root.path().join("out");
+        replace_dir::<_, io::Error>(&d, |s| {
+            fs::write(s.join("a"), b"1")?;
+            fs::write(s.join("b"), b"1")
+        })
+        .unwrap();
+        // The new content replaces the old as a whole: `b` does not survive.
+        replace_dir::<_, io::Error>(&d, |s| fs::write(s.join("a"), b"2")).unwrap();
+        let names: Vec<_> = fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["a"]);
+        assert_eq!(fs::read(d.join("a")).unwrap(), b"2");
+        // A failing fill leaves the old directory and no staging folder.
+        let err = replace_dir::<(), io::Error>(&d, |s| {
+            fs::write(s.join("a"), b"3")?;
+            Err(io::Error::other("disk full"))
+        });
+        assert!(err.is_err());
+        assert_eq!(fs::read(d.join("a")).unwrap(), b"2");
+        assert_eq!(
+            fs::read_dir(root.path()).unwrap().count(),
+            1,
+            "no leftovers"
+        );
+        // A leftover of a killed run (a pid that is not running) is cleaned up.
+        let stale = root.path().join(format!(".out.new.{}", u32::MAX - 1));
+        fs::create_dir(&stale).unwrap();
+        replace_dir::<_, io::Error>(&d, |s| fs::write(s.join("a"), b"4")).unwrap();
+        assert!(!stale.exists());
+        assert_eq!(fs::read(d.join("a")).unwrap(), b"4");
+    }
+
+    #[test]
+    fn stale_temp_files_are_recognised() {
+        let dead = u32::MAX - 1;
+        assert!(is_stale_temp_file(&format!(".ab.png.tmp.{dead}")));
+        assert!(!is_stale_temp_file(&format!(
+            ".ab.png.tmp.{}",
+            std::process::id()
+        )));
+        assert!(!is_stale_temp_file("ab.png"));
+        assert!(!is_stale_temp_file(".ab.tmp.x"));
     }
 
     #[test]

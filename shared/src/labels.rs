@@ -50,10 +50,26 @@ pub fn canonical_genre(name: &str) -> String {
     folded
 }
 
-/// An ordered set of class names: model output `i` means `names[i]`.
+/// An ordered set of class names: model output `i` means `names[i]`. Deserialising goes
+/// through [`LabelSet::new`], so a file with blank or duplicate names is refused.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawLabelSet")]
 pub struct LabelSet {
     names: Vec<String>,
+}
+
+/// A label set as written in a file, before checking.
+#[derive(Deserialize)]
+struct RawLabelSet {
+    names: Vec<String>,
+}
+
+impl TryFrom<RawLabelSet> for LabelSet {
+    type Error = LabelSetError;
+
+    fn try_from(raw: RawLabelSet) -> Result<Self, Self::Error> {
+        Self::new(&raw.names)
+    }
 }
 
 /// Why a list of names is not a valid [`LabelSet`].
@@ -158,6 +174,17 @@ mod tests {
             LabelSet::new(&["Rap", "hiphop"]),
             Err(LabelSetError::Duplicate("hiphop".into()))
         );
+    }
+
+    #[test]
+    fn deserialising_checks_the_names() {
+        let ok: LabelSet = serde_json::from_str(r#"{"names": ["rock", "Pop"]}"#).unwrap();
+        assert_eq!(ok.names(), ["rock", "pop"]);
+        let dup = serde_json::from_str::<LabelSet>(r#"{"names": ["rock", "Rock"]}"#);
+        assert!(dup.unwrap_err().to_string().contains("listed twice"));
+        let blank = serde_json::from_str::<LabelSet>(r#"{"names": ["rock", " "]}"#);
+        assert!(blank.unwrap_err().to_string().contains("blank"));
+        assert!(serde_json::from_str::<LabelSet>(r#"{"names": []}"#).is_err());
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! * [`results`]: what a classification or detection produces.
 //!
 //! The crate is `no_std` + `alloc` unless the `std` feature (default) is on; `std` adds
-//! [`fsutil`] (atomic writes, file hashing).
+//! [`fsutil`] (atomic writes, file hashing); `image` adds `imageio` (the decoding front door
+//! with Pi-sized limits).
 #![cfg_attr(not(feature = "std"), no_std)]
 #![warn(missing_docs)]
 
@@ -21,6 +22,8 @@ pub mod detect;
 #[cfg(feature = "std")]
 pub mod fsutil;
 pub mod fusion;
+#[cfg(feature = "image")]
+pub mod imageio;
 pub mod labels;
 pub mod manifest;
 pub mod preprocess;

@@ -18,6 +18,11 @@ pub const BUNDLE_FORMAT_VERSION: u32 = 1;
 /// File name of the manifest inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// Manifest metric holding the classifier's softmax temperature (calibration).
+pub const METRIC_TEMPERATURE: &str = "classifier.temperature";
+/// Manifest metric holding the calibrated confidence below which the kiosk abstains.
+pub const METRIC_ABSTAIN: &str = "classifier.abstain_threshold";
+
 /// Numeric form of a model file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -175,6 +180,120 @@ impl core::fmt::Display for ManifestError {
 #[cfg(feature = "std")]
 impl std::error::Error for ManifestError {}
 
+/// Smallest model input side a bundle may declare, in pixels.
+pub const MIN_INPUT_SIZE: u32 = 16;
+/// Largest model input side a bundle may declare, in pixels (a Pi runs 1024² in seconds).
+pub const MAX_INPUT_SIZE: u32 = 1024;
+/// Most genre labels a bundle may have.
+pub const MAX_LABELS: usize = 1000;
+/// Largest model file a bundle may list, in bytes (1 GiB).
+pub const MAX_MODEL_BYTES: u64 = 1 << 30;
+/// Most detector feature maps.
+pub const MAX_FEATURE_MAPS: usize = 8;
+/// Largest detector feature map side, in cells.
+pub const MAX_FEATURE_MAP_SIZE: u32 = 512;
+/// Most scales per map, and most aspect ratios.
+pub const MAX_ANCHOR_SHAPES: usize = 16;
+/// Most anchors in all (the default 320² layout has 3000).
+pub const MAX_ANCHORS: usize = 1_000_000;
+/// Most detections a bundle may ask to keep.
+pub const MAX_DETECTIONS: usize = 1000;
+/// Range of the classifier's softmax temperature metric.
+pub const TEMPERATURE_RANGE: (f64, f64) = (0.01, 100.0);
+
+fn invalid(m: alloc::string::String) -> ManifestError {
+    ManifestError::Invalid(m)
+}
+
+/// `v` is a number in `[lo, hi]` (so not NaN).
+fn in_range(v: f64, lo: f64, hi: f64) -> bool {
+    v >= lo && v <= hi
+}
+
+fn check_unit(what: &str, v: f32) -> Result<(), ManifestError> {
+    if in_range(f64::from(v), 0.0, 1.0) {
+        Ok(())
+    } else {
+        Err(invalid(alloc::format!("{what} is {v}, outside [0, 1]")))
+    }
+}
+
+fn check_anchors(a: &AnchorConfig) -> Result<(), ManifestError> {
+    let n = a.feature_maps.len();
+    if n == 0 || n > MAX_FEATURE_MAPS {
+        return Err(invalid(alloc::format!(
+            "detector has {n} anchor feature maps, expected 1 to {MAX_FEATURE_MAPS}"
+        )));
+    }
+    let shapes_ok = |v: &[f32], hi: f32| {
+        !v.is_empty() && v.len() <= MAX_ANCHOR_SHAPES && v.iter().all(|x| *x > 0.0 && *x <= hi)
+    };
+    for (i, m) in a.feature_maps.iter().enumerate() {
+        if m.size == 0 || m.size > MAX_FEATURE_MAP_SIZE {
+            return Err(invalid(alloc::format!(
+                "detector feature map #{i} size is {}, expected 1 to {MAX_FEATURE_MAP_SIZE}",
+                m.size
+            )));
+        }
+        if !shapes_ok(&m.scales, 4.0) {
+            return Err(invalid(alloc::format!(
+                "detector feature map #{i} scales {:?}: expected 1 to {MAX_ANCHOR_SHAPES} values in (0, 4]",
+                m.scales
+            )));
+        }
+    }
+    if !shapes_ok(&a.aspect_ratios, 100.0) {
+        return Err(invalid(alloc::format!(
+            "detector aspect ratios {:?}: expected 1 to {MAX_ANCHOR_SHAPES} values in (0, 100]",
+            a.aspect_ratios
+        )));
+    }
+    if !a.variances.iter().all(|v| *v > 0.0 && *v <= 10.0) {
+        return Err(invalid(alloc::format!(
+            "detector variances {:?}: expected values in (0, 10]",
+            a.variances
+        )));
+    }
+    let total = a.num_anchors();
+    if total > MAX_ANCHORS {
+        return Err(invalid(alloc::format!(
+            "detector has {total} anchors, more than {MAX_ANCHORS}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_model(name: &str, m: &ModelEntry, outputs: usize) -> Result<(), ManifestError> {
+    let size = m.preprocess.input_size;
+    if !(MIN_INPUT_SIZE..=MAX_INPUT_SIZE).contains(&size) {
+        return Err(invalid(alloc::format!(
+            "{name} input_size is {size}, expected {MIN_INPUT_SIZE} to {MAX_INPUT_SIZE}"
+        )));
+    }
+    if m.output_names.len() != outputs || m.output_names.iter().any(|n| n.is_empty()) {
+        return Err(invalid(alloc::format!(
+            "{name} lists outputs {:?}, expected {outputs} non-empty name(s)",
+            m.output_names
+        )));
+    }
+    for (i, f) in m.files.iter().enumerate() {
+        if f.bytes == 0 || f.bytes > MAX_MODEL_BYTES {
+            return Err(invalid(alloc::format!(
+                "{name} file '{}' size is {} bytes, expected 1 to {MAX_MODEL_BYTES}",
+                f.path,
+                f.bytes
+            )));
+        }
+        if m.files[..i].iter().any(|g| g.precision == f.precision) {
+            return Err(invalid(alloc::format!(
+                "{name} lists two {} files",
+                f.precision.as_str()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// True when `p` is a plain relative path that cannot leave its directory.
 pub fn is_safe_relative_path(p: &str) -> bool {
     !p.is_empty()
@@ -203,11 +322,25 @@ impl BundleManifest {
         if self.format_version != BUNDLE_FORMAT_VERSION {
             return Err(ManifestError::FormatVersion(self.format_version));
         }
+        if self.labels.len() > MAX_LABELS {
+            return Err(invalid(alloc::format!(
+                "{} labels, more than {MAX_LABELS}",
+                self.labels.len()
+            )));
+        }
         let mut models = alloc::vec![("classifier", &self.classifier)];
+        check_model("classifier", &self.classifier, 1)?;
         if let Some(d) = &self.detector {
             models.push(("detector", &d.model));
-            if d.anchors.num_anchors() == 0 {
-                return Err(ManifestError::Invalid("detector has no anchors".into()));
+            check_model("detector", &d.model, 2)?;
+            check_anchors(&d.anchors)?;
+            check_unit("detector score_threshold", d.decode.score_threshold)?;
+            check_unit("detector iou_threshold", d.decode.iou_threshold)?;
+            if d.decode.max_detections == 0 || d.decode.max_detections > MAX_DETECTIONS {
+                return Err(invalid(alloc::format!(
+                    "detector max_detections is {}, expected 1 to {MAX_DETECTIONS}",
+                    d.decode.max_detections
+                )));
             }
             if let Some(t) = d.pa_threshold {
                 if !(t > 0.0 && t <= 1.0) {
@@ -223,6 +356,35 @@ impl BundleManifest {
                     )));
                 }
             }
+        }
+        if let Some(fu) = &self.fusion {
+            for (i, q) in fu.p_pa_given_genre.iter().enumerate() {
+                check_unit(&alloc::format!("fusion p_pa_given_genre[{i}]"), *q)?;
+            }
+            check_unit("fusion pa_threshold", fu.pa_threshold)?;
+            if !in_range(f64::from(fu.strength), 0.0, 100.0) {
+                return Err(invalid(alloc::format!(
+                    "fusion strength is {}, outside [0, 100]",
+                    fu.strength
+                )));
+            }
+        }
+        for (k, v) in &self.metrics {
+            if !v.is_finite() {
+                return Err(invalid(alloc::format!("metric {k} is not a finite number")));
+            }
+        }
+        if let Some(v) = self.metrics.get(METRIC_ABSTAIN) {
+            check_unit(METRIC_ABSTAIN, *v as f32)?;
+        }
+        if let Some(v) = self.metrics.get(METRIC_TEMPERATURE)
+            && !in_range(*v, TEMPERATURE_RANGE.0, TEMPERATURE_RANGE.1)
+        {
+            return Err(invalid(alloc::format!(
+                "{METRIC_TEMPERATURE} is {v}, outside [{}, {}]",
+                TEMPERATURE_RANGE.0,
+                TEMPERATURE_RANGE.1
+            )));
         }
         for (name, m) in models {
             if m.selected_file().is_none() {
@@ -266,8 +428,34 @@ impl BundleManifest {
     /// Parses and validates a manifest from JSON.
     #[cfg(feature = "std")]
     pub fn from_json(text: &str) -> Result<Self, ManifestError> {
+        // The version first, so an old, new or mistyped one gets a clear message instead
+        // of a confusing schema error.
+        let raw: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            ManifestError::Invalid(alloc::format!("{MANIFEST_FILE} is not JSON: {e}"))
+        })?;
+        match raw.get("format_version") {
+            None => {
+                return Err(ManifestError::Invalid(alloc::format!(
+                    "{MANIFEST_FILE} has no format_version"
+                )));
+            }
+            Some(v) => match v.as_u64() {
+                Some(n) if n == u64::from(BUNDLE_FORMAT_VERSION) => {}
+                Some(n) => {
+                    return Err(ManifestError::FormatVersion(
+                        u32::try_from(n).unwrap_or(u32::MAX),
+                    ));
+                }
+                None => {
+                    return Err(ManifestError::Invalid(alloc::format!(
+                        "{MANIFEST_FILE} format_version must be a whole number like \
+                         {BUNDLE_FORMAT_VERSION}, not {v}"
+                    )));
+                }
+            },
+        }
         let m: Self = serde_json::from_str(text).map_err(|e| {
-            ManifestError::Invalid(alloc::format!("manifest.json is not valid: {e}"))
+            ManifestError::Invalid(alloc::format!("{MANIFEST_FILE} is not valid: {e}"))
         })?;
         m.validate()?;
         Ok(m)
@@ -284,6 +472,7 @@ impl BundleManifest {
 mod tests {
     use super::*;
     use crate::detect::AnchorConfig;
+    use crate::fusion::FusionParams;
 
     pub(crate) fn sample() -> BundleManifest {
         let file = |p: Precision, path: &str| ModelFile {
@@ -377,6 +566,115 @@ mod tests {
         assert!(matches!(m.validate(), Err(ManifestError::BadHash(_))));
 
         assert!(BundleManifest::from_json("{\"format_version\": 1}").is_err());
+        // Issue 18 (6): a wrong-typed version is named as such.
+        let err = BundleManifest::from_json("{\"format_version\": \"1\"}").unwrap_err();
+        assert!(err.to_string().contains("must be a whole number"), "{err}");
+        let err = BundleManifest::from_json("{\"format_version\": 7}").unwrap_err();
+        assert_eq!(err, ManifestError::FormatVersion(7));
+    }
+
+    /// Issue 18 (1, 6): every manifest number has a range, checked at load.
+    #[test]
+    fn numbers_out_of_range_are_refused() {
+        type Edit = fn(&mut BundleManifest);
+        let cases: alloc::vec::Vec<(&str, Edit)> = alloc::vec![
+            ("feature map #0 size is 100000", |m| {
+                m.detector.as_mut().unwrap().anchors.feature_maps[0].size = 100_000
+            }),
+            ("feature map #1 size is 0", |m| {
+                m.detector.as_mut().unwrap().anchors.feature_maps[1].size = 0
+            }),
+            ("scales", |m| {
+                m.detector.as_mut().unwrap().anchors.feature_maps[0].scales = alloc::vec![]
+            }),
+            ("aspect ratios", |m| {
+                m.detector.as_mut().unwrap().anchors.aspect_ratios = alloc::vec![-1.0]
+            }),
+            ("variances", |m| {
+                m.detector.as_mut().unwrap().anchors.variances = [0.0, 0.2]
+            }),
+            ("anchor feature maps", |m| {
+                m.detector.as_mut().unwrap().anchors.feature_maps.clear()
+            }),
+            ("classifier input_size is 1,", |m| m
+                .classifier
+                .preprocess
+                .input_size = 1),
+            ("classifier input_size is 4096", |m| {
+                m.classifier.preprocess.input_size = 4096
+            }),
+            ("detector input_size is 2000", |m| {
+                m.detector.as_mut().unwrap().model.preprocess.input_size = 2000
+            }),
+            ("score_threshold is 2", |m| {
+                m.detector.as_mut().unwrap().decode.score_threshold = 2.0
+            }),
+            ("iou_threshold is -0.1", |m| {
+                m.detector.as_mut().unwrap().decode.iou_threshold = -0.1
+            }),
+            ("max_detections is 0", |m| {
+                m.detector.as_mut().unwrap().decode.max_detections = 0
+            }),
+            ("classifier.abstain_threshold is 5", |m| {
+                m.metrics.insert(METRIC_ABSTAIN.into(), 5.0);
+            }),
+            ("classifier.temperature is 0", |m| {
+                m.metrics.insert(METRIC_TEMPERATURE.into(), 0.0);
+            }),
+            ("fusion pa_threshold is 3", |m| {
+                m.fusion = Some(FusionParams {
+                    p_pa_given_genre: alloc::vec![0.1; 5],
+                    strength: 1.0,
+                    pa_threshold: 3.0,
+                })
+            }),
+            ("fusion strength is -1", |m| {
+                m.fusion = Some(FusionParams {
+                    p_pa_given_genre: alloc::vec![0.1; 5],
+                    strength: -1.0,
+                    pa_threshold: 0.5,
+                })
+            }),
+            ("p_pa_given_genre[2] is 1.5", |m| {
+                m.fusion = Some(FusionParams {
+                    p_pa_given_genre: alloc::vec![0.1, 0.1, 1.5, 0.1, 0.1],
+                    strength: 1.0,
+                    pa_threshold: 0.5,
+                })
+            }),
+            ("classifier lists outputs", |m| m
+                .classifier
+                .output_names
+                .clear()),
+            ("detector lists outputs", |m| {
+                m.detector.as_mut().unwrap().model.output_names.pop();
+            }),
+            ("size is 0 bytes", |m| m.classifier.files[0].bytes = 0),
+            ("two f32 files", |m| {
+                m.classifier.files[1].precision = Precision::F32
+            }),
+        ];
+        for (want, edit) in cases {
+            let mut m = sample();
+            edit(&mut m);
+            let err = m.validate().expect_err(want).to_string();
+            assert!(err.contains(want), "expected '{want}' in: {err}");
+            // The same through JSON, as a bundle is loaded.
+            let err = BundleManifest::from_json(&m.to_json()).expect_err(want);
+            assert!(err.to_string().contains(want), "{err}");
+        }
+        assert_eq!(sample().validate(), Ok(()));
+    }
+
+    #[test]
+    fn duplicate_or_blank_labels_are_refused_at_load() {
+        let json = sample().to_json();
+        let dup = json.replacen("\"electronic\"", "\"country\"", 1);
+        let err = BundleManifest::from_json(&dup).unwrap_err().to_string();
+        assert!(err.contains("'country' is listed twice"), "{err}");
+        let blank = json.replacen("\"electronic\"", "\" \"", 1);
+        let err = BundleManifest::from_json(&blank).unwrap_err().to_string();
+        assert!(err.contains("genre #1 is blank"), "{err}");
     }
 
     #[test]

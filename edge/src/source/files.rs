@@ -10,24 +10,13 @@ use crate::source::{Frame, FrameSource};
 /// File extensions read from a directory.
 pub const IMAGE_EXTENSIONS: [&str; 7] = ["png", "jpg", "jpeg", "bmp", "webp", "gif", "ppm"];
 
-/// Reads an image file as RGB8 with a clear error.
+/// Reads an image file as RGB8 with a clear error, through the shared decoding front door
+/// (size limits, truncated JPEGs refused).
 pub fn read_rgb(path: &Path) -> Result<image::RgbImage> {
-    let img = image::ImageReader::open(path)
-        .map_err(|e| EdgeError::Image {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
-        .with_guessed_format()
-        .map_err(|e| EdgeError::Image {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
-        .decode()
-        .map_err(|e| EdgeError::Image {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    Ok(img.to_rgb8())
+    sleeve_shared::imageio::open_rgb(path).map_err(|e| EdgeError::Image {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// Expands directories (their image files, sorted) and glob patterns into a file list.
@@ -66,13 +55,27 @@ pub fn expand_inputs(inputs: &[String]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// A finite list of image files. A file that cannot be decoded is an error for that frame
-/// only: the next call moves on to the following file.
+/// A finite list of image files. A file that cannot be read or decoded is logged with its
+/// name, counted ([`FrameSource::bad_inputs`]) and skipped: files are not a camera, so
+/// there is nothing to retry, and the files after it are still read.
 pub struct ImageFiles {
     files: Vec<PathBuf>,
     next: usize,
     frames: u64,
     looping: bool,
+    bad: u64,
+}
+
+/// Reads `path` for a frame source; on failure logs it and counts it in `bad`.
+pub(crate) fn read_or_skip(path: &Path, bad: &mut u64) -> Option<image::RgbImage> {
+    match read_rgb(path) {
+        Ok(img) => Some(img),
+        Err(e) => {
+            *bad += 1;
+            tracing::error!(file = %path.display(), error = %e, "bad image file: skipped");
+            None
+        }
+    }
 }
 
 impl ImageFiles {
@@ -88,6 +91,7 @@ impl ImageFiles {
             next: 0,
             frames: 0,
             looping,
+            bad: 0,
         }
     }
 }
@@ -98,16 +102,23 @@ impl FrameSource for ImageFiles {
     }
 
     fn next_frame(&mut self) -> Result<Option<Frame>> {
-        if self.next >= self.files.len() {
-            if !self.looping || self.files.is_empty() {
-                return Ok(None);
+        // Bad files are skipped; a looping list of only bad files ends after one pass.
+        let mut bad_in_a_row = 0;
+        let (path, image, t) = loop {
+            if self.next >= self.files.len() {
+                if !self.looping || self.files.is_empty() || bad_in_a_row >= self.files.len() {
+                    return Ok(None);
+                }
+                self.next = 0;
             }
-            self.next = 0;
-        }
-        let path = self.files[self.next].clone();
-        self.next += 1;
-        let t = Instant::now();
-        let image = read_rgb(&path)?;
+            let path = self.files[self.next].clone();
+            self.next += 1;
+            let t = Instant::now();
+            match read_or_skip(&path, &mut self.bad) {
+                Some(image) => break (path, image, t),
+                None => bad_in_a_row += 1,
+            }
+        };
         let frame = Frame {
             image,
             index: self.frames,
@@ -117,5 +128,9 @@ impl FrameSource for ImageFiles {
         };
         self.frames += 1;
         Ok(Some(frame))
+    }
+
+    fn bad_inputs(&self) -> u64 {
+        self.bad
     }
 }

@@ -89,4 +89,8 @@ impl<S: FrameSource> FrameSource for Retrying<S> {
     fn reconnect(&mut self) -> Result<()> {
         self.inner.reconnect()
     }
+
+    fn bad_inputs(&self) -> u64 {
+        self.inner.bad_inputs()
+    }
 }

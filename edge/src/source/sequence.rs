@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use crate::engine::ms;
 use crate::error::{EdgeError, Result};
-use crate::source::files::read_rgb;
+use crate::source::files::read_or_skip;
 use crate::source::{Frame, FrameSource};
 
 /// A printf-style pattern with one `%d` / `%0Nd` placeholder.
@@ -29,13 +29,19 @@ impl SequencePattern {
         if !spec.chars().all(|c| c.is_ascii_digit()) {
             return Err(bad("only %d and %0Nd are supported"));
         }
+        // A frame number has at most 20 digits; a wider pad would allocate per frame.
+        let width: usize = match spec.parse() {
+            Ok(w) if w <= 20 => w,
+            Err(_) if spec.is_empty() => 0,
+            _ => return Err(bad("the number width must be at most 20")),
+        };
         let suffix = &rest[d + 1..];
         if suffix.contains('%') {
             return Err(bad("more than one placeholder"));
         }
         Ok(Self {
             prefix: pattern[..start].to_string(),
-            width: spec.parse().unwrap_or(0),
+            width,
             suffix: suffix.to_string(),
         })
     }
@@ -53,10 +59,12 @@ impl SequencePattern {
 }
 
 /// Frames `start, start+1, …` of a [`SequencePattern`], ending at the first missing file.
+/// A file that does not decode is logged, counted and skipped.
 pub struct ImageSequence {
     pattern: SequencePattern,
     next: u64,
     frames: u64,
+    bad: u64,
 }
 
 impl ImageSequence {
@@ -74,6 +82,7 @@ impl ImageSequence {
             pattern,
             next: start,
             frames: 0,
+            bad: 0,
         })
     }
 }
@@ -84,13 +93,18 @@ impl FrameSource for ImageSequence {
     }
 
     fn next_frame(&mut self) -> Result<Option<Frame>> {
-        let path = self.pattern.path(self.next);
-        if !path.exists() {
-            return Ok(None);
-        }
-        self.next += 1;
-        let t = Instant::now();
-        let image = read_rgb(&path)?;
+        // A file that does not decode is logged, counted and skipped.
+        let (path, image, t) = loop {
+            let path = self.pattern.path(self.next);
+            if !path.exists() {
+                return Ok(None);
+            }
+            self.next += 1;
+            let t = Instant::now();
+            if let Some(image) = read_or_skip(&path, &mut self.bad) {
+                break (path, image, t);
+            }
+        };
         let frame = Frame {
             image,
             index: self.frames,
@@ -100,6 +114,10 @@ impl FrameSource for ImageSequence {
         };
         self.frames += 1;
         Ok(Some(frame))
+    }
+
+    fn bad_inputs(&self) -> u64 {
+        self.bad
     }
 }
 
@@ -115,7 +133,13 @@ mod tests {
             SequencePattern::parse("f%d.jpg").unwrap().path(7),
             PathBuf::from("f7.jpg")
         );
-        for bad in ["frame.png", "f_%s.png", "%d_%d.png", "f_%5x.png"] {
+        for bad in [
+            "frame.png",
+            "f_%s.png",
+            "%d_%d.png",
+            "f_%5x.png",
+            "f_%0999999999d.png",
+        ] {
             assert!(SequencePattern::parse(bad).is_err(), "{bad}");
         }
     }

@@ -4,6 +4,8 @@
 mod bundle_verify;
 mod display_png;
 mod finder;
+mod hostile;
 mod kiosk;
 mod models;
 mod sources;
+mod watchdog;

@@ -111,7 +111,9 @@ fn files_skip_a_corrupt_image_and_sequences_stop_at_a_gap() {
         [0, 2, 0],
         "corrupt frame_00001 skipped, frame_00004 read"
     );
-    assert_eq!(src.failures(), 1);
+    // A bad file is counted as a bad input, not retried as a source failure.
+    assert_eq!(src.bad_inputs(), 1);
+    assert_eq!(src.failures(), 0);
 
     let pattern = format!("{}/frame_%05d.png", dir.path().display());
     let mut seq = ImageSequence::new(&pattern, 2).unwrap();

@@ -113,8 +113,8 @@ pub struct FetchArgs {
     /// Parallel downloads.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
-    /// Per-request time limit (e.g. 20s, 500ms, 1m).
-    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    /// Per-request time limit (e.g. 20s, 500ms, 1m), 1ms to 1h.
+    #[arg(long, default_value = "20s", value_parser = parse_timeout)]
     pub timeout: Duration,
     /// Retries after timeouts, connection errors, HTTP 5xx/429.
     #[arg(long, default_value_t = 3)]
@@ -341,7 +341,10 @@ fn fetch(a: FetchArgs) -> anyhow::Result<()> {
     }
     print_dedupe(&d);
     if r.interrupted {
+        // Everything done so far is saved; the non-zero status tells scripts it is not
+        // complete (130 = interrupted by SIGINT, as shells report it).
         println!("interrupted: re-run the same command to continue");
+        std::process::exit(130);
     } else if failed > 0 {
         println!("re-run to retry the failures (or --skip-failed to leave them)");
     }
@@ -415,7 +418,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if !(secs.is_finite() && secs > 0.0) {
         return Err(format!("duration '{s}' must be positive"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("duration '{s}' is too long"))
+}
+
+/// [`parse_duration`] limited to 1 ms – 1 h, for network time limits.
+pub fn parse_timeout(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < Duration::from_millis(1) || d > Duration::from_secs(3600) {
+        return Err(format!("timeout '{}' is outside 1ms to 1h", s.trim()));
+    }
+    Ok(d)
 }
 
 /// Parses `10MB`, `512KB`, `1GiB` or plain bytes (KB/MB/GB are powers of 1000, KiB/MiB/GiB
@@ -461,6 +473,15 @@ mod tests {
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("0s").is_err());
+        // Issue 18 (10): a huge value is an error, not a panic.
+        assert!(parse_duration("1000000000000000000000s").is_err());
+        assert!(parse_timeout("1000000000000000000000s").is_err());
+        assert!(
+            parse_timeout("2h")
+                .unwrap_err()
+                .contains("outside 1ms to 1h")
+        );
+        assert_eq!(parse_timeout("20s").unwrap(), Duration::from_secs(20));
         assert_eq!(parse_size("10MB").unwrap(), 10_000_000);
         assert_eq!(parse_size("1KiB").unwrap(), 1024);
         assert_eq!(parse_size("123").unwrap(), 123);

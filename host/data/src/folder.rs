@@ -51,7 +51,7 @@ pub fn is_image_file(path: &Path) -> bool {
 /// as `split/genre/image`.
 pub fn scan_image_folder(root: &Path) -> Result<FolderScan> {
     let mut scan = FolderScan::default();
-    let tops = sub_dirs(root)?;
+    let tops = sub_dirs(root, &mut scan.issues)?;
     let split_layout = !tops.is_empty()
         && tops.iter().all(|d| {
             d.file_name()
@@ -66,7 +66,7 @@ pub fn scan_image_folder(root: &Path) -> Result<FolderScan> {
                 .and_then(|n| n.parse().ok())
                 .expect("checked above");
             let prefix = split_dir.file_name().unwrap().to_string_lossy().to_string();
-            for genre_dir in sub_dirs(&split_dir)? {
+            for genre_dir in sub_dirs(&split_dir, &mut scan.issues)? {
                 scan_genre_dir(&genre_dir, Some(split), Some(&prefix), &mut scan);
             }
         }
@@ -79,16 +79,32 @@ pub fn scan_image_folder(root: &Path) -> Result<FolderScan> {
     Ok(scan)
 }
 
-fn sub_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Sub-folders of `dir`, sorted. A symlink to `dir` itself or to a folder above it would
+/// read the tree again under another name: it is reported and skipped.
+fn sub_dirs(dir: &Path, issues: &mut Vec<String>) -> Result<Vec<PathBuf>> {
     let rd = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
+    let real_dir = std::fs::canonicalize(dir).map_err(|e| DataError::io(dir, e))?;
     let mut out = Vec::new();
     for entry in rd {
         let entry = entry.map_err(|e| DataError::io(dir, e))?;
         let p = entry.path();
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if p.is_dir() && !hidden {
-            out.push(p);
+        if !p.is_dir() || hidden {
+            continue;
         }
+        if entry.file_type().is_ok_and(|t| t.is_symlink())
+            && let Ok(target) = std::fs::canonicalize(&p)
+            && real_dir.starts_with(&target)
+        {
+            issues.push(format!(
+                "{}: symlink to {} (the folder itself or one above it) would read the tree \
+                 again; not followed",
+                p.display(),
+                target.display()
+            ));
+            continue;
+        }
+        out.push(p);
     }
     out.sort();
     Ok(out)
@@ -109,10 +125,12 @@ fn scan_genre_dir(dir: &Path, split: Option<Split>, prefix: Option<&str>, scan: 
     }
     let mut found = 0usize;
     let mut skipped = 0usize;
-    for entry in walkdir::WalkDir::new(dir)
+    let real_dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mut walk = walkdir::WalkDir::new(dir)
         .follow_links(true)
         .sort_by_file_name()
-    {
+        .into_iter();
+    while let Some(entry) = walk.next() {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -120,6 +138,27 @@ fn scan_genre_dir(dir: &Path, split: Option<Split>, prefix: Option<&str>, scan: 
                 continue;
             }
         };
+        // Follow directory symlinks only while they stay inside the genre folder: one that
+        // leads out (say `country/loop -> ..`) would label other genres' images as this one.
+        if entry.depth() > 0 && entry.path_is_symlink() && entry.file_type().is_dir() {
+            let target = std::fs::canonicalize(entry.path());
+            if !target
+                .as_ref()
+                .is_ok_and(|t| t.starts_with(&real_dir) && *t != real_dir)
+            {
+                scan.issues.push(format!(
+                    "{}: directory symlink leads outside genre folder {} ({}); not followed",
+                    entry.path().display(),
+                    dir.display(),
+                    match &target {
+                        Ok(t) => t.display().to_string(),
+                        Err(e) => e.to_string(),
+                    }
+                ));
+                walk.skip_current_dir();
+                continue;
+            }
+        }
         if !entry.file_type().is_file() {
             continue;
         }

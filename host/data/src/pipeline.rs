@@ -96,6 +96,7 @@ pub fn import_into(
 ) -> Result<ImportSummary> {
     let parsed = src.parse()?;
     let mut ds = Dataset::open_or_create(out)?;
+    remove_stale_temp_files(ds.root());
     let only = sel.canonical_genres();
     let ingest_report = ingest(&mut ds, src.kind(), parsed, only.as_deref());
     let dedupe_report = dedupe(ds.rows_mut(), dd);
@@ -129,6 +130,29 @@ fn write_issues(dir: &Path, issues: &[Issue]) -> Result<()> {
     write_csv_rows(&dir.join(ISSUES_FILE), &rows)
 }
 
+/// Deletes the temporary files of atomic writes that a killed run (kill -9, power loss)
+/// left in a dataset directory; returns how many. Failures are logged, not fatal.
+pub fn remove_stale_temp_files(root: &Path) -> usize {
+    let mut removed = 0;
+    for e in walkdir::WalkDir::new(root)
+        .max_depth(3)
+        .into_iter()
+        .flatten()
+    {
+        let name = e.file_name().to_string_lossy();
+        if e.file_type().is_file() && sleeve_shared::fsutil::is_stale_temp_file(&name) {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => removed += 1,
+                Err(err) => tracing::warn!("cannot remove {}: {err}", e.path().display()),
+            }
+        }
+    }
+    if removed > 0 {
+        tracing::info!("removed {removed} temporary file(s) left by an interrupted run");
+    }
+    removed
+}
+
 /// Downloads pending URL rows, then dedupes (new images may duplicate old ones) and saves.
 pub fn fetch_into(
     dir: &Path,
@@ -137,6 +161,7 @@ pub fn fetch_into(
     stop: &AtomicBool,
 ) -> Result<(FetchReport, DedupeReport)> {
     let mut ds = Dataset::open(dir)?;
+    remove_stale_temp_files(ds.root());
     let report = fetch(&mut ds, opts, stop)?;
     let dedupe_report = dedupe(ds.rows_mut(), dd);
     ds.save()?;

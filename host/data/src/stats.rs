@@ -223,7 +223,8 @@ fn check_file(ds: &Dataset, r: &crate::manifest::ManifestRow) -> FileCheck {
     if sleeve_shared::fsutil::sha256_hex(&bytes) != r.sha256 {
         return Err("content does not match its sha256".into());
     }
-    let img = image::load_from_memory(&bytes).map_err(|e| format!("does not decode: {e}"))?;
+    let img =
+        sleeve_shared::imageio::decode(&bytes).map_err(|e| format!("does not decode: {e}"))?;
     Ok(Some((img.width(), img.height())))
 }
 

@@ -35,8 +35,8 @@ pub enum ImageCheckError {
     /// The format is not one we read (or the bytes are not an image at all).
     #[error("not a recognised image format")]
     UnknownFormat,
-    /// The image header or data is broken.
-    #[error("corrupt image: {0}")]
+    /// The image header or data is broken, truncated or over the size limits.
+    #[error("{0}")]
     Corrupt(String),
     /// Zero-sized image.
     #[error("image has zero width or height")]
@@ -45,7 +45,8 @@ pub enum ImageCheckError {
 
 /// Decodes `bytes` fully and returns hash, format, size and perceptual hash.
 pub fn inspect_image(bytes: &[u8]) -> std::result::Result<ImageInfo, ImageCheckError> {
-    let format = image::guess_format(bytes).map_err(|_| ImageCheckError::UnknownFormat)?;
+    use sleeve_shared::imageio::{ImageDecodeError, decode, sniff_format};
+    let format = sniff_format(bytes).map_err(|_| ImageCheckError::UnknownFormat)?;
     let ext = match format {
         ImageFormat::Jpeg => "jpg",
         ImageFormat::Png => "png",
@@ -54,8 +55,12 @@ pub fn inspect_image(bytes: &[u8]) -> std::result::Result<ImageInfo, ImageCheckE
         ImageFormat::Gif => "gif",
         _ => return Err(ImageCheckError::UnknownFormat),
     };
-    let img = image::load_from_memory_with_format(bytes, format)
-        .map_err(|e| ImageCheckError::Corrupt(e.to_string()))?;
+    // The shared front door: size limits, truncated JPEGs refused.
+    let img = decode(bytes).map_err(|e| match e {
+        ImageDecodeError::UnknownFormat => ImageCheckError::UnknownFormat,
+        ImageDecodeError::Empty => ImageCheckError::Empty,
+        e => ImageCheckError::Corrupt(e.to_string()),
+    })?;
     if img.width() == 0 || img.height() == 0 {
         return Err(ImageCheckError::Empty);
     }

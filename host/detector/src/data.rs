@@ -120,8 +120,8 @@ impl CoverPool {
     pub fn cover(&self, pick: u64, size: u32) -> (RgbImage, Option<String>) {
         if !self.covers.is_empty() {
             let (path, genre) = &self.covers[(pick % self.covers.len() as u64) as usize];
-            match image::open(path) {
-                Ok(img) => return (img.to_rgb8(), Some(genre.clone())),
+            match sleeve_shared::imageio::open_rgb(path) {
+                Ok(img) => return (img, Some(genre.clone())),
                 Err(e) => tracing::warn!("skipping unreadable cover {}: {e}", path.display()),
             }
         }
@@ -248,11 +248,9 @@ pub fn load_pa_dir(dir: &Path) -> Result<Vec<Sample>> {
         .par_iter()
         .map(|im| {
             let path = dir.join(&im.file_name);
-            let image = image::open(&path)
-                .with_context(|| {
-                    format!("reading {} (listed in {})", path.display(), json.display())
-                })?
-                .to_rgb8();
+            let image = sleeve_shared::imageio::open_rgb(&path).with_context(|| {
+                format!("reading {} (listed in {})", path.display(), json.display())
+            })?;
             let (w, h) = (image.width() as f32, image.height() as f32);
             let boxes = coco
                 .annotations_of(im.id)
@@ -286,11 +284,9 @@ pub fn load_scene_dir(dir: &Path, size: u32) -> Result<(Vec<Sample>, usize)> {
                 return Ok(None);
             };
             let path = dir.join(&r.file_name);
-            let frame = image::open(&path)
-                .with_context(|| {
-                    format!("reading {} (listed in {})", path.display(), json.display())
-                })?
-                .to_rgb8();
+            let frame = sleeve_shared::imageio::open_rgb(&path).with_context(|| {
+                format!("reading {} (listed in {})", path.display(), json.display())
+            })?;
             let corners = c.map(|[x, y]| (x, y));
             Ok(rectify_scene(&frame, Some(corners), &r.pa_boxes, size))
         })

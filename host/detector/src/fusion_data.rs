@@ -42,9 +42,8 @@ fn pa_scores(det: &Detector, paths: &[PathBuf], pb: &ProgressBar) -> Result<Vec<
         let imgs: Vec<RgbImage> = chunk
             .iter()
             .map(|p| {
-                Ok(image::open(p)
-                    .with_context(|| format!("reading {}", p.display()))?
-                    .to_rgb8())
+                sleeve_shared::imageio::open_rgb(p)
+                    .with_context(|| format!("reading {}", p.display()))
             })
             .collect::<Result<_>>()?;
         for d in det.detect(&imgs, &params)? {

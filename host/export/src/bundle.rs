@@ -98,10 +98,45 @@ fn write_model(dir: &Path, m: &ModelPayload) -> Result<ModelEntry> {
     })
 }
 
-/// Writes a bundle into `dir` (created if needed): model files, then `MODEL_CARD.md`,
-/// then `manifest.json`. Returns the manifest.
+/// True for the files a bundle directory holds (and the temporary files of atomic writes).
+fn is_bundle_file(name: &str) -> bool {
+    name == MANIFEST_FILE
+        || name == MODEL_CARD_FILE
+        || name == crate::trained::REPORT_FILE
+        || name.ends_with(".onnx")
+        || (name.starts_with('.') && name.contains(".tmp."))
+}
+
+/// Writes a bundle to `dir`, replacing a bundle already there as a whole: everything is
+/// written into a sibling directory first (model files, then `MODEL_CARD.md`, then
+/// `manifest.json`) and swapped in with one atomic rename, so a reader (or a kill at any
+/// moment) sees the old bundle or the new one, never a mix. An existing `dir` that holds
+/// anything but bundle files is refused rather than replaced. Returns the manifest.
 pub fn write_bundle(dir: &Path, spec: &BundleSpec) -> Result<BundleManifest> {
-    fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // Replace what a symlink points to, not the link.
+    let dir = &match fs::canonicalize(dir) {
+        Ok(real) if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) => real,
+        _ => dir.to_path_buf(),
+    };
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries {
+            let e = e.with_context(|| format!("listing {}", dir.display()))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            ensure!(
+                is_bundle_file(&name) && e.file_type().is_ok_and(|t| t.is_file()),
+                "{} exists and holds '{name}', which is not part of a bundle: refusing to \
+                 replace it (choose a new or empty directory, or a bundle directory)",
+                dir.display()
+            );
+        }
+    } else if dir.exists() {
+        bail!("{} exists and is not a directory", dir.display());
+    }
+    sleeve_shared::fsutil::replace_dir(dir, |staging| write_bundle_into(staging, spec))
+        .with_context(|| format!("writing bundle {}", dir.display()))
+}
+
+fn write_bundle_into(dir: &Path, spec: &BundleSpec) -> Result<BundleManifest> {
     let classifier = write_model(dir, &spec.classifier)?;
     let detector = match &spec.detector {
         Some((m, anchors, decode)) => Some(DetectorEntry {

@@ -22,9 +22,8 @@ pub struct Sample {
 
 /// Decodes and preprocesses one image file.
 pub fn load_tensor(path: &Path, cfg: &PreprocessConfig) -> Result<F32Tensor> {
-    let img = image::open(path)
-        .with_context(|| format!("decoding image {}", path.display()))?
-        .to_rgb8();
+    let img = sleeve_shared::imageio::open_rgb(path)
+        .with_context(|| format!("decoding image {}", path.display()))?;
     let view = RgbView::new(img.width(), img.height(), img.as_raw())
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let data = preprocess(&view, cfg).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;

@@ -7,15 +7,11 @@ use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
 use sleeve_shared::preprocess::{PreprocessConfig, RgbView, preprocess};
 
-/// Decodes an image file to RGB8, naming the file on failure.
+/// Decodes an image file to RGB8 through the shared front door (size limits, truncated
+/// JPEGs refused), naming the file on failure.
 pub fn load_rgb(path: &Path) -> Result<RgbImage> {
-    let img = image::ImageReader::open(path)
-        .with_context(|| format!("cannot open image {}", path.display()))?
-        .with_guessed_format()
-        .with_context(|| format!("cannot read image {}", path.display()))?
-        .decode()
-        .with_context(|| format!("cannot decode image {}", path.display()))?;
-    Ok(img.to_rgb8())
+    sleeve_shared::imageio::open_rgb(path)
+        .with_context(|| format!("cannot decode image {}", path.display()))
 }
 
 /// Preprocesses an RGB image into one `3·S·S` CHW slice (the shared contract).

@@ -80,9 +80,13 @@ pub fn master_badge() -> &'static GrayImage {
 
 /// Loads a badge template (any format `image` reads) as grey levels.
 pub fn load_template(path: &Path) -> Result<Arc<GrayImage>, SynthError> {
-    let img = image::open(path).map_err(|source| SynthError::Image {
+    let bytes = std::fs::read(path).map_err(|source| SynthError::Io {
         path: path.to_path_buf(),
         source,
+    })?;
+    let img = sleeve_shared::imageio::decode(&bytes).map_err(|e| SynthError::Decode {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
     })?;
     let g = img.to_luma8();
     if g.width() < 8 || g.height() < 4 {

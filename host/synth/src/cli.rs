@@ -231,7 +231,32 @@ fn refuse_existing(out: &Path, file: &str, force: bool) -> Result<()> {
     if p.exists() && !force {
         bail!("{} already exists; pass --force to overwrite", p.display());
     }
+    if !p.exists()
+        && let Ok(mut entries) = std::fs::read_dir(out)
+        && let Some(first) = entries.next()
+    {
+        bail!(
+            "{} is not empty (it holds {:?}) and is not a synth output (no {file}): \
+             choose a new or empty folder",
+            out.display(),
+            first.map(|e| e.file_name()).unwrap_or_default()
+        );
+    }
     Ok(())
+}
+
+/// Writes a whole output folder: checked by [`refuse_existing`], built by `build` in a
+/// sibling staging folder and swapped in at the end, so a kill leaves the old output
+/// complete and `--force` replaces it as a whole (no files left from a bigger earlier run).
+fn write_output(
+    out: &Path,
+    marker: &str,
+    force: bool,
+    build: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    refuse_existing(out, marker, force)?;
+    sleeve_shared::fsutil::replace_dir(out, build)
+        .with_context(|| format!("writing {}", out.display()))
 }
 
 fn parse_format(format: &str, quality: u8) -> Result<ImageKind> {
@@ -310,7 +335,10 @@ impl CoverSource {
 }
 
 fn run_pa(a: PaArgs) -> Result<()> {
-    refuse_existing(&a.out, COCO_FILE, a.force)?;
+    write_output(&a.out, COCO_FILE, a.force, |out| pa_into(&a, out))
+}
+
+fn pa_into(a: &PaArgs, out: &Path) -> Result<()> {
     let kind = parse_format(&a.format, a.quality)?;
     let template = a
         .template
@@ -334,7 +362,7 @@ fn run_pa(a: PaArgs) -> Result<()> {
             let cover = source.pick(i, &mut rng, cfg.size)?;
             let sample = composite(&cover.image, &cfg, rng.random());
             let file_name = format!("images/{i:06}.{}", kind.extension());
-            save_rgb(&a.out.join(&file_name), &sample.image, kind)?;
+            save_rgb(&out.join(&file_name), &sample.image, kind)?;
             let id = i as u64 + 1;
             let anns = sample
                 .boxes
@@ -388,14 +416,14 @@ fn run_pa(a: PaArgs) -> Result<()> {
             coco.annotations.push(ann);
         }
     }
-    let path = a.out.join(COCO_FILE);
+    let path = out.join(COCO_FILE);
     write_coco(&path, &coco)?;
     info!(
         images = coco.images.len(),
         labels = coco.annotations.len(),
         images_per_s = format!("{:.1}", a.count as f64 / secs.max(1e-9)),
         "wrote {}",
-        path.display()
+        a.out.join(COCO_FILE).display()
     );
     if a.stats {
         println!(
@@ -433,7 +461,10 @@ pub fn parse_sizes(s: &str) -> Result<Vec<(u32, u32)>> {
 }
 
 fn run_scenes(a: ScenesArgs) -> Result<()> {
-    refuse_existing(&a.out, SCENES_FILE, a.force)?;
+    write_output(&a.out, SCENES_FILE, a.force, |out| scenes_into(&a, out))
+}
+
+fn scenes_into(a: &ScenesArgs, out: &Path) -> Result<()> {
     let sizes = parse_sizes(&a.sizes)?;
     let template = a
         .template
@@ -489,10 +520,10 @@ fn run_scenes(a: ScenesArgs) -> Result<()> {
                 let file_name = format!("{stem}.jpg");
                 // The frame already went through the simulated camera's JPEG; store
                 // near-lossless.
-                save_rgb(&a.out.join(&file_name), &scene.image, ImageKind::Jpeg(95))?;
+                save_rgb(&out.join(&file_name), &scene.image, ImageKind::Jpeg(95))?;
                 let source = scene.corners.map(|_| cover.source.clone());
                 let rec = SceneRecord::from_scene(scene, file_name, source);
-                let jpath = a.out.join(format!("{stem}.json"));
+                let jpath = out.join(format!("{stem}.json"));
                 write_atomic(&jpath, &serde_json::to_vec_pretty(&rec)?)
                     .with_context(|| format!("writing {}", jpath.display()))?;
                 recs.push(rec);
@@ -506,7 +537,7 @@ fn run_scenes(a: ScenesArgs) -> Result<()> {
         .collect();
     pb.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
-    let path = a.out.join(SCENES_FILE);
+    let path = out.join(SCENES_FILE);
     write_atomic(&path, &serde_json::to_vec_pretty(&records)?)
         .with_context(|| format!("writing {}", path.display()))?;
     let empty = records.iter().filter(|r| r.corners.is_none()).count();
@@ -517,24 +548,39 @@ fn run_scenes(a: ScenesArgs) -> Result<()> {
         with_pa,
         frames_per_s = format!("{:.1}", a.count as f64 / secs.max(1e-9)),
         "wrote {}",
-        path.display()
+        a.out.join(SCENES_FILE).display()
     );
     Ok(())
 }
 
-fn run_covers(a: CoversArgs) -> Result<()> {
-    refuse_existing(&a.out, COCO_FILE, a.force)?;
-    let genres: Vec<String> = match &a.genres {
-        Some(list) => list
-            .split(',')
-            .map(canonical_genre)
-            .filter(|g| !g.is_empty())
-            .collect(),
-        None => COVERS5.iter().map(|g| g.to_string()).collect(),
+/// The canonical genres of `--genres` (default: covers5); blank or repeated (after
+/// canonicalisation: `hiphop,Hip-Hop,rap`) genres are an error.
+fn parse_genres(list: Option<&str>) -> Result<Vec<String>> {
+    let Some(list) = list else {
+        return Ok(COVERS5.iter().map(|g| g.to_string()).collect());
     };
-    if genres.is_empty() {
-        bail!("--genres names no genre");
+    let mut genres: Vec<String> = Vec::new();
+    for part in list.split(',') {
+        let g = canonical_genre(part);
+        if g.is_empty() {
+            bail!("--genres: '{part}' names no genre");
+        }
+        if genres.contains(&g) {
+            bail!("--genres: '{part}' is the same genre as an earlier entry ('{g}')");
+        }
+        genres.push(g);
     }
+    Ok(genres)
+}
+
+fn run_covers(a: CoversArgs) -> Result<()> {
+    let genres = parse_genres(a.genres.as_deref())?;
+    write_output(&a.out, COCO_FILE, a.force, |out| {
+        covers_into(&a, &genres, out)
+    })
+}
+
+fn covers_into(a: &CoversArgs, genres: &[String], out: &Path) -> Result<()> {
     let template = a
         .template
         .as_deref()
@@ -565,7 +611,7 @@ fn run_covers(a: CoversArgs) -> Result<()> {
             };
             let sample = composite(&cover, &cfg, rng.random());
             let file_name = format!("{genre}/{k:06}.jpg");
-            save_rgb(&a.out.join(&file_name), &sample.image, ImageKind::Jpeg(92))?;
+            save_rgb(&out.join(&file_name), &sample.image, ImageKind::Jpeg(92))?;
             let id = idx as u64 + 1;
             let anns = sample
                 .boxes
@@ -616,7 +662,7 @@ fn run_covers(a: CoversArgs) -> Result<()> {
             coco.annotations.push(ann);
         }
     }
-    let path = a.out.join(COCO_FILE);
+    let path = out.join(COCO_FILE);
     write_coco(&path, &coco)?;
     info!(
         covers = coco.images.len(),

@@ -123,6 +123,12 @@ impl Coco {
             if !ids.insert(im.id) {
                 return Err(format!("image id {} appears twice", im.id));
             }
+            if !sleeve_shared::manifest::is_safe_relative_path(&im.file_name) {
+                return Err(format!(
+                    "image {} file_name '{}' must be relative and stay inside the folder",
+                    im.id, im.file_name
+                ));
+            }
         }
         let cats: HashSet<u64> = self.categories.iter().map(|c| c.id).collect();
         let mut ann_ids = HashSet::new();
@@ -256,5 +262,113 @@ mod tests {
         let b = BoxF::new(1.0, 2.0, 11.0, 7.0);
         assert_eq!(to_xywh(&b), [1.0, 2.0, 10.0, 5.0]);
         assert_eq!(from_xywh(to_xywh(&b)), b);
+    }
+}
+
+/// Property-based fuzzing (issue 18) of COCO reading: damaged files never panic, errors
+/// name the file, and accepted annotations lie inside their images.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    fn config(default: u32) -> Config {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default);
+        Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        }
+    }
+
+    fn seed() -> serde_json::Value {
+        serde_json::json!({
+            "images": [
+                {"id": 1, "file_name": "images/1.jpg", "width": 100, "height": 80},
+                {"id": 2, "file_name": "images/2.jpg", "width": 50, "height": 50,
+                 "distractors": [[1.0, 1.0, 5.0, 5.0]]}
+            ],
+            "annotations": [
+                {"id": 1, "image_id": 1, "category_id": 1, "bbox": [10.0, 20.0, 30.0, 18.0],
+                 "area": 540.0, "iscrowd": 0}
+            ],
+            "categories": [{"id": 1, "name": "parental_advisory"}]
+        })
+    }
+
+    fn leaves(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(o) => o
+                .iter()
+                .for_each(|(k, x)| leaves(x, format!("{at}/{k}"), out)),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| leaves(x, format!("{at}/{i}"), out)),
+            _ => out.push(at),
+        }
+    }
+
+    fn hostile() -> impl Strategy<Value = serde_json::Value> {
+        prop_oneof![
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<u64>().prop_map(serde_json::Value::from),
+            any::<f32>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(serde_json::Value::from),
+            Just(serde_json::json!(-1e30)),
+            Just(serde_json::json!(null)),
+            Just(serde_json::json!("../../etc/passwd")),
+            Just(serde_json::json!([])),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(config(48))]
+
+        #[test]
+        fn coco_leaf_mutations(picks in prop::collection::vec((any::<prop::sample::Index>(), hostile()), 1..4)) {
+            let mut v = seed();
+            for (pick, value) in picks {
+                let mut at = Vec::new();
+                leaves(&v, String::new(), &mut at);
+                if at.is_empty() {
+                    break;
+                }
+                let ptr = pick.get(&at).clone();
+                *v.pointer_mut(&ptr).unwrap() = value;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("annotations.json");
+            std::fs::write(&p, v.to_string()).unwrap();
+            match read_coco(&p) {
+                Ok(c) => {
+                    for im in &c.images {
+                        prop_assert!(!im.file_name.contains(".."), "{}", im.file_name);
+                    }
+                    for a in &c.annotations {
+                        let im = c.images.iter().find(|i| i.id == a.image_id);
+                        prop_assert!(im.is_some(), "annotation of a missing image accepted");
+                        let b = from_xywh(a.bbox);
+                        prop_assert!(b.x0.is_finite() && b.y1.is_finite());
+                    }
+                }
+                Err(e) => prop_assert!(e.to_string().contains("annotations.json"), "{e}"),
+            }
+        }
+
+        #[test]
+        fn coco_arbitrary_text(text in ".{0,200}") {
+            let dir = tempfile::tempdir().unwrap();
+            let p = dir.path().join("annotations.json");
+            std::fs::write(&p, &text).unwrap();
+            if let Err(e) = read_coco(&p) {
+                prop_assert!(e.to_string().contains("annotations.json"), "{e}");
+            }
+        }
     }
 }

@@ -21,6 +21,14 @@ pub enum SynthError {
         /// The cause.
         source: image::ImageError,
     },
+    /// An image file cannot be read or decoded (or is over the size limits).
+    #[error("{path}: {reason}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// A JSON file does not parse or does not have the expected shape.
     #[error("{path}: {source}")]
     Json {

@@ -203,24 +203,13 @@ pub fn is_image(path: &Path) -> bool {
         .unwrap_or(false)
 }
 
-/// Decodes an image file as RGB.
+/// Decodes an image file as RGB through the shared front door (size limits, truncated
+/// JPEGs refused).
 pub fn load_rgb(path: &Path) -> Result<RgbImage, SynthError> {
-    let img = image::ImageReader::open(path)
-        .map_err(|source| SynthError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .with_guessed_format()
-        .map_err(|source| SynthError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .decode()
-        .map_err(|source| SynthError::Image {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    Ok(img.to_rgb8())
+    sleeve_shared::imageio::open_rgb(path).map_err(|e| SynthError::Decode {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// Output image format.

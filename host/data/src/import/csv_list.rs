@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 use super::{Candidate, ImageSource, Issue, Parsed};
 use crate::error::{DataError, Result};
 
+/// Longest accepted cell, in bytes: a URL fits easily; a cell longer than this is a broken
+/// file (or an unterminated quote), not data.
+pub const MAX_FIELD_BYTES: usize = 4096;
+
 const PATH_COLUMNS: [&str; 7] = [
     "path_or_url",
     "path",
@@ -62,7 +66,8 @@ pub fn parse(file: &Path) -> Result<Parsed> {
         .to_string();
 
     let mut out = Parsed::default();
-    for rec in rdr.records() {
+    let mut records = rdr.records().peekable();
+    while let Some(rec) = records.next() {
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
@@ -76,6 +81,36 @@ pub fn parse(file: &Path) -> Result<Parsed> {
         };
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
         let origin = format!("{name}:{line}");
+        // A quote that is never closed makes one field of the rest of the file: say where
+        // it starts instead of importing (or silently losing) everything after it.
+        if let Some(col) = rec.iter().position(|f| f.contains(['\n', '\r'])) {
+            let end = line
+                + rec
+                    .iter()
+                    .map(|f| f.matches('\n').count() as u64)
+                    .sum::<u64>();
+            let message = format!(
+                "field {} runs from line {line} to line {end}: unterminated quote?",
+                col + 1
+            );
+            if records.peek().is_none() {
+                return Err(malformed(file, line, message));
+            }
+            out.issues
+                .push(Issue::new(&origin, format!("{message}; row skipped")));
+            continue;
+        }
+        if let Some(col) = rec.iter().position(|f| f.len() > MAX_FIELD_BYTES) {
+            out.issues.push(Issue::new(
+                &origin,
+                format!(
+                    "field {} is {} bytes long, over the {MAX_FIELD_BYTES}-byte limit; row skipped",
+                    col + 1,
+                    rec.get(col).map_or(0, str::len)
+                ),
+            ));
+            continue;
+        }
         let get = |c: Option<usize>| c.and_then(|c| rec.get(c)).unwrap_or("").to_string();
         let cell = get(Some(path_col));
         let genre = get(Some(genre_col));

@@ -18,7 +18,9 @@ use crate::error::{DataError, Result};
 /// (`…/170x170bb.png` → `…/600x600bb.jpg`), as the feed's own images are tiny.
 pub fn parse(file: &Path, art_size: Option<u32>) -> Result<Parsed> {
     let text = std::fs::read_to_string(file).map_err(|e| DataError::io(file, e))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| DataError::Malformed {
+    // Editors on Windows save JSON with a UTF-8 byte-order mark; JSON itself has none.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    let v: Value = serde_json::from_str(text).map_err(|e| DataError::Malformed {
         path: file.to_path_buf(),
         line: e.line() as u64,
         message: format!("invalid JSON: {e}"),

@@ -98,6 +98,9 @@ pub struct IngestReport {
     pub per_genre: BTreeMap<String, usize>,
 }
 
+/// Longest canonical genre name accepted (canonical names are short: `hiphop`).
+pub const MAX_GENRE_LEN: usize = 64;
+
 /// Validates candidates and appends them to the dataset (not saved: the caller saves).
 ///
 /// * genre: canonicalised; empty → issue; not in `only_genres` (when given) → filtered.
@@ -124,6 +127,27 @@ pub fn ingest(
             report.issues.push(Issue::new(
                 &c.origin,
                 format!("empty or unusable genre '{}'; row skipped", c.genre),
+            ));
+            continue;
+        }
+        if genre.len() > MAX_GENRE_LEN {
+            report.issues.push(Issue::new(
+                &c.origin,
+                format!(
+                    "genre name of {} characters is over the {MAX_GENRE_LEN}-character limit; row skipped",
+                    genre.len()
+                ),
+            ));
+            continue;
+        }
+        // Every importer downloads only http(s): a `file://` or other scheme from a feed
+        // is refused here, as the CSV importer refuses it.
+        if let ImageSource::Url(u) = &c.image
+            && !csv_list::is_url(u)
+        {
+            report.issues.push(Issue::new(
+                &c.origin,
+                format!("image URL '{u}' is not http(s); row skipped"),
             ));
             continue;
         }

@@ -126,6 +126,11 @@ pub fn read_metadata(
     // Peek the first non-blank byte: '[' means one JSON array.
     let first = loop {
         let buf = reader.fill_buf().map_err(|e| DataError::io(file, e))?;
+        // A UTF-8 byte-order mark (Windows editors) is not part of the JSON.
+        if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+            reader.consume(3);
+            continue;
+        }
         let Some(&b) = buf.first() else { break None };
         if !b.is_ascii_whitespace() {
             break Some(b);

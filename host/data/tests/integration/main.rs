@@ -4,5 +4,7 @@
 mod common;
 mod fetch;
 mod folder_import;
+mod fuzz;
+mod hostile;
 mod list_import;
 mod split_stats;
