@@ -12,6 +12,7 @@ use sleeve_shared::manifest::Precision;
 
 use crate::bench::{StageStats, peak_rss_kib};
 use crate::bundle::Bundle;
+use crate::catalogue::CatalogueArgs;
 use crate::display::Screen;
 use crate::display::png::PngSnapshots;
 use crate::engine::{Engine, MULTITHREAD, PlanOptions, ms};
@@ -168,6 +169,8 @@ pub struct RunArgs {
     source_options: SourceOptions,
     #[command(flatten)]
     decision: DecisionArgs,
+    #[command(flatten)]
+    catalogue: CatalogueArgs,
     /// Stop after this many frames.
     #[arg(long)]
     max_frames: Option<u64>,
@@ -208,6 +211,8 @@ pub struct ClassifyArgs {
     /// Find and rectify the sleeve first instead of using the whole image.
     #[arg(long)]
     find: bool,
+    #[command(flatten)]
+    catalogue: CatalogueArgs,
 }
 
 /// `sleeve-edge bench`.
@@ -371,7 +376,8 @@ fn open_synthetic(
 
 fn run_kiosk(a: RunArgs) -> anyhow::Result<()> {
     let engine = load_engine(&a.model)?;
-    let pipeline = Pipeline::new(engine, pipeline_config(&a.decision));
+    let pipeline = Pipeline::new(engine, pipeline_config(&a.decision))
+        .with_recogniser(a.catalogue.recogniser(&a.model.bundle)?);
     let mut source = open_source(
         &a.source,
         &a.source_options,
@@ -431,6 +437,7 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<()> {
             .map(|d| d.preprocess_config().input_size)
             .unwrap_or(0),
     );
+    let recogniser = a.catalogue.recogniser(&a.model.bundle)?;
     let mut out = JsonLines::stdout();
     let mut failures = 0;
     for path in &a.images {
@@ -462,6 +469,11 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<()> {
             );
             v["image"] = json!(path);
             v["sleeve"] = json!(sleeve);
+            if let Some(r) = &recogniser {
+                let rec = r.recognise(&cover);
+                v["record"] = json!(rec.record);
+                v["record_score"] = json!(rec.best_score);
+            }
             v["latency_ms"] = json!(ms(t));
             Ok(v)
         })();

@@ -8,6 +8,7 @@
 //! sleeve eval     classifier | detector | fusion     metrics and plots
 //! sleeve baseline knn                                the seeds' KNN baselines
 //! sleeve export   ...                                ONNX, int8, model bundles
+//! sleeve catalogue build | add | remove | stats      the store's own records (kiosk recognition)
 //! ```
 
 use std::process::ExitCode;
@@ -49,6 +50,9 @@ enum Command {
     /// Export trained models to ONNX, quantize to int8 and write model bundles.
     #[command(subcommand)]
     Export(sleeve_export::cli::ExportCmd),
+    /// Build and edit the store's catalogue of its own records (recognised on the kiosk).
+    #[command(subcommand)]
+    Catalogue(sleeve_catalogue::cli::CatalogueCmd),
 }
 
 #[derive(Subcommand)]
@@ -95,6 +99,7 @@ fn main() -> ExitCode {
         Command::Eval(EvalCmd::Fusion(a)) => sleeve_detector::cli::fusion(a),
         Command::Baseline(BaselineCmd::Knn(a)) => sleeve_nn::cli::knn(a),
         Command::Export(cmd) => sleeve_export::cli::run(cmd),
+        Command::Catalogue(cmd) => sleeve_catalogue::cli::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
