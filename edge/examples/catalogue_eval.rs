@@ -179,7 +179,7 @@ fn main() -> anyhow::Result<()> {
                 score: -1.0,
                 second: -1.0,
             };
-            let mut oracle = Outcome { ..out };
+            let mut oracle = out;
             if let Some(q) = find_sleeve(&scene.image, &finder)
                 && let Some(r) = rectify(&scene.image, &q, o.rect)
                 && let Some(hit) = index.search(&describe(&r)?)

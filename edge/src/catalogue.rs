@@ -179,7 +179,7 @@ impl Recogniser {
     /// modification time or size changed. Returns true when the catalogue in use changed.
     pub fn tick(&mut self) -> bool {
         self.frames += 1;
-        if self.frames % self.cfg.check_every != 0 {
+        if !self.frames.is_multiple_of(self.cfg.check_every) {
             return false;
         }
         self.reload_if_changed()

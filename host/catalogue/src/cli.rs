@@ -195,7 +195,13 @@ fn enrol_into(cat: &mut Catalogue, a: &EnrolArgs) -> anyhow::Result<EnrolReport>
     }
     report.failed.splice(0..0, input.problems);
     for d in &report.duplicates {
-        tracing::info!("already in the catalogue: {d}");
+        tracing::debug!("already in the catalogue: {d}");
+    }
+    if !report.duplicates.is_empty() {
+        tracing::info!(
+            duplicates = report.duplicates.len(),
+            "covers already in the catalogue were skipped (listed in the output; -v logs them)"
+        );
     }
     Ok(report)
 }

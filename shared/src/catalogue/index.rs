@@ -58,7 +58,7 @@ impl Index {
         vectors: Vec<i8>,
         owner: Vec<u32>,
     ) -> Result<Self, IndexError> {
-        if dim == 0 || cell_dim == 0 || dim % cell_dim != 0 {
+        if dim == 0 || cell_dim == 0 || !dim.is_multiple_of(cell_dim) {
             return Err(IndexError(alloc::format!(
                 "dimension {dim} is not a positive multiple of the cell size {cell_dim}"
             )));
@@ -70,7 +70,7 @@ impl Index {
                 owner.len()
             )));
         }
-        let inv_norm = vectors.chunks_exact(dim).map(|row| inv_norm(row)).collect();
+        let inv_norm = vectors.chunks_exact(dim).map(inv_norm).collect();
         Ok(Self {
             dim,
             cell_dim,
@@ -233,10 +233,7 @@ mod tests {
             *v = -*v;
         }
         let idx = Index::new(16, 2, a.clone(), vec![0]).unwrap();
-        let plain = {
-            let d = dot(&a, &b) as f32 * inv_norm(&a) * inv_norm(&b);
-            d
-        };
+        let plain = dot(&a, &b) as f32 * inv_norm(&a) * inv_norm(&b);
         let trimmed = idx.cell_score(&a, &b);
         assert!(
             (trimmed - 1.0).abs() < 1e-5,

@@ -26,7 +26,7 @@ fn cover(seed: u32) -> RgbImage {
             Rgb(c)
         } else if (y as f32) < slope * x as f32 + 20.0 {
             Rgb(a)
-        } else if (x / (4 + f(14) as u32 % 8)) % 2 == 0 {
+        } else if (x / (4 + f(14) as u32 % 8)).is_multiple_of(2) {
             Rgb(b)
         } else {
             Rgb([b[0] / 2, b[1] / 2, b[2] / 2])
