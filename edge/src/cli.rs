@@ -12,6 +12,7 @@ use sleeve_shared::manifest::Precision;
 
 use crate::bench::{StageStats, peak_rss_kib};
 use crate::bundle::Bundle;
+use crate::catalogue::CatalogueArgs;
 use crate::display::Screen;
 use crate::display::png::PngSnapshots;
 use crate::engine::{Engine, MULTITHREAD, PlanOptions, ms};
@@ -183,6 +184,8 @@ pub struct RunArgs {
     source_options: SourceOptions,
     #[command(flatten)]
     decision: DecisionArgs,
+    #[command(flatten)]
+    catalogue: CatalogueArgs,
     /// Stop after this many frames.
     #[arg(long)]
     max_frames: Option<u64>,
@@ -228,6 +231,8 @@ pub struct ClassifyArgs {
     #[arg(long, default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::views::MAX_VIEWS)))]
     views: u32,
+    #[command(flatten)]
+    catalogue: CatalogueArgs,
 }
 
 /// `sleeve-edge bench`.
@@ -392,7 +397,8 @@ fn open_synthetic(
 
 fn run_kiosk(a: RunArgs) -> anyhow::Result<()> {
     let engine = load_engine(&a.model)?;
-    let pipeline = Pipeline::new(engine, pipeline_config(&a.decision));
+    let pipeline = Pipeline::new(engine, pipeline_config(&a.decision))
+        .with_recogniser(a.catalogue.recogniser(&a.model.bundle)?);
     let mut source = open_source(
         &a.source,
         &a.source_options,
@@ -463,6 +469,7 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<()> {
             .map(|d| d.preprocess_config().input_size)
             .unwrap_or(0),
     );
+    let recogniser = a.catalogue.recogniser(&a.model.bundle)?;
     let mut out = JsonLines::stdout();
     let mut failures = 0;
     for path in &a.images {
@@ -494,6 +501,11 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<()> {
             );
             v["image"] = json!(path);
             v["sleeve"] = json!(sleeve);
+            if let Some(r) = &recogniser {
+                let rec = r.recognise(&cover);
+                v["record"] = json!(rec.record);
+                v["record_score"] = json!(rec.best_score);
+            }
             v["latency_ms"] = json!(ms(t));
             Ok(v)
         })();

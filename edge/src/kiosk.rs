@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::display::{Screen, ScreenState, render};
 use crate::error::Result;
 use crate::notify::Notifier;
-use crate::output::{JsonLines, event_line, frame_line};
+use crate::output::{JsonLines, event_line, frame_line, record_line};
 use crate::pipeline::{FrameReport, Pipeline, StageTimes};
 use crate::source::FrameSource;
 
@@ -105,16 +105,25 @@ impl Kiosk {
                 {
                     json.write(&event_line(&report, ev))?;
                 }
+                if let Some(ev) = &report.record_event
+                    && !self.options.every_frame
+                {
+                    json.write(&record_line(&report, ev))?;
+                }
             }
             if let Some(ev) = &report.event {
                 summary.events += 1;
                 tracing::info!(frame = report.index, event = ?ev, "decision changed");
+            }
+            if let Some(ev) = &report.record_event {
+                tracing::info!(frame = report.index, event = ?ev, "record changed");
             }
             if !self.screens.is_empty() {
                 let screen = render(&ScreenState {
                     frame: &frame.image,
                     sleeve: report.sleeve.as_ref(),
                     decision: report.stable.as_ref(),
+                    record: report.shown_record.as_ref(),
                     fps,
                 });
                 for s in &mut self.screens {

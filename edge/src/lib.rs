@@ -14,12 +14,16 @@
 //! 5. [`display`] draws the kiosk screen (PNG snapshots, Linux framebuffer, simulator) and
 //!    [`output`] writes JSON lines for store systems.
 //!
+//! With a store catalogue (`catalogue.slvc`), [`catalogue`] recognises the store's own
+//! records from the rectified sleeve and the kiosk shows the record instead of the genre.
+//!
 //! [`pipeline`] ties 2–4 together with per-stage timings; [`bench`], [`doctor`] and
 //! [`cli`] implement the `sleeve-edge` subcommands.
 #![warn(missing_docs)]
 
 pub mod bench;
 pub mod bundle;
+pub mod catalogue;
 pub mod cli;
 pub mod display;
 pub mod doctor;

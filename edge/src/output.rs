@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use crate::catalogue::RecordEvent;
 use crate::engine::Analysis;
 use crate::error::{EdgeError, Result};
 use crate::pipeline::FrameReport;
@@ -108,10 +109,29 @@ pub fn event_line(report: &FrameReport, event: &Event) -> Value {
         }
         Event::Cleared => json!({"event": "cleared"}),
     };
+    if let Some(r) = &report.shown_record {
+        v["record"] = json!(r);
+    }
     v["frame"] = json!(report.index);
     v["source"] = json!(report.name);
     v["ts_ms"] = json!(now_ms());
     v
+}
+
+/// The line for a change of the shown catalogue record (`"event": "record"`): the record
+/// (artist, title, bin, extra columns, score) or `null` when it cleared.
+pub fn record_line(report: &FrameReport, event: &RecordEvent) -> Value {
+    let record = match event {
+        RecordEvent::Shown(r) => json!(r),
+        RecordEvent::Cleared => Value::Null,
+    };
+    json!({
+        "event": "record",
+        "record": record,
+        "frame": report.index,
+        "source": report.name,
+        "ts_ms": now_ms(),
+    })
 }
 
 /// Per-frame details of an analysis (top-3 by label name, PA boxes).
@@ -135,7 +155,7 @@ pub fn frame_line(
     labels: &sleeve_shared::LabelSet,
     pa_threshold: f32,
 ) -> Value {
-    json!({
+    let mut v = json!({
         "event": "frame",
         "frame": report.index,
         "source": report.name,
@@ -145,5 +165,14 @@ pub fn frame_line(
         "reused": report.reused,
         "stable": report.stable.as_ref().map(decision_json),
         "times_ms": report.times,
-    })
+    });
+    // Catalogue fields only when a catalogue is in use (lines stay as they were without).
+    if let Some(score) = report.record_score {
+        v["record"] = json!(report.record);
+        v["record_score"] = json!(score);
+    }
+    if let Some(r) = &report.shown_record {
+        v["shown_record"] = json!(r);
+    }
+    v
 }

@@ -5,6 +5,7 @@ use std::time::Instant;
 use image::RgbImage;
 use serde::Serialize;
 
+use crate::catalogue::{Recogniser, RecordEvent, RecordHold, RecordMatch};
 use crate::engine::{Analysis, Engine, ms};
 use crate::error::Result;
 use crate::finder::{FinderConfig, SleeveQuad, find_sleeve, rectify};
@@ -42,6 +43,8 @@ pub struct StageTimes {
     pub classify: f64,
     /// Detector.
     pub detect: f64,
+    /// Catalogue descriptor and search (0 without a catalogue).
+    pub recognise: f64,
     /// Everything, decode included.
     pub total: f64,
 }
@@ -67,6 +70,14 @@ pub struct FrameReport {
     pub times: StageTimes,
     /// Ground truth, when the source knows it.
     pub truth: Option<FrameTruth>,
+    /// The catalogued record this frame's sleeve matched, if any.
+    pub record: Option<RecordMatch>,
+    /// Best catalogue similarity of this frame's sleeve (match or not).
+    pub record_score: Option<f32>,
+    /// A change of the shown record, if this frame caused one.
+    pub record_event: Option<RecordEvent>,
+    /// The record on screen after this frame.
+    pub shown_record: Option<RecordMatch>,
     /// The rectified sleeve (not serialised).
     #[serde(skip)]
     pub rectified: Option<RgbImage>,
@@ -79,6 +90,8 @@ pub struct Pipeline {
     stabilizer: Stabilizer,
     rect_size: u32,
     reuse: Option<Reuse<Analysis>>,
+    recogniser: Option<Recogniser>,
+    hold: RecordHold,
 }
 
 impl Pipeline {
@@ -97,13 +110,27 @@ impl Pipeline {
         );
         let stabilizer = Stabilizer::new(cfg.stabilizer.clone(), engine.labels().clone());
         let reuse = cfg.reuse.map(Reuse::new);
+        let hold = RecordHold::new(cfg.stabilizer.hold_frames, cfg.stabilizer.clear_frames);
         Self {
             engine,
             cfg,
             stabilizer,
             rect_size,
             reuse,
+            recogniser: None,
+            hold,
         }
+    }
+
+    /// Recognises catalogued records with `recogniser` (see [`crate::catalogue`]).
+    pub fn with_recogniser(mut self, recogniser: Option<Recogniser>) -> Self {
+        self.recogniser = recogniser;
+        self
+    }
+
+    /// The catalogue matcher, if any.
+    pub fn recogniser(&self) -> Option<&Recogniser> {
+        self.recogniser.as_ref()
     }
 
     /// The models.
@@ -128,6 +155,9 @@ impl Pipeline {
             decode: frame.decode_ms,
             ..StageTimes::default()
         };
+        if let Some(r) = &mut self.recogniser {
+            r.tick();
+        }
         let t = Instant::now();
         let (sleeve, rectified) = if self.cfg.whole_frame {
             let (w, h) = (frame.image.width() as f32, frame.image.height() as f32);
@@ -166,6 +196,18 @@ impl Pipeline {
                 probs: &a.probs,
                 pa_score: a.pa_score,
             }));
+        let (recognition, record_event) = match &self.recogniser {
+            Some(r) => {
+                let rec = rectified
+                    .as_ref()
+                    .map(|img| r.recognise(img))
+                    .unwrap_or_default();
+                let ev = self.hold.update(rec.record.as_ref());
+                (rec, ev)
+            }
+            None => (Default::default(), None),
+        };
+        times.recognise = recognition.ms;
         times.total = ms(t0) + frame.decode_ms;
         Ok(FrameReport {
             index: frame.index,
@@ -177,6 +219,10 @@ impl Pipeline {
             stable: self.stabilizer.current().cloned(),
             times,
             truth: frame.truth.clone(),
+            record: recognition.record,
+            record_score: recognition.best_score,
+            record_event,
+            shown_record: self.hold.shown().cloned(),
             rectified,
         })
     }

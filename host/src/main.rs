@@ -9,6 +9,7 @@
 //! sleeve pa-boxes propose | sheets | zoom | apply | check   boxing real PA labels
 //! sleeve baseline knn                                the seeds' KNN baselines
 //! sleeve export   ...                                ONNX, int8, model bundles
+//! sleeve catalogue build | add | remove | stats      the store's own records (kiosk recognition)
 //! ```
 
 use std::process::ExitCode;
@@ -53,6 +54,9 @@ enum Command {
     /// Export trained models to ONNX, quantize to int8 and write model bundles.
     #[command(subcommand)]
     Export(sleeve_export::cli::ExportCmd),
+    /// Build and edit the store's catalogue of its own records (recognised on the kiosk).
+    #[command(subcommand)]
+    Catalogue(sleeve_catalogue::cli::CatalogueCmd),
 }
 
 #[derive(Subcommand)]
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
         Command::PaBoxes(cmd) => sleeve_detector::pa_boxes::run(cmd),
         Command::Baseline(BaselineCmd::Knn(a)) => sleeve_nn::cli::knn(a),
         Command::Export(cmd) => sleeve_export::cli::run(cmd),
+        Command::Catalogue(cmd) => sleeve_catalogue::cli::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

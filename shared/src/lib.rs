@@ -7,7 +7,8 @@
 //! * [`preprocess`]: RGB image → model tensor (crop, resample, normalise, layout);
 //! * [`manifest`]: the model-bundle manifest (`manifest.json`);
 //! * [`detect`]: SSD anchors, box coding, IoU and non-maximum suppression;
-//! * [`results`]: what a classification or detection produces.
+//! * [`results`]: what a classification or detection produces;
+//! * [`catalogue`]: the cover descriptor, int8 search and catalogue file (store records).
 //!
 //! The crate is `no_std` + `alloc` unless the `std` feature (default) is on; `std` adds
 //! [`fsutil`] (atomic writes, file hashing); `image` adds `imageio` (the decoding front door
@@ -18,6 +19,7 @@
 extern crate alloc;
 
 pub mod calibration;
+pub mod catalogue;
 pub mod detect;
 #[cfg(feature = "std")]
 pub mod fsutil;

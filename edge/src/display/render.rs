@@ -10,6 +10,7 @@ use embedded_graphics::text::Text;
 use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 
+use crate::catalogue::RecordMatch;
 use crate::display::canvas::ImageCanvas;
 use crate::finder::SleeveQuad;
 use crate::stabilize::StableDecision;
@@ -39,6 +40,8 @@ pub struct ScreenState<'a> {
     pub sleeve: Option<&'a SleeveQuad>,
     /// The stable answer, if any.
     pub decision: Option<&'a StableDecision>,
+    /// The recognised catalogue record, if any: shown instead of the genre.
+    pub record: Option<&'a RecordMatch>,
     /// Frames per second of the loop.
     pub fps: f32,
 }
@@ -87,6 +90,17 @@ fn draw_panel(canvas: &mut ImageCanvas<'_>, state: &ScreenState<'_>) {
         |c: &mut ImageCanvas<'_>, s: &str, x: i32, y: i32, style: MonoTextStyle<'_, Rgb888>| {
             let _ = Text::new(s, Point::new(x, y), style).draw(c);
         };
+    if let Some(r) = state.record {
+        draw_record(canvas, r, state.decision.is_some_and(|d| d.pa));
+        text(
+            canvas,
+            &format!("{:.1} fps", state.fps),
+            PANEL_X,
+            HEIGHT as i32 - 12,
+            small,
+        );
+        return;
+    }
     match state.decision {
         None if state.sleeve.is_none() => text(canvas, "Show a record sleeve", PANEL_X, 60, big),
         None => text(canvas, "Looking...", PANEL_X, 60, big),
@@ -118,16 +132,7 @@ fn draw_panel(canvas: &mut ImageCanvas<'_>, state: &ScreenState<'_>) {
                     .draw(canvas);
             }
             if d.pa {
-                let style = PrimitiveStyleBuilder::new()
-                    .fill_color(PA_BADGE_COLOUR)
-                    .stroke_color(Rgb888::WHITE)
-                    .stroke_width(2)
-                    .build();
-                let _ = Rectangle::new(Point::new(PANEL_X, 300), Size::new(200, 60))
-                    .into_styled(style)
-                    .draw(canvas);
-                text(canvas, "PARENTAL", PANEL_X + 20, 325, big);
-                text(canvas, "ADVISORY", PANEL_X + 20, 348, big);
+                draw_pa_badge(canvas);
             }
         }
     }
@@ -138,4 +143,59 @@ fn draw_panel(canvas: &mut ImageCanvas<'_>, state: &ScreenState<'_>) {
         HEIGHT as i32 - 12,
         small,
     );
+}
+
+fn draw_pa_badge(canvas: &mut ImageCanvas<'_>) {
+    let big = MonoTextStyle::new(&FONT_10X20, Rgb888::WHITE);
+    let style = PrimitiveStyleBuilder::new()
+        .fill_color(PA_BADGE_COLOUR)
+        .stroke_color(Rgb888::WHITE)
+        .stroke_width(2)
+        .build();
+    let _ = Rectangle::new(Point::new(PANEL_X, 300), Size::new(200, 60))
+        .into_styled(style)
+        .draw(canvas);
+    let _ = Text::new("PARENTAL", Point::new(PANEL_X + 20, 325), big).draw(canvas);
+    let _ = Text::new("ADVISORY", Point::new(PANEL_X + 20, 348), big).draw(canvas);
+}
+
+/// Longest text line on the panel, in 10-pixel characters.
+const PANEL_CHARS: usize = 29;
+
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('~');
+        t
+    }
+}
+
+/// A recognised record: "IN STOCK", title, artist, bin, up to three extra columns.
+fn draw_record(canvas: &mut ImageCanvas<'_>, r: &RecordMatch, pa: bool) {
+    let big = MonoTextStyle::new(&FONT_10X20, Rgb888::WHITE);
+    let accent = MonoTextStyle::new(&FONT_10X20, BAR_COLOURS[0]);
+    let small = MonoTextStyle::new(&FONT_6X10, Rgb888::new(200, 200, 200));
+    let mut text = |s: &str, y: i32, style: MonoTextStyle<'_, Rgb888>| {
+        let _ = Text::new(s, Point::new(PANEL_X, y), style).draw(canvas);
+    };
+    text("IN STOCK", 40, accent);
+    let title = if r.title.is_empty() {
+        "(untitled)"
+    } else {
+        &r.title
+    };
+    text(&clip(title, PANEL_CHARS), 80, big);
+    text(&clip(&r.artist, PANEL_CHARS), 108, big);
+    if !r.bin.is_empty() {
+        text(&clip(&format!("Bin: {}", r.bin), PANEL_CHARS), 150, big);
+    }
+    for (i, (k, v)) in r.extra.iter().take(3).enumerate() {
+        text(&clip(&format!("{k}: {v}"), 48), 180 + 16 * i as i32, small);
+    }
+    text(&format!("match {:.0}%", r.score * 100.0), 240, small);
+    if pa {
+        draw_pa_badge(canvas);
+    }
 }

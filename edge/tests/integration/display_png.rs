@@ -46,6 +46,7 @@ fn screen_shows_bars_badge_and_outline() {
         frame: &frame,
         sleeve: Some(&quad),
         decision: Some(&d),
+        record: None,
         fps: 12.5,
     });
     assert_eq!(screen.dimensions(), (800, 480));
@@ -75,6 +76,7 @@ fn screen_shows_bars_badge_and_outline() {
         frame: &frame,
         sleeve: None,
         decision: Some(&no_pa),
+        record: None,
         fps: 0.0,
     });
     assert_eq!(has_colour(&plain, PA_BADGE_COLOUR), 0);

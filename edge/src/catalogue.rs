@@ -1,0 +1,387 @@
+//! Recognising the store's own records: the catalogue file (loaded, verified, reloaded when
+//! it changes), nearest-neighbour matching of a rectified sleeve, and holding a match
+//! steady on screen.
+//!
+//! A sleeve matches an entry when the cosine similarity of their descriptors
+//! (`sleeve_shared::catalogue`) is at least [`MatchConfig::threshold`] *and* beats the best
+//! other entry by [`MatchConfig::margin`]; otherwise the kiosk falls back to the genre.
+//! Without a catalogue file nothing here runs and the kiosk behaves as before.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use clap::Args;
+use image::RgbImage;
+use serde::Serialize;
+use sleeve_shared::RgbView;
+use sleeve_shared::catalogue::file::CATALOGUE_FILE;
+use sleeve_shared::catalogue::{Catalogue, CatalogueEntry, Index, describe_quantized};
+
+use crate::engine::ms;
+
+/// Default similarity threshold, calibrated on synthetic camera scenes for a false-match
+/// rate of at most 1 % (docs/catalogue.md).
+pub const DEFAULT_THRESHOLD: f32 = 0.88;
+/// Default margin over the best other entry.
+pub const DEFAULT_MARGIN: f32 = 0.08;
+/// Default frames between checks of the catalogue file for changes.
+pub const DEFAULT_CHECK_EVERY: u64 = 30;
+
+/// Matching settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MatchConfig {
+    /// Cosine similarity at or above which the best entry is a match, `(0, 1]`.
+    pub threshold: f32,
+    /// How much the best entry must beat the best other entry, `[0, 1)`.
+    pub margin: f32,
+    /// Frames between checks of the file's modification time and size (≥ 1).
+    pub check_every: u64,
+}
+
+impl Default for MatchConfig {
+    fn default() -> Self {
+        Self {
+            threshold: DEFAULT_THRESHOLD,
+            margin: DEFAULT_MARGIN,
+            check_every: DEFAULT_CHECK_EVERY,
+        }
+    }
+}
+
+/// A recognised record, as JSON lines and the screen show it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecordMatch {
+    /// Catalogue entry id.
+    pub id: u64,
+    /// Artist.
+    pub artist: String,
+    /// Title.
+    pub title: String,
+    /// The store's bin.
+    pub bin: String,
+    /// Further columns of the catalogue (price, SKU, ...).
+    pub extra: BTreeMap<String, String>,
+    /// Cosine similarity of the sleeve and the entry.
+    pub score: f32,
+    /// Similarity of the best other entry.
+    pub runner_up: f32,
+}
+
+impl RecordMatch {
+    fn of(e: &CatalogueEntry, score: f32, runner_up: f32) -> Self {
+        Self {
+            id: e.id,
+            artist: e.artist.clone(),
+            title: e.title.clone(),
+            bin: e.bin.clone(),
+            extra: e.extra.iter().cloned().collect(),
+            score,
+            runner_up,
+        }
+    }
+}
+
+/// A verified catalogue ready to search.
+pub struct Loaded {
+    entries: Vec<CatalogueEntry>,
+    index: Index,
+}
+
+impl Loaded {
+    /// Reads and verifies a catalogue file.
+    pub fn read(path: &Path) -> Result<Self, sleeve_shared::catalogue::CatalogueError> {
+        let c = Catalogue::read(path)?;
+        Ok(Self::from(c))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True without entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl From<Catalogue> for Loaded {
+    fn from(c: Catalogue) -> Self {
+        let index = c.index();
+        Self {
+            entries: c.entries,
+            index,
+        }
+    }
+}
+
+type Stamp = (Option<SystemTime>, u64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.modified().ok(), m.len()))
+}
+
+/// What one sleeve matched: the match, if any, and the time it took (ms).
+#[derive(Clone, Debug, Default)]
+pub struct Recognition {
+    /// The matched record.
+    pub record: Option<RecordMatch>,
+    /// Best similarity seen (match or not), for logs and calibration.
+    pub best_score: Option<f32>,
+    /// Descriptor + search time, milliseconds.
+    pub ms: f64,
+}
+
+/// The catalogue file, watched for changes, and the matcher over it.
+pub struct Recogniser {
+    path: PathBuf,
+    cfg: MatchConfig,
+    current: Option<Arc<Loaded>>,
+    loaded_stamp: Option<Stamp>,
+    failed_stamp: Option<Stamp>,
+    frames: u64,
+}
+
+impl Recogniser {
+    /// Watches `path`; loads it now if it exists. A missing file is not an error (the kiosk
+    /// runs on genre alone until one appears); a refused file is logged and skipped.
+    pub fn new(path: PathBuf, cfg: MatchConfig) -> Self {
+        let mut r = Self {
+            path,
+            cfg: MatchConfig {
+                check_every: cfg.check_every.max(1),
+                ..cfg
+            },
+            current: None,
+            loaded_stamp: None,
+            failed_stamp: None,
+            frames: 0,
+        };
+        r.reload_if_changed();
+        r
+    }
+
+    /// The watched file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The catalogue in use, if any.
+    pub fn current(&self) -> Option<&Arc<Loaded>> {
+        self.current.as_ref()
+    }
+
+    /// Counts a frame and, every `check_every` frames, reloads the file if its
+    /// modification time or size changed. Returns true when the catalogue in use changed.
+    pub fn tick(&mut self) -> bool {
+        self.frames += 1;
+        if !self.frames.is_multiple_of(self.cfg.check_every) {
+            return false;
+        }
+        self.reload_if_changed()
+    }
+
+    /// Reloads the file now if it changed since the last load (or failed load). A new
+    /// catalogue replaces the old one in a single swap, only once it is fully read and
+    /// verified; a refused file leaves the old one in use. A removed file unloads it.
+    pub fn reload_if_changed(&mut self) -> bool {
+        let Some(now) = stamp(&self.path) else {
+            if self.current.take().is_some() {
+                tracing::warn!(catalogue = %self.path.display(), "catalogue file removed: genre only");
+                self.loaded_stamp = None;
+                return true;
+            }
+            return false;
+        };
+        if Some(now) == self.loaded_stamp || Some(now) == self.failed_stamp {
+            return false;
+        }
+        let t = Instant::now();
+        match Loaded::read(&self.path) {
+            Ok(l) => {
+                tracing::info!(
+                    catalogue = %self.path.display(),
+                    entries = l.len(),
+                    load_ms = ms(t),
+                    "catalogue loaded"
+                );
+                self.current = Some(Arc::new(l));
+                self.loaded_stamp = Some(now);
+                self.failed_stamp = None;
+                true
+            }
+            Err(e) => {
+                tracing::error!(
+                    catalogue = %self.path.display(),
+                    error = %e,
+                    kept = self.current.as_ref().map(|c| c.len()),
+                    "catalogue refused: keeping the one in use (or genre only)"
+                );
+                self.failed_stamp = Some(now);
+                false
+            }
+        }
+    }
+
+    /// Matches a rectified sleeve against the catalogue in use.
+    pub fn recognise(&self, rectified: &RgbImage) -> Recognition {
+        let t = Instant::now();
+        let Some(cat) = &self.current else {
+            return Recognition::default();
+        };
+        let view = match RgbView::new(rectified.width(), rectified.height(), rectified.as_raw()) {
+            Ok(v) => v,
+            Err(_) => return Recognition::default(),
+        };
+        let Ok(q) = describe_quantized(&view) else {
+            return Recognition::default();
+        };
+        let hit = cat.index.search(&q);
+        let record = hit
+            .filter(|h| h.score >= self.cfg.threshold && h.score - h.second >= self.cfg.margin)
+            .and_then(|h| {
+                cat.entries
+                    .get(h.entry as usize)
+                    .map(|e| RecordMatch::of(e, h.score, h.second))
+            });
+        Recognition {
+            record,
+            best_score: hit.map(|h| h.score),
+            ms: ms(t),
+        }
+    }
+}
+
+/// A change of the record shown.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "change", content = "record")]
+pub enum RecordEvent {
+    /// A (new) record is shown.
+    Shown(RecordMatch),
+    /// No record is shown any more (the genre is).
+    Cleared,
+}
+
+/// Holds a record on screen: a new one must match `hold_frames` frames in a row; the
+/// shown one clears after `clear_frames` frames without it.
+#[derive(Clone, Debug)]
+pub struct RecordHold {
+    hold_frames: u32,
+    clear_frames: u32,
+    shown: Option<RecordMatch>,
+    candidate: Option<(u64, u32)>,
+    misses: u32,
+}
+
+impl RecordHold {
+    /// A hold with these frame counts (each at least 1).
+    pub fn new(hold_frames: u32, clear_frames: u32) -> Self {
+        Self {
+            hold_frames: hold_frames.max(1),
+            clear_frames: clear_frames.max(1),
+            shown: None,
+            candidate: None,
+            misses: 0,
+        }
+    }
+
+    /// The record on screen.
+    pub fn shown(&self) -> Option<&RecordMatch> {
+        self.shown.as_ref()
+    }
+
+    /// Takes one frame's match (None: no sleeve or no match).
+    pub fn update(&mut self, m: Option<&RecordMatch>) -> Option<RecordEvent> {
+        let Some(m) = m else {
+            self.candidate = None;
+            self.misses += 1;
+            if self.shown.is_some() && self.misses >= self.clear_frames {
+                self.shown = None;
+                return Some(RecordEvent::Cleared);
+            }
+            return None;
+        };
+        if let Some(s) = self.shown.as_mut().filter(|s| s.id == m.id) {
+            s.score = m.score;
+            s.runner_up = m.runner_up;
+            self.misses = 0;
+            self.candidate = None;
+            return None;
+        }
+        self.misses += 1;
+        let count = match self.candidate {
+            Some((id, n)) if id == m.id => n + 1,
+            _ => 1,
+        };
+        self.candidate = Some((m.id, count));
+        if count >= self.hold_frames {
+            self.shown = Some(m.clone());
+            self.candidate = None;
+            self.misses = 0;
+            return Some(RecordEvent::Shown(m.clone()));
+        }
+        if self.shown.is_some() && self.misses >= self.clear_frames {
+            self.shown = None;
+            return Some(RecordEvent::Cleared);
+        }
+        None
+    }
+}
+
+/// Catalogue options of `sleeve-edge run` and `classify`.
+#[derive(Args, Debug, Clone)]
+pub struct CatalogueArgs {
+    /// The store's catalogue (`sleeve catalogue build`); default: `catalogue.slvc` in the
+    /// bundle directory, used when present and reloaded when it changes.
+    #[arg(long, value_name = "FILE")]
+    pub catalogue: Option<PathBuf>,
+    /// Genre only: neither load nor watch a catalogue.
+    #[arg(long, conflicts_with = "catalogue")]
+    pub no_catalogue: bool,
+    /// Cosine similarity at or above which a sleeve is a catalogued record, (0, 1].
+    #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
+    pub match_threshold: f32,
+    /// How much the best record must beat the next one, [0, 1).
+    #[arg(long, default_value_t = DEFAULT_MARGIN)]
+    pub match_margin: f32,
+}
+
+impl CatalogueArgs {
+    /// The recogniser these options ask for (None with `--no-catalogue`); checks ranges.
+    pub fn recogniser(&self, bundle: &Path) -> anyhow::Result<Option<Recogniser>> {
+        if self.no_catalogue {
+            return Ok(None);
+        }
+        if !(self.match_threshold > 0.0 && self.match_threshold <= 1.0) {
+            anyhow::bail!(
+                "--match-threshold {} is out of range (0, 1]",
+                self.match_threshold
+            );
+        }
+        if !(0.0..1.0).contains(&self.match_margin) {
+            anyhow::bail!(
+                "--match-margin {} is out of range [0, 1)",
+                self.match_margin
+            );
+        }
+        let path = self
+            .catalogue
+            .clone()
+            .unwrap_or_else(|| bundle.join(CATALOGUE_FILE));
+        if self.catalogue.is_some() && !path.exists() {
+            tracing::warn!(catalogue = %path.display(), "catalogue file not found: genre only until it appears");
+        }
+        Ok(Some(Recogniser::new(
+            path,
+            MatchConfig {
+                threshold: self.match_threshold,
+                margin: self.match_margin,
+                ..MatchConfig::default()
+            },
+        )))
+    }
+}

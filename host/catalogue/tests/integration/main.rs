@@ -1,0 +1,3 @@
+//! Integration tests of `sleeve-catalogue` (one test binary per crate).
+
+mod build;
