@@ -72,7 +72,7 @@ def main() -> int:
     frames = sorted(truth)
     labels_n = len(json.loads((a.bundle / "manifest.json").read_text())["labels"]["names"])
     out = subprocess.run(
-        [edge, "classify", "--model", str(a.bundle), "--find", "--top-k", str(labels_n),
+        [edge, "classify", "--bundle", str(a.bundle), "--find", "--top-k", str(labels_n),
          "--views", str(a.views)] + [str(scenes / f) for f in frames],
         capture_output=True, text=True)
     lines = [json.loads(l) for l in out.stdout.splitlines() if l.strip()]

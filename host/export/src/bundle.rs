@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
 use sleeve_shared::calibration::ClassifierCalibration;
+use sleeve_shared::catalogue::CATALOGUE_FILE;
 use sleeve_shared::detect::{AnchorConfig, DecodeParams};
 use sleeve_shared::fsutil::{sha256_file, sha256_hex, write_atomic};
 use sleeve_shared::fusion::FusionParams;
@@ -103,6 +104,8 @@ fn is_bundle_file(name: &str) -> bool {
     name == MANIFEST_FILE
         || name == MODEL_CARD_FILE
         || name == crate::trained::REPORT_FILE
+        || name == crate::trained::CALIBRATION_PNG
+        || name == CATALOGUE_FILE
         || name.ends_with(".onnx")
         || (name.starts_with('.') && name.contains(".tmp."))
 }
@@ -132,8 +135,17 @@ pub fn write_bundle(dir: &Path, spec: &BundleSpec) -> Result<BundleManifest> {
     } else if dir.exists() {
         bail!("{} exists and is not a directory", dir.display());
     }
-    sleeve_shared::fsutil::replace_dir(dir, |staging| write_bundle_into(staging, spec))
-        .with_context(|| format!("writing bundle {}", dir.display()))
+    // The store's catalogue lives in the bundle directory but is not the export's to
+    // replace: it is carried over into the new bundle.
+    let catalogue = dir.join(CATALOGUE_FILE);
+    sleeve_shared::fsutil::replace_dir(dir, |staging| {
+        if catalogue.is_file() {
+            fs::copy(&catalogue, staging.join(CATALOGUE_FILE))
+                .with_context(|| format!("carrying over {}", catalogue.display()))?;
+        }
+        write_bundle_into(staging, spec)
+    })
+    .with_context(|| format!("writing bundle {}", dir.display()))
 }
 
 fn write_bundle_into(dir: &Path, spec: &BundleSpec) -> Result<BundleManifest> {

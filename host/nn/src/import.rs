@@ -186,14 +186,21 @@ fn load_conv(unit: &mut ConvBnAct, w: &ConvWeights, layer: &str) -> Result<(), I
     let device = unit.conv.weight.device();
     let c = w.out_channels();
     let weight = Tensor::<4>::from_data(TensorData::new(w.weight.data.clone(), dims), &device);
-    unit.conv.weight = Param::initialized(unit.conv.weight.id, weight);
+    unit.conv.weight = trainable(unit.conv.weight.id, weight);
     let bn = &mut unit.bn;
     let eps = bn.epsilon;
-    bn.gamma = Param::initialized(bn.gamma.id, vec1(vec![1.0; c], &device));
-    bn.beta = Param::initialized(bn.beta.id, vec1(w.bias.clone(), &device));
+    bn.gamma = trainable(bn.gamma.id, vec1(vec![1.0; c], &device));
+    bn.beta = trainable(bn.beta.id, vec1(w.bias.clone(), &device));
     bn.running_mean = RunningState::new(vec1(vec![0.0; c], &device));
     bn.running_var = RunningState::new(vec1(vec![(1.0 - eps) as f32; c], &device));
     Ok(())
+}
+
+/// An imported parameter that training may update: a plain tensor put into a `Param` is
+/// otherwise marked inactive, and `Module::train` would keep it frozen (whether a recipe
+/// trains it is decided by what its loss reaches, not by the import).
+fn trainable<const D: usize>(id: burn::module::ParamId, value: Tensor<D>) -> Param<Tensor<D>> {
+    Param::initialized(id, value).set_require_grad(true)
 }
 
 fn load_linear(layer: &mut Linear, w: &sleeve_weights::Linear) -> Result<(), ImportError> {
@@ -216,10 +223,10 @@ fn load_linear(layer: &mut Linear, w: &sleeve_weights::Linear) -> Result<(), Imp
         }
     }
     let weight = Tensor::<2>::from_data(TensorData::new(t, [din, dout]), &device);
-    layer.weight = Param::initialized(layer.weight.id, weight);
+    layer.weight = trainable(layer.weight.id, weight);
     let bias = vec1(w.bias.clone(), &device);
     layer.bias = Some(match &layer.bias {
-        Some(b) => Param::initialized(b.id, bias),
+        Some(b) => trainable(b.id, bias),
         None => Param::from_tensor(bias),
     });
     Ok(())

@@ -141,3 +141,23 @@ fn invalid_spec_is_not_written() {
         "no manifest for an invalid bundle"
     );
 }
+
+#[test]
+fn re_export_keeps_the_store_catalogue() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bundle");
+    let s = spec();
+    write_bundle(&out, &s).unwrap();
+    let catalogue = out.join(sleeve_shared::catalogue::CATALOGUE_FILE);
+    fs::write(&catalogue, b"the store's records").unwrap();
+    // the previous export's reliability plot is a bundle file: replaced, not refused
+    fs::write(out.join("calibration.png"), b"png").unwrap();
+    // a second export over the same directory replaces the bundle, not the catalogue
+    write_bundle(&out, &s).unwrap();
+    assert_eq!(fs::read(&catalogue).unwrap(), b"the store's records");
+    assert!(verify_bundle(&out).is_ok());
+    // anything else in the directory is still refused rather than replaced
+    fs::write(out.join("notes.txt"), b"mine").unwrap();
+    let err = write_bundle(&out, &s).unwrap_err();
+    assert!(format!("{err:#}").contains("notes.txt"), "{err:#}");
+}
