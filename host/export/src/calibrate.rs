@@ -167,10 +167,7 @@ pub fn reliability_png(
     sleeve_eval::plot::reliability_diagram(
         path,
         &cal.bins,
-        &format!(
-            "Test calibration at T = {temperature:.2} (ECE {:.3})",
-            cal.ece
-        ),
+        &format!("Test calibration after temperature scaling (T = {temperature:.2})"),
     )
     .with_context(|| format!("drawing {}", path.display()))
 }
