@@ -266,9 +266,8 @@ fn run_zoom(a: ZoomArgs) -> Result<()> {
         let (path, _) = index
             .get(&file)
             .ok_or_else(|| anyhow!("cover {file} is not under {}", a.covers.display()))?;
-        let img = image::open(path)
-            .with_context(|| format!("decoding {}", path.display()))?
-            .to_rgb8();
+        let img = sleeve_shared::imageio::open_rgb(path)
+            .with_context(|| format!("decoding {}", path.display()))?;
         let boxes: Vec<_> = p
             .iter()
             .filter(|r| r.tile == *t)

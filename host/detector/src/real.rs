@@ -411,8 +411,7 @@ pub fn detect_real(det: &dyn PaDetector, covers: &[RealCover]) -> Result<Vec<Ima
         let imgs: Vec<image::RgbImage> = chunk
             .iter()
             .map(|c| {
-                image::open(&c.path)
-                    .map(|i| i.to_rgb8())
+                sleeve_shared::imageio::open_rgb(&c.path)
                     .with_context(|| format!("decoding {}", c.path.display()))
             })
             .collect::<Result<_>>()?;

@@ -68,8 +68,7 @@ pub fn propose(
         let imgs: Vec<RgbImage> = chunk
             .iter()
             .map(|c| {
-                image::open(&c.path)
-                    .map(|i| i.to_rgb8())
+                sleeve_shared::imageio::open_rgb(&c.path)
                     .with_context(|| format!("decoding {}", c.path.display()))
             })
             .collect::<Result<_>>()?;
@@ -408,9 +407,8 @@ pub fn review_sheets(
             let (path, _) = covers
                 .get(file)
                 .ok_or_else(|| anyhow!("cover {file} is not in the cover folder"))?;
-            let image = image::open(path)
-                .with_context(|| format!("decoding {}", path.display()))?
-                .to_rgb8();
+            let image = sleeve_shared::imageio::open_rgb(path)
+                .with_context(|| format!("decoding {}", path.display()))?;
             let mut boxed: Vec<_> = ps.iter().filter_map(|p| p.boxed).collect();
             let image = match (crop, union(boxed.iter().map(|b| b.1))) {
                 (true, Some(u)) => {
