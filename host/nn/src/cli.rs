@@ -74,11 +74,11 @@ pub struct TrainArgs {
     /// Fine-tune the last K inverted-residual blocks too (pretrained only).
     #[arg(long, default_value_t = 0)]
     pub unfreeze_last: usize,
-    /// Fine-tune blocks N..16, the final 1x1 conv and the pooled head (first fitted as a
-    /// linear probe on the frozen features) on freshly augmented images every epoch; the stem
-    /// and blocks 0..N stay frozen and run forward only (pretrained only; excludes
-    /// --unfreeze-last and --embedding).
-    #[arg(long, value_name = "N", conflicts_with_all = ["unfreeze_last", "embedding"])]
+    /// Fine-tune blocks N..16, the final 1x1 conv and the head (first fitted as a linear
+    /// probe on the frozen features) on freshly augmented images every epoch; the stem and
+    /// blocks 0..N stay frozen and run forward only (pretrained only; excludes
+    /// --unfreeze-last; the head reads the pooled map unless --embedding style).
+    #[arg(long, value_name = "N", conflicts_with = "unfreeze_last")]
     pub finetune_from_block: Option<usize>,
     /// What the head sees (pretrained only): `style` (channel means and deviations of three
     /// expansion layers plus the pooled map; the default for a head on frozen features) or
@@ -110,6 +110,10 @@ pub struct TrainArgs {
     /// Label smoothing.
     #[arg(long, default_value_t = 0.1)]
     pub label_smoothing: f32,
+    /// Mixup α: blend each batch with a shuffled copy of itself by λ ~ Beta(α, α), labels
+    /// likewise (0: off; 0.2–0.4 is usual).
+    #[arg(long, default_value_t = 0.0, value_parser = parse_mixup)]
+    pub mixup: f32,
     /// Dropout before the head.
     #[arg(long, default_value_t = 0.2)]
     pub dropout: f64,
@@ -278,6 +282,19 @@ pub fn weights_check(a: WeightsCheckArgs) -> Result<()> {
     Ok(())
 }
 
+/// `--mixup`: a finite α in [0, 10].
+fn parse_mixup(s: &str) -> Result<f32, String> {
+    let v: f32 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number (mixup α, e.g. 0.2; 0 turns mixup off)"))?;
+    if (0.0..=10.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("mixup α {v} is outside [0, 10]"))
+    }
+}
+
 /// `--embedding` values.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum EmbeddingArg {
@@ -302,6 +319,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         (Arch::Mobilenet, Some(w)) if a.finetune_from_block.is_some() => Recipe::FreshViews {
             weights: w.clone(),
             first_block: a.finetune_from_block.unwrap_or_default(),
+            embedding: a.embedding.map_or(EmbeddingKind::Pooled, Into::into),
         },
         (Arch::Mobilenet, Some(w)) => Recipe::Pretrained {
             weights: w.clone(),
@@ -351,6 +369,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             warmup_frac: 0.1,
             weight_decay: a.weight_decay.unwrap_or(wd),
             label_smoothing: a.label_smoothing,
+            mixup_alpha: a.mixup,
             balanced: !a.no_balance,
             patience: a.patience,
             time_budget: a.time_budget,
@@ -397,5 +416,15 @@ mod tests {
         assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
         assert!(parse_duration("10x").is_err());
         assert!(parse_duration("1h5").is_err());
+    }
+
+    #[test]
+    fn mixup_alpha_has_a_range() {
+        assert_eq!(parse_mixup("0.2").unwrap(), 0.2);
+        assert_eq!(parse_mixup("0").unwrap(), 0.0);
+        for bad in ["-0.1", "11", "NaN", "inf", "x"] {
+            let err = parse_mixup(bad).unwrap_err();
+            assert!(err.contains("mixup"), "{bad}: {err}");
+        }
     }
 }

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bytes, Tensor};
+use burn::tensor::{Bytes, Int, Tensor, TensorData};
 use indicatif::{ProgressBar, ProgressStyle};
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::Beta;
 use serde::{Deserialize, Serialize};
 use sleeve_shared::fsutil::write_atomic;
 
@@ -35,8 +36,15 @@ pub trait Task {
     /// Class of training item `i`.
     fn train_label(&self, i: usize) -> usize;
     /// Logits `[B, C]` of training items `idx` in `epoch` (the model is in training mode on
-    /// an autodiff device).
-    fn train_logits(&self, model: &Self::Model, idx: &[usize], epoch: usize) -> Result<Tensor<2>>;
+    /// an autodiff device), with the batch's inputs mixed by `mix` when given
+    /// ([`Mix::apply`] on whatever enters the trained layers).
+    fn train_logits(
+        &self,
+        model: &Self::Model,
+        idx: &[usize],
+        epoch: usize,
+        mix: Option<&Mix>,
+    ) -> Result<Tensor<2>>;
     /// Class probabilities (row-major `[N, C]`) and labels of the validation items, with
     /// the model in inference mode.
     fn val_probs(&self, model: &Self::Model) -> Result<(Vec<f32>, Vec<usize>)>;
@@ -57,6 +65,10 @@ pub struct FitConfig {
     pub weight_decay: f32,
     /// Label smoothing ε.
     pub label_smoothing: f32,
+    /// Mixup: each batch's inputs are blended with a shuffled copy of themselves by
+    /// λ ~ Beta(α, α), the loss likewise; 0 turns it off.
+    #[serde(default)]
+    pub mixup_alpha: f32,
     /// Weight the loss by inverse class frequency.
     pub balanced: bool,
     /// Stop after this many epochs without a better validation accuracy (0: never).
@@ -122,6 +134,49 @@ pub struct FitOutcome<M> {
     pub state: FitState,
     /// Whether the run was interrupted (Ctrl-C) before finishing.
     pub interrupted: bool,
+}
+
+/// Mixup of one training batch: inputs become `λ·x + (1−λ)·x[perm]` and the loss
+/// `λ·CE(y) + (1−λ)·CE(y[perm])`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mix {
+    /// Weight of each item itself.
+    pub lambda: f32,
+    /// Partner of each item in the batch.
+    pub perm: Vec<usize>,
+}
+
+impl Mix {
+    /// The mix of optimizer step `step` (reproducible from `seed`, so a resumed run draws
+    /// the same), or `None` when `alpha` is 0 or the batch has one item.
+    pub fn draw(alpha: f32, batch: usize, seed: u64, step: usize) -> Result<Option<Self>> {
+        if alpha <= 0.0 || batch < 2 {
+            return Ok(None);
+        }
+        let beta = Beta::new(alpha, alpha)
+            .map_err(|e| anyhow::anyhow!("mixup alpha {alpha} is not usable: {e}"))?;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6D69_7875_7000 ^ (step as u64));
+        let lambda: f32 = rng.sample(beta);
+        let mut perm: Vec<usize> = (0..batch).collect();
+        perm.shuffle(&mut rng);
+        Ok(Some(Self { lambda, perm }))
+    }
+
+    /// `λ·x + (1−λ)·x[perm]` along the batch dimension.
+    pub fn apply<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        let device = x.device();
+        let perm: Vec<i64> = self.perm.iter().map(|&j| j as i64).collect();
+        let idx = Tensor::<1, Int>::from_data(TensorData::new(perm, [self.perm.len()]), &device);
+        x.clone().mul_scalar(self.lambda) + x.select(0, idx).mul_scalar(1.0 - self.lambda)
+    }
+}
+
+/// `x` mixed by `mix` when given.
+pub fn mixed<const D: usize>(x: Tensor<D>, mix: Option<&Mix>) -> Tensor<D> {
+    match mix {
+        Some(m) => m.apply(x),
+        None => x,
+    }
 }
 
 const STATE_FILE: &str = "state.json";
@@ -214,11 +269,21 @@ pub fn fit<T: Task>(
         let first_batch = state.batch_in_epoch;
         for (bi, idx) in order.chunks(batch).enumerate().skip(first_batch) {
             let lr = schedule.lr(state.step);
-            let logits = task.train_logits(&model, idx, epoch)?;
+            let mix = Mix::draw(cfg.mixup_alpha, idx.len(), cfg.seed, state.step)?;
+            let logits = task.train_logits(&model, idx, epoch, mix.as_ref())?;
             let targets: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
             let preds = argmax_rows(&tensor_values(logits.clone().detach())?, cfg.num_classes);
             correct += preds.iter().zip(&targets).filter(|(p, t)| p == t).count();
-            let loss = cross_entropy(logits, &targets, cfg.label_smoothing, &class_weights);
+            let loss = match &mix {
+                None => cross_entropy(logits, &targets, cfg.label_smoothing, &class_weights),
+                Some(m) => {
+                    let partners: Vec<usize> = m.perm.iter().map(|&j| targets[j]).collect();
+                    let ce = |y: &[usize]| {
+                        cross_entropy(logits.clone(), y, cfg.label_smoothing, &class_weights)
+                    };
+                    ce(&targets).mul_scalar(m.lambda) + ce(&partners).mul_scalar(1.0 - m.lambda)
+                }
+            };
             let loss_value = tensor_values(loss.clone().detach())?[0] as f64;
             anyhow::ensure!(
                 loss_value.is_finite(),
@@ -432,6 +497,7 @@ mod tests {
             warmup_frac: 0.1,
             weight_decay: 1e-4,
             label_smoothing: 0.1,
+            mixup_alpha: 0.0,
             balanced: true,
             patience: 0,
             time_budget: None,
@@ -472,6 +538,30 @@ mod tests {
         assert!(out.state.finished);
     }
 
+    #[test]
+    fn mixup_draws_are_reproducible_and_blend_rows() {
+        assert_eq!(Mix::draw(0.0, 8, 1, 3).unwrap(), None);
+        assert_eq!(Mix::draw(0.4, 1, 1, 3).unwrap(), None);
+        let a = Mix::draw(0.4, 8, 1, 3).unwrap().unwrap();
+        assert_eq!(Some(a.clone()), Mix::draw(0.4, 8, 1, 3).unwrap());
+        assert_ne!(Some(a.clone()), Mix::draw(0.4, 8, 1, 4).unwrap());
+        assert!((0.0..=1.0).contains(&a.lambda));
+        let mut sorted = a.perm.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..8).collect::<Vec<_>>());
+        let m = Mix {
+            lambda: 0.25,
+            perm: vec![1, 0],
+        };
+        let x = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, 2.0, 5.0, 6.0], [2, 2]),
+            &Device::flex(),
+        );
+        let y = tensor_values(m.apply(x)).unwrap();
+        assert_eq!(y, vec![4.0, 5.0, 2.0, 3.0]);
+        assert!(Mix::draw(f32::NAN, 8, 1, 3).is_err());
+    }
+
     /// Sets `flag` during training call number `stop_at` (simulating Ctrl-C there).
     struct StopAt<'a> {
         inner: HeadTask,
@@ -488,11 +578,17 @@ mod tests {
         fn train_label(&self, i: usize) -> usize {
             self.inner.train_label(i)
         }
-        fn train_logits(&self, m: &Head, idx: &[usize], epoch: usize) -> Result<Tensor<2>> {
+        fn train_logits(
+            &self,
+            m: &Head,
+            idx: &[usize],
+            epoch: usize,
+            mix: Option<&Mix>,
+        ) -> Result<Tensor<2>> {
             if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.stop_at {
                 self.flag.store(true, Ordering::SeqCst);
             }
-            self.inner.train_logits(m, idx, epoch)
+            self.inner.train_logits(m, idx, epoch, mix)
         }
         fn val_probs(&self, m: &Head) -> Result<(Vec<f32>, Vec<usize>)> {
             self.inner.val_probs(m)

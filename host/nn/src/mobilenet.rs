@@ -459,6 +459,11 @@ pub struct MobileNetV2 {
 }
 
 impl MobileNetV2 {
+    /// What the head reads.
+    pub fn embedding_kind(&self) -> EmbeddingKind {
+        self.embedding
+    }
+
     /// Images `[N, 3, S, S]` → class logits `[N, num_classes]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<2> {
         self.head(self.embed(x))
@@ -476,9 +481,47 @@ impl MobileNetV2 {
     /// [`EmbeddingKind::Style`] statistics `[N, 2·(taps) + last_channels]`: for each tapped
     /// expansion its channel means then standard deviations, then the pooled final conv.
     pub fn style_embed(&self, x: Tensor<4>) -> Tensor<2> {
-        let mut x = self.stem.forward(x);
-        let mut parts = Vec::with_capacity(7);
-        for (i, b) in self.blocks.iter().enumerate() {
+        let n = self.blocks.len();
+        let (x, taps) = self.style_prefix(x, n);
+        self.style_from(x, n, taps)
+    }
+
+    /// Stem plus the first `n_blocks` blocks, as [`forward_prefix`](Self::forward_prefix),
+    /// also returning the style statistics `[N, …]` of the tapped blocks among them (`None`
+    /// when none is tapped).
+    pub fn style_prefix(&self, x: Tensor<4>, n_blocks: usize) -> (Tensor<4>, Option<Tensor<2>>) {
+        let mut parts = Vec::new();
+        let x = self.blocks_with_taps(self.stem.forward(x), 0, n_blocks, &mut parts);
+        let taps = (!parts.is_empty()).then(|| Tensor::cat(parts, 1));
+        (x, taps)
+    }
+
+    /// The style statistics continued from `(x, prefix_taps) = style_prefix(images,
+    /// first_block)`: the tapped blocks from `first_block` on, then the pooled final conv,
+    /// after the prefix's statistics. `style_from(style_prefix(x, k), k)` equals
+    /// [`style_embed`](Self::style_embed)`(x)` for every `k`.
+    pub fn style_from(
+        &self,
+        x: Tensor<4>,
+        first_block: usize,
+        prefix_taps: Option<Tensor<2>>,
+    ) -> Tensor<2> {
+        let mut parts: Vec<Tensor<2>> = prefix_taps.into_iter().collect();
+        let x = self.blocks_with_taps(x, first_block, self.blocks.len(), &mut parts);
+        parts.push(self.pool_features(self.last.forward(x)));
+        Tensor::cat(parts, 1)
+    }
+
+    /// Blocks `from..to` applied to `x`, pushing each tapped block's expansion means and
+    /// deviations onto `parts`.
+    fn blocks_with_taps(
+        &self,
+        mut x: Tensor<4>,
+        from: usize,
+        to: usize,
+        parts: &mut Vec<Tensor<2>>,
+    ) -> Tensor<4> {
+        for (i, b) in self.blocks.iter().enumerate().take(to).skip(from) {
             if self.style_blocks.contains(&i) {
                 let (h, y) = b.forward_expanded(x);
                 let (mean, std) = self.channel_mean_std(h);
@@ -489,8 +532,7 @@ impl MobileNetV2 {
                 x = b.forward(x);
             }
         }
-        parts.push(self.pool_features(self.last.forward(x)));
-        Tensor::cat(parts, 1)
+        x
     }
 
     /// Per-channel spatial mean and standard deviation `[N, C]` of `[N, C, H, W]`, from
@@ -663,6 +705,40 @@ mod tests {
         assert_eq!(specs.iter().filter(|s| s.residual()).count(), 10);
         let strides: usize = specs.iter().map(|s| s.stride).product();
         assert_eq!(strides * 2, 32);
+    }
+
+    #[test]
+    fn style_statistics_split_at_any_block_equal_the_whole() {
+        let device = Device::flex();
+        device.seed(3);
+        let model = MobileNetV2Config::new(3)
+            .with_width_mult(0.25)
+            .with_embedding(Some(EmbeddingKind::Style))
+            .init(&device);
+        let x = Tensor::<4>::random([2, 3, 64, 64], burn::tensor::Distribution::Default, &device);
+        let whole = model
+            .style_embed(x.clone())
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert_eq!(whole.len(), 2 * model.embed_dim());
+        for k in [1, 6, 7, 13, 14, 17] {
+            let (acts, taps) = model.style_prefix(x.clone(), k);
+            // blocks before 6 carry no tap
+            assert_eq!(taps.is_some(), k > 6, "block {k}");
+            let split = model
+                .style_from(acts, k, taps)
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap();
+            assert_eq!(split.len(), whole.len(), "block {k}");
+            let worst = whole
+                .iter()
+                .zip(&split)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "block {k}: differs by {worst}");
+        }
     }
 
     #[test]

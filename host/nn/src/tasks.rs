@@ -18,9 +18,9 @@ use sleeve_shared::preprocess::PreprocessConfig;
 use crate::augment::AugmentConfig;
 use crate::data::Sample;
 use crate::features::load_view;
-use crate::fit::Task;
+use crate::fit::{Mix, Task, mixed};
 use crate::images::{batch_tensor, tensor_values};
-use crate::mobilenet::MobileNetV2;
+use crate::mobilenet::{EmbeddingKind, MobileNetV2};
 use crate::scratch::ScratchCnn;
 
 /// Dropout + linear layer: the same structure as MobileNetV2's classifier.
@@ -166,6 +166,16 @@ impl Standardizer {
         }
     }
 
+    /// Standardises a batch `[N, D]` in the graph (for heads trained on top of layers that
+    /// still learn).
+    pub fn apply_tensor(&self, x: Tensor<2>) -> Tensor<2> {
+        let device = x.device();
+        let d = self.mean.len();
+        let mean = Tensor::<2>::from_data(TensorData::new(self.mean.clone(), [1, d]), &device);
+        let inv = Tensor::<2>::from_data(TensorData::new(self.inv_std.clone(), [1, d]), &device);
+        (x - mean) * inv
+    }
+
     /// A linear layer trained on standardised inputs → the same function of raw inputs:
     /// `W'ᵢ = Wᵢ / σᵢ`, `b' = b − Σᵢ W'ᵢ μᵢ` (burn stores `W` as `[in, out]`).
     pub fn fold_into(&self, linear: &Linear) -> Result<Linear> {
@@ -241,12 +251,18 @@ impl Task for HeadTask {
     fn train_label(&self, i: usize) -> usize {
         self.train.labels[i]
     }
-    fn train_logits(&self, model: &Head, idx: &[usize], _epoch: usize) -> Result<Tensor<2>> {
+    fn train_logits(
+        &self,
+        model: &Head,
+        idx: &[usize],
+        _epoch: usize,
+        mix: Option<&Mix>,
+    ) -> Result<Tensor<2>> {
         let x = Tensor::from_data(
             TensorData::new(self.train.gather(idx), [idx.len(), self.train.dim]),
             &self.device,
         );
-        Ok(model.forward(x))
+        Ok(model.forward(mixed(x, mix)))
     }
     fn val_probs(&self, model: &Head) -> Result<(Vec<f32>, Vec<usize>)> {
         let probs = probs_in_chunks(&self.val, 512, |idx| {
@@ -275,12 +291,19 @@ pub struct FinetuneTask {
 }
 
 impl FinetuneTask {
-    fn logits(&self, model: &MobileNetV2, rows: &Rows, idx: &[usize]) -> Tensor<2> {
+    fn logits(
+        &self,
+        model: &MobileNetV2,
+        rows: &Rows,
+        idx: &[usize],
+        mix: Option<&Mix>,
+    ) -> Tensor<2> {
         let [c, h, w] = self.shape;
         let x = Tensor::from_data(
             TensorData::new(rows.gather(idx), [idx.len(), c, h, w]),
             &self.device,
         );
+        let x = mixed(x, mix);
         model.head(model.pool_features(model.forward_from(x, self.first_block)))
     }
 }
@@ -293,11 +316,19 @@ impl Task for FinetuneTask {
     fn train_label(&self, i: usize) -> usize {
         self.train.labels[i]
     }
-    fn train_logits(&self, model: &MobileNetV2, idx: &[usize], _epoch: usize) -> Result<Tensor<2>> {
-        Ok(self.logits(model, &self.train, idx))
+    fn train_logits(
+        &self,
+        model: &MobileNetV2,
+        idx: &[usize],
+        _epoch: usize,
+        mix: Option<&Mix>,
+    ) -> Result<Tensor<2>> {
+        Ok(self.logits(model, &self.train, idx, mix))
     }
     fn val_probs(&self, model: &MobileNetV2) -> Result<(Vec<f32>, Vec<usize>)> {
-        let probs = probs_in_chunks(&self.val, 64, |idx| Ok(self.logits(model, &self.val, idx)))?;
+        let probs = probs_in_chunks(&self.val, 64, |idx| {
+            Ok(self.logits(model, &self.val, idx, None))
+        })?;
         Ok((probs, self.val.labels.clone()))
     }
 }
@@ -307,17 +338,27 @@ impl Task for FinetuneTask {
 /// forward only, in inference mode with no autodiff graph, and its output enters the trained
 /// blocks `first_block..`, the final 1×1 conv and the head. Validation reads cached prefix
 /// activations of the plain images.
+///
+/// With a [`EmbeddingKind::Style`] network the head reads the style statistics: those of
+/// the prefix's tapped blocks come with its activations, those of the trained blocks are
+/// computed in the graph, and all are standardised by `standardizer` before the head (fold
+/// it into the head when training ends).
 pub struct FreshViewTask {
     /// Training images.
     pub train: Vec<Sample>,
     /// Prefix activations of the plain validation images (flattened `[C, H, W]` rows).
     pub val: Rows,
+    /// Style statistics of the prefix's tapped blocks for the validation images (style
+    /// networks whose prefix holds a tapped block only).
+    pub val_taps: Option<Rows>,
     /// Shape `[C, H, W]` of one prefix activation.
     pub shape: [usize; 3],
     /// The frozen network in inference mode (only its prefix is used).
     pub prefix: MobileNetV2,
     /// First trained block.
     pub first_block: usize,
+    /// Standardisation of the style embedding (style networks only).
+    pub standardizer: Option<Standardizer>,
     /// Preprocessing.
     pub preprocess: PreprocessConfig,
     /// Augmentation.
@@ -328,20 +369,54 @@ pub struct FreshViewTask {
     pub device: Device,
 }
 
+/// What the frozen prefix hands to the trained tail: activations entering block
+/// `first_block`, and the style statistics of the prefix's tapped blocks (style networks).
+pub struct PrefixOutput {
+    /// `[B, C, H, W]` activations.
+    pub activations: Tensor<4>,
+    /// `[B, T]` style statistics, when the network reads style and the prefix holds a tap.
+    pub taps: Option<Tensor<2>>,
+}
+
 impl FreshViewTask {
-    /// Prefix activations of view `view` of `samples`: decoded and augmented on rayon
+    /// Prefix outputs of view `view` of `samples`: decoded and augmented on rayon
     /// threads, then the frozen blocks, detached from any graph.
-    pub fn prefix_batch(&self, samples: &[&Sample], view: u32) -> Result<Tensor<4>> {
+    pub fn prefix_batch(&self, samples: &[&Sample], view: u32) -> Result<PrefixOutput> {
         let inputs: Vec<Vec<f32>> = samples
             .par_iter()
             .map(|s| load_view(s, &self.preprocess, &self.augment, self.seed, view))
             .collect::<Result<_>>()?;
         let x = batch_tensor(&inputs, self.preprocess.input_size as usize, &self.device);
-        Ok(self.prefix.forward_prefix(x, self.first_block).detach())
+        Ok(match self.prefix.embedding_kind() {
+            EmbeddingKind::Pooled => PrefixOutput {
+                activations: self.prefix.forward_prefix(x, self.first_block).detach(),
+                taps: None,
+            },
+            EmbeddingKind::Style => {
+                let (a, t) = self.prefix.style_prefix(x, self.first_block);
+                PrefixOutput {
+                    activations: a.detach(),
+                    taps: t.map(|t| t.detach()),
+                }
+            }
+        })
     }
 
-    fn tail_logits(&self, model: &MobileNetV2, activations: Tensor<4>) -> Tensor<2> {
-        model.head(model.pool_features(model.forward_from(activations, self.first_block)))
+    /// Logits of the trained tail on prefix outputs.
+    pub fn tail_logits(&self, model: &MobileNetV2, p: PrefixOutput) -> Tensor<2> {
+        match model.embedding_kind() {
+            EmbeddingKind::Pooled => {
+                model.head(model.pool_features(model.forward_from(p.activations, self.first_block)))
+            }
+            EmbeddingKind::Style => {
+                let e = model.style_from(p.activations, self.first_block, p.taps);
+                let e = match &self.standardizer {
+                    Some(st) => st.apply_tensor(e),
+                    None => e,
+                };
+                model.head(e)
+            }
+        }
     }
 }
 
@@ -353,19 +428,36 @@ impl Task for FreshViewTask {
     fn train_label(&self, i: usize) -> usize {
         self.train[i].label
     }
-    fn train_logits(&self, model: &MobileNetV2, idx: &[usize], epoch: usize) -> Result<Tensor<2>> {
+    fn train_logits(
+        &self,
+        model: &MobileNetV2,
+        idx: &[usize],
+        epoch: usize,
+        mix: Option<&Mix>,
+    ) -> Result<Tensor<2>> {
         let s: Vec<&Sample> = idx.iter().map(|&i| &self.train[i]).collect();
         let view = u32::try_from(epoch + 1).unwrap_or(u32::MAX);
-        Ok(self.tail_logits(model, self.prefix_batch(&s, view)?))
+        let p = self.prefix_batch(&s, view)?;
+        let p = PrefixOutput {
+            activations: mixed(p.activations, mix),
+            taps: p.taps.map(|t| mixed(t, mix)),
+        };
+        Ok(self.tail_logits(model, p))
     }
     fn val_probs(&self, model: &MobileNetV2) -> Result<(Vec<f32>, Vec<usize>)> {
         let [c, h, w] = self.shape;
         let probs = probs_in_chunks(&self.val, 64, |idx| {
-            let x = Tensor::from_data(
+            let activations = Tensor::from_data(
                 TensorData::new(self.val.gather(idx), [idx.len(), c, h, w]),
                 &self.device,
             );
-            Ok(self.tail_logits(model, x))
+            let taps = self.val_taps.as_ref().map(|t| {
+                Tensor::from_data(
+                    TensorData::new(t.gather(idx), [idx.len(), t.dim]),
+                    &self.device,
+                )
+            });
+            Ok(self.tail_logits(model, PrefixOutput { activations, taps }))
         })?;
         Ok((probs, self.val.labels.clone()))
     }
@@ -409,9 +501,15 @@ impl<M: ImageClassifier> Task for (ImageTask, std::marker::PhantomData<M>) {
     fn train_label(&self, i: usize) -> usize {
         self.0.train[i].label
     }
-    fn train_logits(&self, model: &M, idx: &[usize], epoch: usize) -> Result<Tensor<2>> {
+    fn train_logits(
+        &self,
+        model: &M,
+        idx: &[usize],
+        epoch: usize,
+        mix: Option<&Mix>,
+    ) -> Result<Tensor<2>> {
         let s: Vec<&Sample> = idx.iter().map(|&i| &self.0.train[i]).collect();
-        Ok(model.logits(self.0.batch(&s, epoch as u32 + 1)?))
+        Ok(model.logits(mixed(self.0.batch(&s, epoch as u32 + 1)?, mix)))
     }
     fn val_probs(&self, model: &M) -> Result<(Vec<f32>, Vec<usize>)> {
         let mut probs = Vec::new();

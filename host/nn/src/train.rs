@@ -56,6 +56,9 @@ pub enum Recipe {
         weights: PathBuf,
         /// First fine-tuned block (1..=16 for MobileNetV2).
         first_block: usize,
+        /// What the head sees: the pooled map, or the style statistics (those of tapped
+        /// blocks before `first_block` computed by the frozen prefix).
+        embedding: EmbeddingKind,
     },
     /// MobileNetV2 (random init) trained end to end.
     MobilenetScratch,
@@ -170,13 +173,14 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
             Recipe::FreshViews {
                 weights,
                 first_block,
+                embedding,
             } => {
                 let r = fresh_views(
                     plan,
                     &splits,
                     &fit_cfg,
                     weights,
-                    *first_block,
+                    (*first_block, *embedding),
                     &aug,
                     &device,
                 )?;
@@ -524,9 +528,19 @@ fn with_head(mut model: MobileNetV2, linear: &burn::nn::Linear) -> MobileNetV2 {
     model
 }
 
-/// A linear probe: the pooled head trained on cached embeddings of the plain images, so
-/// that fine-tuning starts from a head that already fits the frozen features instead of a
-/// random one whose first gradients would disturb the pretrained blocks.
+/// What a [`linear_probe`] hands to fine-tuning.
+struct Probe {
+    /// The head fitted on frozen features (`None` when resuming: the checkpoint has it).
+    head: Option<burn::nn::Linear>,
+    /// The standardisation the head reads through (style embeddings).
+    standardizer: Option<Standardizer>,
+}
+
+/// A linear probe: the head trained on cached embeddings of the plain images (the model's
+/// embedding kind; style statistics standardised), so that fine-tuning starts from a head
+/// that already fits the frozen features instead of a random one whose first gradients
+/// would disturb the pretrained blocks. With `fit_head` false only the standardisation is
+/// computed. `None` when interrupted.
 #[allow(clippy::too_many_arguments)]
 fn linear_probe(
     plan: &TrainPlan,
@@ -537,10 +551,13 @@ fn linear_probe(
     preprocess: &PreprocessConfig,
     aug: &AugmentConfig,
     device: &Device,
-) -> Result<Option<burn::nn::Linear>> {
+    fit_head: bool,
+) -> Result<Option<Probe>> {
+    let style = model.embedding_kind() == EmbeddingKind::Style;
     let key = CacheKey {
         backbone: backbone.to_string(),
-        layer: "embed".into(),
+        // the same cache entries as a head on frozen features
+        layer: if style { "style" } else { "embed" }.into(),
         preprocess: preprocess.clone(),
         augment: None,
         seed: fit_cfg.seed,
@@ -562,19 +579,33 @@ fn linear_probe(
         )?;
         Ok(Rows::new(v, samples.iter().map(|s| s.label).collect()))
     };
+    let mut train = rows(&splits.train)?;
+    let standardizer = style.then(|| Standardizer::fit(&train));
+    if !fit_head {
+        return Ok(Some(Probe {
+            head: None,
+            standardizer,
+        }));
+    }
+    let mut val = rows(&splits.val)?;
+    if let Some(st) = &standardizer {
+        st.apply(&mut train);
+        st.apply(&mut val);
+    }
     let task = HeadTask {
-        train: rows(&splits.train)?,
-        val: rows(&splits.val)?,
+        train,
+        val,
         device: device.clone(),
     };
-    // the pooled head's measured defaults (docs/training.md)
+    // the heads' measured defaults on frozen features (docs/training.md)
     let probe = FitConfig {
         epochs: 60,
         batch_size: 64,
-        lr: 3e-3,
-        weight_decay: 1e-4,
+        lr: if style { 3e-4 } else { 3e-3 },
+        weight_decay: if style { 20.0 } else { 1e-4 },
         patience: 8,
         time_budget: None,
+        mixup_alpha: 0.0,
         ..fit_cfg.clone()
     };
     let head = Head::new(model.embed_dim(), fit_cfg.num_classes, plan.dropout, device);
@@ -587,7 +618,10 @@ fn linear_probe(
         out.state.best_val_acc,
         out.state.best_epoch
     );
-    Ok(Some(out.best.linear))
+    Ok(Some(Probe {
+        head: Some(out.best.linear),
+        standardizer,
+    }))
 }
 
 /// `file name (sha256 …)` of the pretrained weights, for provenance.
@@ -601,15 +635,15 @@ fn pretrained_label(weights_path: &Path, sha: &str) -> String {
     )
 }
 
-/// Fine-tunes blocks `first_block..`, the final 1×1 conv and the pooled head (initialised by
-/// a [`linear_probe`]) on freshly augmented images every epoch ([`FreshViewTask`]); the
+/// Fine-tunes blocks `first_block..`, the final 1×1 conv and the head (initialised by a
+/// [`linear_probe`]) on freshly augmented images every epoch ([`FreshViewTask`]); the
 /// prefix stays frozen.
 fn fresh_views(
     plan: &TrainPlan,
     splits: &DataSplits,
     fit_cfg: &FitConfig,
     weights_path: &Path,
-    first_block: usize,
+    (first_block, embedding): (usize, EmbeddingKind),
     aug: &AugmentConfig,
     device: &Device,
 ) -> Result<Option<PretrainedResult>> {
@@ -618,7 +652,7 @@ fn fresh_views(
         splits,
         fit_cfg,
         weights_path,
-        first_block,
+        (first_block, embedding),
         aug,
         device,
     )?
@@ -638,14 +672,23 @@ fn fresh_views(
     if out.interrupted {
         return Ok(None);
     }
+    let mut best = out.best;
+    if let Some(st) = &setup.task.standardizer {
+        // the saved (and exported) head reads the raw statistics
+        best.classifier = st.fold_into(&best.classifier)?;
+    }
+    let name = match embedding {
+        EmbeddingKind::Pooled => format!("pretrained-fresh-views-from-block-{first_block}"),
+        EmbeddingKind::Style => format!("pretrained-style-fresh-views-from-block-{first_block}"),
+    };
     Ok(Some((
-        Classifier::Mobilenet(out.best),
+        Classifier::Mobilenet(best),
         ArchConfig::MobilenetV2(setup.cfg),
         setup.task.preprocess,
         Some(pretrained_label(weights_path, &setup.sha)),
         setup.feature_seconds,
         out.state,
-        format!("pretrained-fresh-views-from-block-{first_block}"),
+        name,
     )))
 }
 
@@ -666,7 +709,7 @@ fn fresh_view_setup(
     splits: &DataSplits,
     fit_cfg: &FitConfig,
     weights_path: &Path,
-    first_block: usize,
+    (first_block, embedding): (usize, EmbeddingKind),
     aug: &AugmentConfig,
     device: &Device,
 ) -> Result<Option<FreshViewSetup>> {
@@ -675,7 +718,7 @@ fn fresh_view_setup(
         cfg,
         preprocess,
         sha,
-    } = Backbone::load(plan, fit_cfg, weights_path, EmbeddingKind::Pooled, device)?;
+    } = Backbone::load(plan, fit_cfg, weights_path, embedding, device)?;
     let n_blocks = model.num_blocks();
     anyhow::ensure!(
         (1..n_blocks).contains(&first_block),
@@ -686,47 +729,67 @@ fn fresh_view_setup(
     );
     let t0 = Instant::now();
     let backbone = format!("{sha}:w{}:{:?}", plan.width, cfg.padding);
-    // resumed runs restore the head from the checkpoint: no probe needed
-    let model = if plan.resume && checkpoint_dir(&plan.out).join("state.json").is_file() {
-        model
-    } else {
-        let Some(head) = linear_probe(
-            plan,
-            splits,
-            fit_cfg,
-            &model,
-            &backbone,
-            &preprocess,
-            aug,
-            device,
-        )?
-        else {
-            return Ok(None);
-        };
-        with_head(model, &head)
+    // resumed runs restore the head from the checkpoint: only the standardisation is needed
+    let resuming = plan.resume && checkpoint_dir(&plan.out).join("state.json").is_file();
+    let Some(probe) = linear_probe(
+        plan,
+        splits,
+        fit_cfg,
+        &model,
+        &backbone,
+        &preprocess,
+        aug,
+        device,
+        !resuming,
+    )?
+    else {
+        return Ok(None);
     };
-    let key = CacheKey {
-        backbone,
-        layer: format!("block{first_block}"),
-        preprocess: preprocess.clone(),
-        augment: None,
-        seed: fit_cfg.seed,
-        view: 0,
+    let model = match &probe.head {
+        Some(head) => with_head(model, head),
+        None => model,
     };
     let cache_dir = plan
         .cache_dir
         .clone()
         .unwrap_or_else(|| plan.out.join("cache"));
+    let key = |layer: String| CacheKey {
+        backbone: backbone.clone(),
+        layer,
+        preprocess: preprocess.clone(),
+        augment: None,
+        seed: fit_cfg.seed,
+        view: 0,
+    };
+    let labels = || splits.val.iter().map(|s| s.label).collect::<Vec<_>>();
     let val_acts = extract(
         &splits.val,
-        &key,
+        &key(format!("block{first_block}")),
         aug,
         Some(&cache_dir),
         plan.extract_batch,
         device,
         |x| model.forward_prefix(x, first_block),
     )?;
-    let val = Rows::new(val_acts, splits.val.iter().map(|s| s.label).collect());
+    let val = Rows::new(val_acts, labels());
+    let prefix_has_taps = cfg.style_blocks().iter().any(|&b| b < first_block);
+    let val_taps = if embedding == EmbeddingKind::Style && prefix_has_taps {
+        let taps = extract(
+            &splits.val,
+            &key(format!("block{first_block}-style-taps")),
+            aug,
+            Some(&cache_dir),
+            plan.extract_batch,
+            device,
+            |x| {
+                let (_, taps) = model.style_prefix(x, first_block);
+                taps.expect("the prefix holds a tapped block")
+            },
+        )?;
+        Some(Rows::new(taps, labels()))
+    } else {
+        None
+    };
     let feature_seconds = t0.elapsed().as_secs_f64();
     let [_, c, h, w] = {
         let s = plan.size as usize;
@@ -737,9 +800,11 @@ fn fresh_view_setup(
     let task = FreshViewTask {
         train: splits.train.clone(),
         val,
+        val_taps,
         shape: [c, h, w],
         prefix: model.clone(),
         first_block,
+        standardizer: probe.standardizer,
         preprocess,
         augment: aug.clone(),
         seed: fit_cfg.seed,
@@ -802,6 +867,7 @@ mod tests {
                 warmup_frac: 0.1,
                 weight_decay: 1e-4,
                 label_smoothing: 0.0,
+                mixup_alpha: 0.0,
                 balanced: true,
                 patience: 0,
                 time_budget: None,
@@ -868,6 +934,7 @@ mod tests {
         let recipe = Recipe::FreshViews {
             weights: weights.clone(),
             first_block: 13,
+            embedding: EmbeddingKind::Pooled,
         };
         let p = plan(&data, &out, recipe, 2);
         let s = run(&p).unwrap().unwrap();
@@ -896,6 +963,7 @@ mod tests {
             let recipe = Recipe::FreshViews {
                 weights: weights.clone(),
                 first_block: bad,
+                embedding: EmbeddingKind::Pooled,
             };
             let err = run(&plan(
                 &data,
@@ -930,12 +998,13 @@ mod tests {
             m: &MobileNetV2,
             idx: &[usize],
             epoch: usize,
+            mix: Option<&crate::fit::Mix>,
         ) -> Result<burn::tensor::Tensor<2>> {
             use std::sync::atomic::Ordering;
             if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.stop_at {
                 self.flag.store(true, Ordering::SeqCst);
             }
-            self.inner.train_logits(m, idx, epoch)
+            self.inner.train_logits(m, idx, epoch, mix)
         }
         fn val_probs(&self, m: &MobileNetV2) -> Result<(Vec<f32>, Vec<usize>)> {
             self.inner.val_probs(m)
@@ -955,9 +1024,17 @@ mod tests {
         let mut cfg = p.fit.clone();
         cfg.num_classes = 2;
         let aug = AugmentConfig::default();
-        let s = fresh_view_setup(&p, &splits, &cfg, &weights, 14, &aug, &Device::flex())
-            .unwrap()
-            .unwrap();
+        let s = fresh_view_setup(
+            &p,
+            &splits,
+            &cfg,
+            &weights,
+            (14, EmbeddingKind::Pooled),
+            &aug,
+            &Device::flex(),
+        )
+        .unwrap()
+        .unwrap();
         let no = AtomicBool::new(false);
         let full = fit(&s.task, s.model.clone(), &cfg, None, false, &no).unwrap();
         // the same run, interrupted during epoch 2's first batch, then resumed
@@ -990,6 +1067,58 @@ mod tests {
             (h0[1].train_loss - h1[1].train_loss).abs() < 1e-5,
             "{h0:?} vs {h1:?}"
         );
+    }
+
+    #[test]
+    fn a_style_fresh_view_head_folds_into_one_that_reads_raw_statistics() {
+        use std::sync::atomic::AtomicBool;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        toy_folder(&data, 10);
+        let weights = dir.path().join("w.safetensors");
+        sleeve_weights::write_torchvision_safetensors(&weights, 0.25, 10, 2).unwrap();
+        let p = plan(&data, &dir.path().join("run"), Recipe::ScratchCnn, 1);
+        let splits = load_splits(&data, 1, None).unwrap();
+        let mut cfg = p.fit.clone();
+        cfg.num_classes = 2;
+        cfg.mixup_alpha = 0.4;
+        let aug = AugmentConfig::default();
+        let device = Device::flex();
+        // block 14 comes after the tapped block 13: the prefix carries statistics
+        let s = fresh_view_setup(
+            &p,
+            &splits,
+            &cfg,
+            &weights,
+            (14, EmbeddingKind::Style),
+            &aug,
+            &device,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(s.task.val_taps.is_some());
+        let st = s.task.standardizer.clone().expect("style runs standardise");
+        let no = AtomicBool::new(false);
+        let out = fit(&s.task, s.model.clone(), &cfg, None, false, &no).unwrap();
+        assert!(out.state.history[0].train_loss.is_finite());
+        let samples: Vec<&Sample> = splits.val.iter().collect();
+        let trained = crate::images::tensor_values(
+            s.task
+                .tail_logits(&out.best, s.task.prefix_batch(&samples, 0).unwrap()),
+        )
+        .unwrap();
+        let mut saved = out.best.clone();
+        saved.classifier = st.fold_into(&saved.classifier).unwrap();
+        let inputs: Vec<Vec<f32>> = samples
+            .iter()
+            .map(|x| crate::features::load_view(x, &s.task.preprocess, &aug, cfg.seed, 0).unwrap())
+            .collect();
+        let images = crate::images::batch_tensor(&inputs, 32, &device);
+        let raw = crate::images::tensor_values(saved.forward(images)).unwrap();
+        assert_eq!(trained.len(), raw.len());
+        for (a, b) in trained.iter().zip(&raw) {
+            assert!((a - b).abs() < 1e-3 * (1.0 + a.abs()), "{a} vs {b}");
+        }
     }
 
     #[test]
