@@ -17,6 +17,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod cli;
+
 /// Tell a record's genre from its cover: host tools (data, training, evaluation, export).
 #[derive(Parser)]
 #[command(name = "sleeve", version, about, propagate_version = true)]
@@ -35,7 +37,7 @@ enum Command {
     Dataset(sleeve_data::cli::DatasetCmd),
     /// Generate synthetic Parental Advisory composites, camera scenes and demo covers.
     #[command(subcommand)]
-    Synth(sleeve_synth::cli::SynthCmd),
+    Synth(cli::synth::SynthCmd),
     /// Import and check pretrained ImageNet weights (TFLite, safetensors).
     #[command(subcommand)]
     Weights(WeightsCmd),
@@ -94,7 +96,7 @@ fn main() -> ExitCode {
     init_logging(cli.verbose);
     let result = match cli.command {
         Command::Dataset(cmd) => sleeve_data::cli::run(cmd),
-        Command::Synth(cmd) => sleeve_synth::cli::run(cmd),
+        Command::Synth(cmd) => cli::synth::run(cmd),
         Command::Weights(WeightsCmd::Check(a)) => sleeve_nn::cli::weights_check(a),
         Command::Train(TrainCmd::Classifier(a)) => sleeve_nn::cli::train(a),
         Command::Train(TrainCmd::Detector(a)) => sleeve_detector::cli::train(a),

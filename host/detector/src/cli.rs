@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use sleeve_shared::duration::parse_duration;
 
 use crate::backbone::{BackboneInit, DEFAULT_IMAGENET_WEIGHTS};
 use crate::data::{CoverPool, Split};
@@ -201,29 +202,6 @@ pub struct FusionArgs {
     pub out: PathBuf,
 }
 
-/// Parses `90`, `90s`, `20m`, `1h`, `1.5h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 90s, 20m, 1h"))?;
-    let mult = match unit {
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("unknown unit '{unit}' in '{s}' (use s, m or h)")),
-    };
-    if !(v >= 0.0 && v.is_finite()) {
-        return Err(format!("'{s}' is not a non-negative duration"));
-    }
-    Ok(Duration::from_secs_f64(v * mult))
-}
-
 /// Trains the detector.
 pub fn train(a: TrainArgs) -> Result<()> {
     let backbone = match a.backbone.as_str() {
@@ -385,18 +363,4 @@ fn set_name(dir: &std::path::Path) -> String {
 /// Fits and measures fusion.
 pub fn fusion(a: FusionArgs) -> Result<()> {
     crate::fusion::run_cli(a)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("20m").unwrap(), Duration::from_secs(1200));
-        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("-3s").is_err());
-    }
 }

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
+use sleeve_shared::duration::parse_duration;
 use sleeve_shared::results::softmax;
 
 use crate::fit::FitConfig;
@@ -197,34 +198,6 @@ pub struct KnnArgs {
     pub cache_dir: Option<PathBuf>,
 }
 
-/// Parses `90s`, `10m`, `1h30m`, `2h` or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return Ok(Duration::from_secs_f64(secs.max(0.0)));
-    }
-    let mut total = 0.0f64;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let v: f64 = num.parse().map_err(|_| format!("bad duration '{s}'"))?;
-        total += v * match c {
-            'h' => 3600.0,
-            'm' => 60.0,
-            's' => 1.0,
-            _ => return Err(format!("bad unit '{c}' in '{s}' (use h, m, s)")),
-        };
-        num.clear();
-    }
-    if !num.is_empty() {
-        return Err(format!("'{s}' needs a unit after {num} (h, m, s)"));
-    }
-    Ok(Duration::from_secs_f64(total))
-}
-
 /// Imports ImageNet weights into the burn model and prints the top classes of each image.
 pub fn weights_check(a: WeightsCheckArgs) -> Result<()> {
     let path = a
@@ -383,19 +356,4 @@ pub fn eval(a: EvalArgs) -> Result<()> {
 /// KNN baseline.
 pub fn knn(a: KnnArgs) -> Result<()> {
     crate::evaluate::knn_baseline(&a)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
-        assert!(parse_duration("10x").is_err());
-        assert!(parse_duration("1h5").is_err());
-    }
 }
