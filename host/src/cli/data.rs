@@ -7,15 +7,15 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use sleeve_shared::duration::parse_duration;
 
-use crate::dataset::Dataset;
-use crate::dedupe::{DEFAULT_NEAR_THRESHOLD, DedupeOptions, DedupeReport};
-use crate::fetch::FetchOptions;
-use crate::import::Issue;
-use crate::manifest::DroppedRow;
-use crate::pipeline::{self, ISSUES_FILE, ImportSource};
-use crate::select::Selection;
-use crate::split::SplitConfig;
-use crate::stats;
+use sleeve_data::dataset::Dataset;
+use sleeve_data::dedupe::{DEFAULT_NEAR_THRESHOLD, DedupeOptions, DedupeReport};
+use sleeve_data::fetch::FetchOptions;
+use sleeve_data::import::Issue;
+use sleeve_data::manifest::DroppedRow;
+use sleeve_data::pipeline::{self, ISSUES_FILE, ImportSource};
+use sleeve_data::select::Selection;
+use sleeve_data::split::SplitConfig;
+use sleeve_data::stats;
 
 /// Dataset subcommands.
 #[derive(Subcommand, Debug)]
