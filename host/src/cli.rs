@@ -4,5 +4,6 @@
 pub mod catalogue;
 pub mod data;
 pub mod detector;
+pub mod nn;
 pub mod pa_boxes;
 pub mod synth;

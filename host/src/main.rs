@@ -64,13 +64,13 @@ enum Command {
 #[derive(Subcommand)]
 enum WeightsCmd {
     /// Import ImageNet weights into the burn model and classify images with it.
-    Check(sleeve_nn::cli::WeightsCheckArgs),
+    Check(cli::nn::WeightsCheckArgs),
 }
 
 #[derive(Subcommand)]
 enum TrainCmd {
     /// Train the MobileNetV2-style genre classifier.
-    Classifier(sleeve_nn::cli::TrainArgs),
+    Classifier(cli::nn::TrainArgs),
     /// Train the SSD-Lite Parental Advisory detector.
     Detector(cli::detector::TrainArgs),
 }
@@ -78,7 +78,7 @@ enum TrainCmd {
 #[derive(Subcommand)]
 enum EvalCmd {
     /// Accuracy, macro-F1, ROC AUC, confusion matrix and plots for a classifier.
-    Classifier(sleeve_nn::cli::EvalArgs),
+    Classifier(cli::nn::EvalArgs),
     /// COCO-style AP and precision-recall for the detector.
     Detector(cli::detector::EvalArgs),
     /// Fit and measure PA-aware genre fusion.
@@ -88,7 +88,7 @@ enum EvalCmd {
 #[derive(Subcommand)]
 enum BaselineCmd {
     /// K-nearest-neighbours on embeddings or colour histograms.
-    Knn(sleeve_nn::cli::KnnArgs),
+    Knn(cli::nn::KnnArgs),
 }
 
 fn main() -> ExitCode {
@@ -97,14 +97,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Dataset(cmd) => cli::data::run(cmd),
         Command::Synth(cmd) => cli::synth::run(cmd),
-        Command::Weights(WeightsCmd::Check(a)) => sleeve_nn::cli::weights_check(a),
-        Command::Train(TrainCmd::Classifier(a)) => sleeve_nn::cli::train(a),
+        Command::Weights(WeightsCmd::Check(a)) => cli::nn::weights_check(a),
+        Command::Train(TrainCmd::Classifier(a)) => cli::nn::train(a),
         Command::Train(TrainCmd::Detector(a)) => cli::detector::train(a),
-        Command::Eval(EvalCmd::Classifier(a)) => sleeve_nn::cli::eval(a),
+        Command::Eval(EvalCmd::Classifier(a)) => cli::nn::eval(a),
         Command::Eval(EvalCmd::Detector(a)) => cli::detector::eval(a),
         Command::Eval(EvalCmd::Fusion(a)) => cli::detector::fusion(a),
         Command::PaBoxes(cmd) => cli::pa_boxes::run(cmd),
-        Command::Baseline(BaselineCmd::Knn(a)) => sleeve_nn::cli::knn(a),
+        Command::Baseline(BaselineCmd::Knn(a)) => cli::nn::knn(a),
         Command::Export(cmd) => sleeve_export::cli::run(cmd),
         Command::Catalogue(cmd) => cli::catalogue::run(cmd),
     };

@@ -11,11 +11,12 @@ use clap::{Args, ValueEnum};
 use sleeve_shared::duration::parse_duration;
 use sleeve_shared::results::softmax;
 
-use crate::fit::FitConfig;
-use crate::images::{batch_tensor, load_rgb, tensor_values, to_input};
-use crate::import::{config_for, load_pretrained};
-use crate::mobilenet::EmbeddingKind;
-use crate::train::{Recipe, TrainPlan};
+use sleeve_nn::evaluate::{EvalOptions, KnnFeatures, KnnOptions};
+use sleeve_nn::fit::FitConfig;
+use sleeve_nn::images::{batch_tensor, load_rgb, tensor_values, to_input};
+use sleeve_nn::import::{config_for, load_pretrained};
+use sleeve_nn::mobilenet::EmbeddingKind;
+use sleeve_nn::train::{Recipe, TrainPlan};
 
 /// `sleeve weights check` arguments.
 #[derive(Args, Debug)]
@@ -159,7 +160,7 @@ pub struct EvalArgs {
 
 /// Features for the KNN baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum KnnFeatures {
+pub enum KnnFeaturesArg {
     /// Pretrained MobileNetV2 embeddings (needs --weights or --checkpoint).
     Embed,
     /// HSV colour histograms.
@@ -173,8 +174,8 @@ pub struct KnnArgs {
     #[arg(long)]
     pub data: PathBuf,
     /// Feature type.
-    #[arg(long, value_enum, default_value_t = KnnFeatures::Embed)]
-    pub features: KnnFeatures,
+    #[arg(long, value_enum, default_value_t = KnnFeaturesArg::Embed)]
+    pub features: KnnFeaturesArg,
     /// Pretrained weights for `embed` (TFLite or safetensors).
     #[arg(long)]
     pub weights: Option<PathBuf>,
@@ -260,7 +261,44 @@ pub enum EmbeddingArg {
     Style,
 }
 
-impl From<EmbeddingArg> for crate::mobilenet::EmbeddingKind {
+impl From<KnnFeaturesArg> for KnnFeatures {
+    fn from(f: KnnFeaturesArg) -> Self {
+        match f {
+            KnnFeaturesArg::Embed => Self::Embed,
+            KnnFeaturesArg::Hist => Self::Hist,
+        }
+    }
+}
+
+impl From<EvalArgs> for EvalOptions {
+    fn from(a: EvalArgs) -> Self {
+        Self {
+            checkpoint: a.checkpoint,
+            data: a.data,
+            split: a.split,
+            seed: a.seed,
+            out: a.out,
+        }
+    }
+}
+
+impl From<KnnArgs> for KnnOptions {
+    fn from(a: KnnArgs) -> Self {
+        Self {
+            data: a.data,
+            features: a.features.into(),
+            weights: a.weights,
+            k: a.k,
+            size: a.size,
+            seed: a.seed,
+            split: a.split,
+            out: a.out,
+            cache_dir: a.cache_dir,
+        }
+    }
+}
+
+impl From<EmbeddingArg> for sleeve_nn::mobilenet::EmbeddingKind {
     fn from(e: EmbeddingArg) -> Self {
         match e {
             EmbeddingArg::Pooled => Self::Pooled,
@@ -334,9 +372,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
         cache_dir: a.cache_dir.clone(),
         extract_batch: 16,
         command: std::env::args().collect::<Vec<_>>().join(" "),
-        device: crate::device::parse_device(&a.device)?,
+        device: sleeve_nn::device::parse_device(&a.device)?,
     };
-    match crate::train::run(&plan)? {
+    match sleeve_nn::train::run(&plan)? {
         Some(s) => {
             println!("{}", serde_json::to_string_pretty(&s)?);
             Ok(())
@@ -350,10 +388,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
 
 /// Evaluates the classifier.
 pub fn eval(a: EvalArgs) -> Result<()> {
-    crate::evaluate::eval_classifier(&a)
+    sleeve_nn::evaluate::eval_classifier(&a.into())
 }
 
 /// KNN baseline.
 pub fn knn(a: KnnArgs) -> Result<()> {
-    crate::evaluate::knn_baseline(&a)
+    sleeve_nn::evaluate::knn_baseline(&a.into())
 }
