@@ -25,7 +25,7 @@ VIEWS="${VIEWS:-1}"
 SEED="${SEED:-1}"
 [ -d "$COVERS" ] || { echo "bench-catalogue: no covers folder $COVERS" >&2; exit 2; }
 cargo build -q -p sleeve-host --profile "$PROFILE" >&2
-cargo build -q -p sleeve-edge --example catalogue_eval --profile "$PROFILE" >&2
+cargo build -q -p sleeve-edge --features synthetic --example catalogue_eval --profile "$PROFILE" >&2
 DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 T="${CARGO_TARGET_DIR:-target}/$DIR"
 

@@ -24,8 +24,8 @@ THREADS="${2:-1}"
 FRAMES="${3:-100}"
 PROFILE="${PROFILE:-release}"
 [ -f "$BUNDLE/manifest.json" ] || { echo "bench-edge: no bundle at $BUNDLE (manifest.json missing)" >&2; exit 2; }
-FEATURES=()
-if [ "$THREADS" -gt 1 ]; then FEATURES=(--features multithread); fi
+FEATURES=(--features synthetic)
+if [ "$THREADS" -gt 1 ]; then FEATURES=(--features synthetic,multithread); fi
 cargo build -q -p sleeve-edge --profile "$PROFILE" "${FEATURES[@]}" >&2
 DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 BIN="${CARGO_TARGET_DIR:-target}/$DIR/sleeve-edge"

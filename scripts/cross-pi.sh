@@ -25,7 +25,7 @@ export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /us
 export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
 
 echo "== building x86-64 and aarch64 sleeve-edge" >&2
-cargo build -p sleeve-edge --no-default-features --features "$FEATURES" --examples
+cargo build -p sleeve-edge --no-default-features --features "$FEATURES,testkit" --examples
 cargo build -p sleeve-edge --no-default-features --features "$FEATURES" --target "$TARGET"
 
 WORK=$(mktemp -d)

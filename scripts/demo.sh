@@ -42,7 +42,7 @@ fi
 step "build sleeve and sleeve-edge"
 # The dev profile builds dependencies at opt-level 3 and shares them with scripts/test.sh;
 # --release gives the thin-LTO build used for deployment.
-cargo build "${PROFILE_FLAG[@]}" -p sleeve-host -p sleeve-edge
+cargo build "${PROFILE_FLAG[@]}" -p sleeve-host -p sleeve-edge --features sleeve-edge/synthetic
 SLEEVE="$BIN/sleeve"
 EDGE="$BIN/sleeve-edge"
 mkdir -p "$OUT"

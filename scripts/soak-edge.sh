@@ -21,7 +21,7 @@ TARGET="${CARGO_TARGET_DIR:-target}"
 DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 # SLEEVE_EDGE / TINY_BUNDLE: use these executables instead of building.
 if [ -z "${SLEEVE_EDGE:-}" ] || [ -z "${TINY_BUNDLE:-}" ]; then
-  cargo build -q -p sleeve-edge --profile "$PROFILE" --bin sleeve-edge --example tiny_bundle >&2
+  cargo build -q -p sleeve-edge --profile "$PROFILE" --features testkit --bin sleeve-edge --example tiny_bundle >&2
 fi
 BIN="${SLEEVE_EDGE:-$TARGET/$DIR/sleeve-edge}"
 TINY="${TINY_BUNDLE:-$TARGET/$DIR/examples/tiny_bundle}"

@@ -1,8 +1,6 @@
 //! The `sleeve-edge` command line: `run`, `classify`, `bench`, `doctor`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -425,10 +423,7 @@ fn run_kiosk(a: RunArgs) -> anyhow::Result<()> {
         Some(p) => JsonLines::file(p)?,
         None => JsonLines::stdout(),
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    ctrlc::set_handler(move || flag.store(true, Ordering::Relaxed))
-        .context("installing the Ctrl-C handler")?;
+    let stop = sleeve_shared::stop::ctrl_c("stopping the kiosk");
     let mut kiosk = Kiosk {
         pipeline,
         screens,

@@ -5,7 +5,6 @@ use image::RgbImage;
 
 use crate::error::Result;
 
-pub mod canvas;
 #[cfg(feature = "framebuffer")]
 pub mod fbdev;
 pub mod png;
@@ -13,8 +12,9 @@ pub mod render;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 
-pub use canvas::ImageCanvas;
 pub use render::{BAR_COLOURS, PA_BADGE_COLOUR, ScreenState, render};
+/// The kiosk screen's draw target (an [`RgbImage`] canvas).
+pub use sleeve_shared::canvas::RgbCanvas as ImageCanvas;
 
 /// Something that shows rendered kiosk screens.
 pub trait Screen {

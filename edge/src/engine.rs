@@ -535,7 +535,7 @@ impl Engine {
     /// Preprocesses, classifies, detects and fuses one cover image.
     pub fn analyze(&self, cover: &RgbImage) -> Result<Analysis> {
         let mut times = EngineTimes::default();
-        let view = RgbView::new(cover.width(), cover.height(), cover.as_raw())?;
+        let view = RgbView::from_image(cover)?;
         let t = Instant::now();
         let c_in = preprocess(&view, &self.classifier.preprocess)?;
         let d_in = match &self.detector {

@@ -30,6 +30,7 @@ pub mod doctor;
 pub mod engine;
 pub mod error;
 pub mod finder;
+#[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub mod fixtures;
 pub mod kiosk;

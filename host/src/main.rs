@@ -17,6 +17,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod cli;
+
 /// Tell a record's genre from its cover: host tools (data, training, evaluation, export).
 #[derive(Parser)]
 #[command(name = "sleeve", version, about, propagate_version = true)]
@@ -32,10 +34,10 @@ struct Cli {
 enum Command {
     /// Import, download, deduplicate, split and describe album-cover data sets.
     #[command(subcommand)]
-    Dataset(sleeve_data::cli::DatasetCmd),
+    Dataset(cli::data::DatasetCmd),
     /// Generate synthetic Parental Advisory composites, camera scenes and demo covers.
     #[command(subcommand)]
-    Synth(sleeve_synth::cli::SynthCmd),
+    Synth(cli::synth::SynthCmd),
     /// Import and check pretrained ImageNet weights (TFLite, safetensors).
     #[command(subcommand)]
     Weights(WeightsCmd),
@@ -47,7 +49,7 @@ enum Command {
     Eval(EvalCmd),
     /// Box real printed Parental Advisory labels by review: proposals, sheets, apply.
     #[command(subcommand, name = "pa-boxes")]
-    PaBoxes(sleeve_detector::pa_boxes::PaBoxesCmd),
+    PaBoxes(cli::pa_boxes::PaBoxesCmd),
     /// Baselines from the seed projects (KNN on embeddings or colour histograms).
     #[command(subcommand)]
     Baseline(BaselineCmd),
@@ -56,55 +58,55 @@ enum Command {
     Export(sleeve_export::cli::ExportCmd),
     /// Build and edit the store's catalogue of its own records (recognised on the kiosk).
     #[command(subcommand)]
-    Catalogue(sleeve_catalogue::cli::CatalogueCmd),
+    Catalogue(cli::catalogue::CatalogueCmd),
 }
 
 #[derive(Subcommand)]
 enum WeightsCmd {
     /// Import ImageNet weights into the burn model and classify images with it.
-    Check(sleeve_nn::cli::WeightsCheckArgs),
+    Check(cli::nn::WeightsCheckArgs),
 }
 
 #[derive(Subcommand)]
 enum TrainCmd {
     /// Train the MobileNetV2-style genre classifier.
-    Classifier(sleeve_nn::cli::TrainArgs),
+    Classifier(cli::nn::TrainArgs),
     /// Train the SSD-Lite Parental Advisory detector.
-    Detector(sleeve_detector::cli::TrainArgs),
+    Detector(cli::detector::TrainArgs),
 }
 
 #[derive(Subcommand)]
 enum EvalCmd {
     /// Accuracy, macro-F1, ROC AUC, confusion matrix and plots for a classifier.
-    Classifier(sleeve_nn::cli::EvalArgs),
+    Classifier(cli::nn::EvalArgs),
     /// COCO-style AP and precision-recall for the detector.
-    Detector(sleeve_detector::cli::EvalArgs),
+    Detector(cli::detector::EvalArgs),
     /// Fit and measure PA-aware genre fusion.
-    Fusion(sleeve_detector::cli::FusionArgs),
+    Fusion(cli::detector::FusionArgs),
 }
 
 #[derive(Subcommand)]
 enum BaselineCmd {
     /// K-nearest-neighbours on embeddings or colour histograms.
-    Knn(sleeve_nn::cli::KnnArgs),
+    Knn(cli::nn::KnnArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
     let result = match cli.command {
-        Command::Dataset(cmd) => sleeve_data::cli::run(cmd),
-        Command::Synth(cmd) => sleeve_synth::cli::run(cmd),
-        Command::Weights(WeightsCmd::Check(a)) => sleeve_nn::cli::weights_check(a),
-        Command::Train(TrainCmd::Classifier(a)) => sleeve_nn::cli::train(a),
-        Command::Train(TrainCmd::Detector(a)) => sleeve_detector::cli::train(a),
-        Command::Eval(EvalCmd::Classifier(a)) => sleeve_nn::cli::eval(a),
-        Command::Eval(EvalCmd::Detector(a)) => sleeve_detector::cli::eval(a),
-        Command::Eval(EvalCmd::Fusion(a)) => sleeve_detector::cli::fusion(a),
-        Command::PaBoxes(cmd) => sleeve_detector::pa_boxes::run(cmd),
-        Command::Baseline(BaselineCmd::Knn(a)) => sleeve_nn::cli::knn(a),
+        Command::Dataset(cmd) => cli::data::run(cmd),
+        Command::Synth(cmd) => cli::synth::run(cmd),
+        Command::Weights(WeightsCmd::Check(a)) => cli::nn::weights_check(a),
+        Command::Train(TrainCmd::Classifier(a)) => cli::nn::train(a),
+        Command::Train(TrainCmd::Detector(a)) => cli::detector::train(a),
+        Command::Eval(EvalCmd::Classifier(a)) => cli::nn::eval(a),
+        Command::Eval(EvalCmd::Detector(a)) => cli::detector::eval(a),
+        Command::Eval(EvalCmd::Fusion(a)) => cli::detector::fusion(a),
+        Command::PaBoxes(cmd) => cli::pa_boxes::run(cmd),
+        Command::Baseline(BaselineCmd::Knn(a)) => cli::nn::knn(a),
         Command::Export(cmd) => sleeve_export::cli::run(cmd),
-        Command::Catalogue(cmd) => sleeve_catalogue::cli::run(cmd),
+        Command::Catalogue(cmd) => cli::catalogue::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

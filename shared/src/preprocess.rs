@@ -205,6 +205,24 @@ impl core::fmt::Display for PreprocessError {
 #[cfg(feature = "std")]
 impl std::error::Error for PreprocessError {}
 
+#[cfg(feature = "image")]
+impl<'a> RgbView<'a> {
+    /// A view of an `image` RGB buffer.
+    pub fn from_image(img: &'a image::RgbImage) -> Result<Self, PreprocessError> {
+        Self::new(img.width(), img.height(), img.as_raw())
+    }
+}
+
+/// Preprocesses an `image` RGB buffer: the one RgbImage → model tensor path of training,
+/// evaluation, export and the edge.
+#[cfg(feature = "image")]
+pub fn preprocess_rgb(
+    img: &image::RgbImage,
+    cfg: &PreprocessConfig,
+) -> Result<Vec<f32>, PreprocessError> {
+    preprocess(&RgbView::from_image(img)?, cfg)
+}
+
 /// Preprocesses `img` into a new `NCHW` tensor of [`PreprocessConfig::tensor_len`] values.
 pub fn preprocess(img: &RgbView<'_>, cfg: &PreprocessConfig) -> Result<Vec<f32>, PreprocessError> {
     let mut out = vec![0.0; cfg.tensor_len()];

@@ -11,7 +11,7 @@ use image::imageops::{self, FilterType};
 use image::{Rgb, RgbImage};
 
 use crate::catalogue::RecordMatch;
-use crate::display::canvas::ImageCanvas;
+use crate::display::ImageCanvas;
 use crate::finder::SleeveQuad;
 use crate::stabilize::StableDecision;
 

@@ -2,7 +2,6 @@
 //! the whole dependency tree, so one per crate keeps the test build short).
 
 mod bundle_verify;
-#[cfg(feature = "synthetic")]
 mod catalogue;
 mod display_png;
 mod finder;

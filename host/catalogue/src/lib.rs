@@ -6,11 +6,11 @@
 //! * [`enrol`]: decoding, duplicate checks (SHA-256 and pHash, as the dataset dedupe),
 //!   descriptors;
 //! * [`views`]: perspective-jittered extra views;
-//! * [`cli`]: `sleeve catalogue build | add | remove | stats`.
+//! * [`commands`]: `sleeve catalogue build | add | remove | stats` as library calls.
 //!
 //! File format and measurements: `docs/catalogue.md`.
 
-pub mod cli;
+pub mod commands;
 pub mod enrol;
 pub mod error;
 pub mod input;

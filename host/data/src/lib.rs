@@ -19,7 +19,6 @@
 //!
 //! A [`Record`] has `id`, `sha256` (None for plain folders), absolute `path`, canonical
 //! `genre` and `split` (`Option<Split>`). On-disk layout and commands: `docs/datasets.md`.
-pub mod cli;
 pub mod dataset;
 pub mod dedupe;
 pub mod error;

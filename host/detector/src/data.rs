@@ -134,12 +134,7 @@ impl CoverPool {
 }
 
 /// SplitMix64 step: decorrelates `(seed, index)` pairs into independent 64-bit draws.
-pub fn mix(seed: u64, index: u64) -> u64 {
-    let mut z = seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub use sleeve_shared::rng::mix;
 
 /// A PA composite (about half carry a label, others may carry look-alikes) at `size`.
 pub fn cover_sample(pool: &CoverPool, seed: u64, index: u64, size: u32, cfg: &PaConfig) -> Sample {
@@ -241,7 +236,7 @@ pub fn training_sample(
 /// Images keep their size (preprocessing resizes them to the detector input); boxes are
 /// normalised by each image's width and height. Images are decoded in parallel.
 pub fn load_pa_dir(dir: &Path) -> Result<Vec<Sample>> {
-    let json = dir.join(sleeve_synth::cli::COCO_FILE);
+    let json = dir.join(sleeve_synth::generate::COCO_FILE);
     let coco = sleeve_synth::coco::read_coco(&json)
         .map_err(|e| anyhow::anyhow!("reading {}: {e}", json.display()))?;
     coco.images
@@ -270,7 +265,7 @@ pub fn load_pa_dir(dir: &Path) -> Result<Vec<Sample>> {
 /// edge feeds the detector after finding the sleeve). Returns the samples and the number of
 /// frames skipped because they show no sleeve.
 pub fn load_scene_dir(dir: &Path, size: u32) -> Result<(Vec<Sample>, usize)> {
-    let json = dir.join(sleeve_synth::cli::SCENES_FILE);
+    let json = dir.join(sleeve_synth::generate::SCENES_FILE);
     let records = if json.exists() {
         let bytes = std::fs::read(&json).with_context(|| format!("reading {}", json.display()))?;
         serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", json.display()))?
@@ -329,11 +324,7 @@ pub fn preprocess_image(
     image: &RgbImage,
     cfg: &sleeve_shared::preprocess::PreprocessConfig,
 ) -> Result<Vec<f32>> {
-    let view =
-        sleeve_shared::preprocess::RgbView::new(image.width(), image.height(), image.as_raw())
-            .map_err(|e| anyhow::anyhow!("bad image buffer: {e:?}"))?;
-    sleeve_shared::preprocess::preprocess(&view, cfg)
-        .map_err(|e| anyhow::anyhow!("preprocessing failed: {e:?}"))
+    sleeve_nn::images::to_input(image, cfg)
 }
 
 #[cfg(test)]
@@ -362,10 +353,10 @@ mod tests {
     /// `sleeve synth pa` / `sleeve synth scenes` folders load back with normalised boxes.
     #[test]
     fn synth_folders_load_as_samples() {
-        use sleeve_synth::cli::{PaArgs, ScenesArgs, SynthCmd, run};
+        use sleeve_synth::generate::{self, PaOptions, ScenesOptions};
         let dir = tempfile::tempdir().unwrap();
         let pa = dir.path().join("pa");
-        run(SynthCmd::Pa(PaArgs {
+        generate::pa(&PaOptions {
             covers: None,
             exclude: None,
             out: pa.clone(),
@@ -376,9 +367,8 @@ mod tests {
             label_prob: 0.5,
             format: "png".into(),
             quality: 90,
-            stats: false,
             force: false,
-        }))
+        })
         .unwrap();
         let samples = load_pa_dir(&pa).unwrap();
         assert_eq!(samples.len(), 12);
@@ -393,7 +383,7 @@ mod tests {
         }
 
         let sc = dir.path().join("scenes");
-        run(SynthCmd::Scenes(ScenesArgs {
+        generate::scenes(&ScenesOptions {
             covers: None,
             exclude: None,
             out: sc.clone(),
@@ -405,7 +395,7 @@ mod tests {
             template: None,
             frames_per_sleeve: 1,
             force: false,
-        }))
+        })
         .unwrap();
         let (scenes, skipped) = load_scene_dir(&sc, 64).unwrap();
         assert_eq!(scenes.len() + skipped, 6);
@@ -415,7 +405,7 @@ mod tests {
             assert!(s.boxes.iter().all(|b| b.x1 <= 1.0 + 1e-6 && b.x0 >= -1e-6));
         }
         // An interrupted run (no index) still loads from the per-frame records.
-        std::fs::remove_file(sc.join(sleeve_synth::cli::SCENES_FILE)).unwrap();
+        std::fs::remove_file(sc.join(sleeve_synth::generate::SCENES_FILE)).unwrap();
         let (again, skipped2) = load_scene_dir(&sc, 64).unwrap();
         assert_eq!((again.len(), skipped2), (scenes.len(), skipped));
         assert_eq!(again[0].boxes, scenes[0].boxes);

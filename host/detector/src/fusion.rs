@@ -9,7 +9,7 @@
 //! fusion is kept only when it lowers validation NLL without lowering validation accuracy.
 //! Test covers only measure the result.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -279,8 +279,25 @@ pub fn synthetic_items(n: usize, seed: u64) -> Vec<FusionItem> {
         .collect()
 }
 
-/// `sleeve eval fusion`.
-pub fn run_cli(a: crate::cli::FusionArgs) -> Result<()> {
+/// Options of [`fit_and_write`] (`sleeve eval fusion`).
+#[derive(Clone, Debug)]
+pub struct FusionOptions {
+    /// Detector checkpoint.
+    pub detector: PathBuf,
+    /// Classifier checkpoint; without it, a synthetic self-check is run.
+    pub classifier: Option<PathBuf>,
+    /// The classifier's dataset (required with `classifier`).
+    pub data: Option<PathBuf>,
+    /// At most this many training covers for estimating P(PA | genre).
+    pub max_train: usize,
+    /// Where to write `fusion.json` and `fusion_report.json`.
+    pub out: PathBuf,
+}
+
+/// Fits PA-aware fusion on the classifier's validation split (or a synthetic self-check),
+/// measures it on the test split and writes `fusion.json` and `fusion_report.json` to
+/// `a.out`; returns the report.
+pub fn fit_and_write(a: &FusionOptions) -> Result<FusionReport> {
     let (labels, train, val, test, source) = match &a.classifier {
         None => {
             tracing::warn!("no --classifier given: running the synthetic self-check only");
@@ -318,26 +335,7 @@ pub fn run_cli(a: crate::cli::FusionArgs) -> Result<()> {
     };
     let r = report(&labels, &train, &val, &test, source)?;
     write_outputs(&a.out, &r)?;
-    println!(
-        "fusion: α {:.1}, threshold {:.1}, kept: {} | val acc {:.4} → {:.4}, NLL {:.4} → {:.4} | test acc {:.4} → {:.4}",
-        r.fit.params.strength,
-        r.fit.params.pa_threshold,
-        r.fit.keep,
-        r.fit.val_accuracy.0,
-        r.fit.val_accuracy.1,
-        r.fit.val_nll.0,
-        r.fit.val_nll.1,
-        r.test_accuracy.0,
-        r.test_accuracy.1
-    );
-    for g in &r.per_genre {
-        println!(
-            "  {:12} n {:4}  P(PA|g) {:.3}  acc {:.3} → {:.3}",
-            g.genre, g.n, g.p_pa, g.before, g.after
-        );
-    }
-    println!("wrote {}", a.out.join("fusion.json").display());
-    Ok(())
+    Ok(r)
 }
 
 #[cfg(test)]

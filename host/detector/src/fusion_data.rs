@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use burn::tensor::Device;
 use image::RgbImage;
-use indicatif::ProgressBar;
 use serde::{Deserialize, Serialize};
 use sleeve_nn::checkpoint::load_any_classifier;
 use sleeve_nn::data::load_splits;
@@ -31,7 +30,7 @@ struct Cache {
 }
 
 /// Best PA score per image file.
-fn pa_scores(det: &Detector, paths: &[PathBuf], pb: &ProgressBar) -> Result<Vec<f32>> {
+fn pa_scores(det: &Detector, paths: &[PathBuf], pb: &indicatif::ProgressBar) -> Result<Vec<f32>> {
     let params = sleeve_shared::detect::DecodeParams {
         score_threshold: 0.01,
         iou_threshold: 0.45,
@@ -94,11 +93,11 @@ pub fn collect(
     let step = splits.train.len().div_ceil(max_train.max(1)).max(1);
     let train: Vec<_> = splits.train.iter().step_by(step).cloned().collect();
     let total = (train.len() + splits.val.len() + splits.test.len()) as u64;
-    let pb = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        ProgressBar::new(total)
-    } else {
-        ProgressBar::hidden()
-    };
+    let pb = sleeve_shared::progress::bar_if(
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        total,
+        "scoring",
+    );
     let mut items = Vec::new();
     for part in [&train, &splits.val, &splits.test] {
         let paths: Vec<PathBuf> = part.iter().map(|s| s.path.clone()).collect();

@@ -2,7 +2,6 @@
 //!
 //! burn 0.22 models carry no backend type: build on `Device::flex()` for inference and
 //! `Device::flex().autodiff()` for training.
-pub mod cli;
 pub mod loss;
 pub mod model;
 pub mod targets;
@@ -16,7 +15,6 @@ pub mod fusion;
 pub mod fusion_data;
 pub mod infer;
 pub mod onnx;
-pub mod pa_boxes;
 pub mod real;
 pub mod real_eval;
 pub mod review;

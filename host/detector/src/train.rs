@@ -18,7 +18,7 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -166,18 +166,9 @@ pub struct TrainSummary {
     pub stopped_early: bool,
 }
 
-/// A stop flag raised by Ctrl-C (installed once per process).
+/// The process-wide Ctrl-C flag ([`sleeve_shared::stop::ctrl_c`]).
 pub fn stop_flag() -> Arc<AtomicBool> {
-    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    FLAG.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let f = flag.clone();
-        if let Err(e) = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst)) {
-            tracing::warn!("cannot install Ctrl-C handler: {e}");
-        }
-        flag
-    })
-    .clone()
+    sleeve_shared::stop::ctrl_c("Ctrl-C: finishing the current step, saving a checkpoint …")
 }
 
 /// Cosine decay from `lr` to `0.05·lr` over `total` epochs.
@@ -187,16 +178,7 @@ pub fn lr_at(lr: f64, epoch: usize, total: usize) -> f64 {
 }
 
 fn progress_bar(len: u64, show: bool) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb
+    sleeve_shared::progress::bar_if(show, len, "")
 }
 
 /// Generates `n` samples `(seed, 0..n)` in parallel.

@@ -10,15 +10,6 @@ use sleeve_eval::plot::{self, EpochMetrics};
 use sleeve_shared::PaBox;
 use sleeve_shared::detect::BoxF;
 
-/// SplitMix64 in [0, 1).
-fn rand(state: &mut u64) -> f32 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(
         std::env::args()
@@ -26,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .unwrap_or_else(|| "target/plot_gallery".into()),
     );
     let names = ["country", "electronic", "hiphop", "pop", "rock"];
-    let mut rng = 42u64;
+    let mut rng = sleeve_shared::rng::SplitMix64::new(42);
 
     // A fake 5-class classifier: the true class gets a boosted logit.
     let n = 600;
@@ -35,7 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|&t| {
             let logits: Vec<f32> = (0..5)
-                .map(|c| 2.0 * rand(&mut rng) + if c == t { 1.3 } else { 0.0 })
+                .map(|c| 2.0 * rng.next_f32() + if c == t { 1.3 } else { 0.0 })
                 .collect();
             sleeve_shared::results::softmax(&logits)
         })
@@ -93,7 +84,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .iter()
         .map(|&t| {
             (0..32)
-                .map(|j| if j % 5 == t { 2.0 } else { 0.0 } + rand(&mut rng) * 1.5)
+                .map(|j| if j % 5 == t { 2.0 } else { 0.0 } + rng.next_f32() * 1.5)
                 .collect()
         })
         .collect();
@@ -121,19 +112,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let images: Vec<ImageDetections> = (0..200)
         .map(|i| {
             let has = i % 3 != 0;
-            let gt = BoxF::from_centre(0.2 + 0.6 * rand(&mut rng), 0.8, 0.16, 0.1);
+            let gt = BoxF::from_centre(0.2 + 0.6 * rng.next_f32(), 0.8, 0.16, 0.1);
             let mut dets = Vec::new();
-            if has && rand(&mut rng) < 0.9 {
-                let j = 0.03 * rand(&mut rng);
+            if has && rng.next_f32() < 0.9 {
+                let j = 0.03 * rng.next_f32();
                 dets.push(PaBox {
                     bbox: BoxF::from_centre(gt.centre().0 + j, 0.8 - j, 0.16, 0.1),
-                    score: 0.5 + 0.5 * rand(&mut rng),
+                    score: 0.5 + 0.5 * rng.next_f32(),
                 });
             }
-            if rand(&mut rng) < 0.3 {
+            if rng.next_f32() < 0.3 {
                 dets.push(PaBox {
                     bbox: BoxF::from_centre(0.5, 0.3, 0.1, 0.1),
-                    score: 0.6 * rand(&mut rng),
+                    score: 0.6 * rng.next_f32(),
                 });
             }
             ImageDetections {

@@ -6,6 +6,7 @@
 //! projected problem is solved with cyclic Jacobi rotations.
 
 use serde::{Deserialize, Serialize};
+use sleeve_shared::rng::SplitMix64;
 
 use crate::error::{Result, invalid};
 
@@ -146,19 +147,14 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Deterministic pseudo-random numbers in `[-1, 1)` (SplitMix64).
-fn splitmix(state: &mut u64) -> f64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+/// Deterministic pseudo-random numbers in `[-1, 1)`.
+fn splitmix(rng: &mut SplitMix64) -> f64 {
+    2.0 * rng.next_f64() - 1.0
 }
 
 /// Orthonormalises `vs` in place (modified Gram–Schmidt, twice); a column that collapses
 /// (rank deficiency) is replaced by a fresh random direction.
-fn orthonormalise(vs: &mut [Vec<f64>], rng: &mut u64) {
+fn orthonormalise(vs: &mut [Vec<f64>], rng: &mut SplitMix64) {
     for i in 0..vs.len() {
         for attempt in 0..4 {
             for _ in 0..2 {
@@ -243,7 +239,7 @@ fn jacobi_eigen(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
 /// The `k` largest eigenpairs of the covariance.
 fn top_eigenpairs(cov: &Covariance, k: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
     let p = (k + OVERSAMPLE).min(cov.d);
-    let mut rng = 0x5EED_u64;
+    let mut rng = SplitMix64::new(0x5EED);
     let mut q: Vec<Vec<f64>> = (0..p)
         .map(|_| (0..cov.d).map(|_| splitmix(&mut rng)).collect())
         .collect();
@@ -342,7 +338,7 @@ mod tests {
     #[test]
     fn high_dimensional_block_iteration_matches_planted_variances() {
         // 40-D data: coordinate 3 has variance ~9, coordinate 17 ~4, others tiny.
-        let mut rng = 7u64;
+        let mut rng = SplitMix64::new(7);
         let data: Vec<Vec<f32>> = (0..400)
             .map(|_| {
                 (0..40)

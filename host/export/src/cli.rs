@@ -411,7 +411,7 @@ fn quantize(a: QuantizeArgs) -> Result<()> {
 
 /// Deterministic random inputs in [-1, 1] (the preprocessed value range).
 pub fn random_inputs(shape: &[usize], n: usize, seed: u64) -> Vec<F32Tensor> {
-    let mut rng = tiny::SplitMix::new(seed);
+    let mut rng = sleeve_shared::rng::SplitMix64::new(seed);
     let len = shape.iter().product();
     (0..n)
         .map(|_| F32Tensor {

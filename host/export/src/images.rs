@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, ensure};
-use sleeve_shared::preprocess::{PreprocessConfig, RgbView, preprocess};
+use sleeve_shared::preprocess::{PreprocessConfig, preprocess_rgb};
 
 use crate::runtime::F32Tensor;
 
@@ -24,9 +24,7 @@ pub struct Sample {
 pub fn load_tensor(path: &Path, cfg: &PreprocessConfig) -> Result<F32Tensor> {
     let img = sleeve_shared::imageio::open_rgb(path)
         .with_context(|| format!("decoding image {}", path.display()))?;
-    let view = RgbView::new(img.width(), img.height(), img.as_raw())
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-    let data = preprocess(&view, cfg).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let data = preprocess_rgb(&img, cfg).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     Ok(F32Tensor::new(cfg.shape().to_vec(), data)?)
 }
 

@@ -8,36 +8,11 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
+use sleeve_shared::rng::SplitMix64;
 
 /// ReLU6 written as `relu(x) − relu(x − 6)`, which burn-onnx can export (it has no Clamp).
 pub fn relu6(x: Tensor<4>) -> Tensor<4> {
     relu(x.clone()) - relu(x.sub_scalar(6.0))
-}
-
-/// Deterministic pseudo-random numbers (SplitMix64) for test weights.
-#[derive(Clone, Debug)]
-pub struct SplitMix(u64);
-
-impl SplitMix {
-    /// A generator from a seed.
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    /// Next value in `[0, 1)`.
-    pub fn next_f32(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// `n` values uniform in `[lo, hi)`.
-    pub fn uniform(&mut self, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-        (0..n).map(|_| lo + (hi - lo) * self.next_f32()).collect()
-    }
 }
 
 fn vec1(values: Vec<f32>, device: &Device) -> Tensor<1> {
@@ -63,7 +38,7 @@ impl ConvBn {
         stride: usize,
         groups: usize,
         act: bool,
-        rng: &mut SplitMix,
+        rng: &mut SplitMix64,
         device: &Device,
     ) -> Self {
         let p = k / 2;
@@ -102,7 +77,7 @@ pub struct TinyClassifier {
 impl TinyClassifier {
     /// A randomly initialised classifier for `classes` classes (deterministic in `seed`).
     pub fn new(classes: usize, seed: u64, device: &Device) -> Self {
-        let mut rng = SplitMix::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let r = &mut rng;
         Self {
             stem: ConvBn::new(3, 8, 3, 2, 1, true, r, device),
@@ -139,7 +114,7 @@ pub struct TinyDetector {
 impl TinyDetector {
     /// A randomly initialised detector with `k` anchors per cell.
     pub fn new(k: usize, seed: u64, device: &Device) -> Self {
-        let mut rng = SplitMix::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let head = |cin, cout| {
             Conv2dConfig::new([cin, cout], [3, 3])
                 .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))

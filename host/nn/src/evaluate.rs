@@ -11,7 +11,6 @@ use sleeve_eval::plot::EpochMetrics;
 use sleeve_eval::{ClassificationReport, Knn, KnnParams, classification_report};
 
 use crate::augment::AugmentConfig;
-use crate::cli::{EvalArgs, KnnArgs, KnnFeatures};
 use crate::data::{Sample, load_splits, parse_split};
 use crate::features::{CacheKey, extract};
 use crate::fit::FitState;
@@ -20,9 +19,56 @@ use crate::import::{config_for, load_pretrained};
 use crate::predict::{embed_images, predict_probs_any};
 use crate::train::write_json;
 
+/// Options of [`eval_classifier`] (`sleeve eval classifier`).
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Classifier directory (or its model.bpk).
+    pub checkpoint: PathBuf,
+    /// Dataset directory or folder-per-genre tree.
+    pub data: PathBuf,
+    /// Which split to evaluate (`train`, `val`, `test`).
+    pub split: String,
+    /// Seed of the split for folders without one (the training seed).
+    pub seed: u64,
+    /// Output directory for report.json and plots.
+    pub out: PathBuf,
+}
+
+/// Features for the KNN baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnnFeatures {
+    /// Pretrained MobileNetV2 embeddings.
+    Embed,
+    /// HSV colour histograms.
+    Hist,
+}
+
+/// Options of [`knn_baseline`] (`sleeve baseline knn`).
+#[derive(Clone, Debug)]
+pub struct KnnOptions {
+    /// Dataset directory or folder-per-genre tree.
+    pub data: PathBuf,
+    /// Feature type.
+    pub features: KnnFeatures,
+    /// Pretrained weights for `Embed` (TFLite or safetensors).
+    pub weights: Option<PathBuf>,
+    /// Neighbours.
+    pub k: usize,
+    /// Input side for embeddings.
+    pub size: u32,
+    /// Split seed for folders without one.
+    pub seed: u64,
+    /// Evaluated split (neighbours come from train).
+    pub split: String,
+    /// Output directory for report.json.
+    pub out: PathBuf,
+    /// Feature cache directory (default OUT/cache).
+    pub cache_dir: Option<PathBuf>,
+}
+
 /// Evaluates a classifier on one split: `report.json`, confusion matrix, ROC curves,
 /// embedding PCA scatter, and training curves when the run's `history.json` is found.
-pub fn eval_classifier(a: &EvalArgs) -> Result<()> {
+pub fn eval_classifier(a: &EvalOptions) -> Result<()> {
     let device = Device::flex();
     let (model, meta) = crate::checkpoint::load_any_classifier(&a.checkpoint, &device)?;
     let split = parse_split(&a.split)?;
@@ -151,7 +197,7 @@ pub fn training_curves(history: &Path, out: &Path) -> Result<()> {
 }
 
 /// The seeds' KNN baseline: neighbours from the train split, evaluated on `--split`.
-pub fn knn_baseline(a: &KnnArgs) -> Result<()> {
+pub fn knn_baseline(a: &KnnOptions) -> Result<()> {
     let splits = load_splits(&a.data, a.seed, None)?;
     let split = parse_split(&a.split)?;
     let train = &splits.train;

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use burn::tensor::{Device, Tensor};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use serde::Serialize;
 use sleeve_shared::fsutil::{sha256_hex, write_atomic};
@@ -174,12 +173,10 @@ pub fn extract<const D: usize>(
             samples.len(),
             samples.len() - missing.len()
         );
-        let pb = ProgressBar::new(missing.len() as u64);
-        pb.set_style(
-            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {per_sec} ({eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        let pb = sleeve_shared::progress::bar(
+            missing.len() as u64,
+            format!("{} view {}", key.layer, key.view),
         );
-        pb.set_prefix(format!("{} view {}", key.layer, key.view));
         let size = key.preprocess.input_size as usize;
         for (k, chunk) in missing.chunks(batch.max(1)).enumerate() {
             let inputs: Vec<Vec<f32>> = chunk

@@ -14,7 +14,7 @@ use anyhow::{Context, Result};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Bytes, Int, Tensor, TensorData};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -184,25 +184,10 @@ const MODEL_FILE: &str = "model.bpk";
 const BEST_FILE: &str = "best.bpk";
 const OPTIM_FILE: &str = "optim.bpk";
 
-/// A flag set by Ctrl-C (installed once per process); training finishes its step, saves and
-/// returns.
+/// The process-wide Ctrl-C flag ([`sleeve_shared::stop::ctrl_c`]): training finishes its
+/// step, saves and returns.
 pub fn interrupt_flag() -> Arc<AtomicBool> {
-    static FLAG: std::sync::OnceLock<Arc<AtomicBool>> = std::sync::OnceLock::new();
-    FLAG.get_or_init(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let f = flag.clone();
-        if let Err(e) = ctrlc::set_handler(move || {
-            if f.swap(true, Ordering::SeqCst) {
-                eprintln!("second Ctrl-C: exiting without saving");
-                std::process::exit(130);
-            }
-            eprintln!("Ctrl-C: finishing the current step, saving a checkpoint …");
-        }) {
-            tracing::warn!("cannot install the Ctrl-C handler: {e}");
-        }
-        flag
-    })
-    .clone()
+    sleeve_shared::stop::ctrl_c("Ctrl-C: finishing the current step, saving a checkpoint …")
 }
 
 /// Trains `model` on `task`. With `checkpoint_dir`, saves model, optimizer and [`FitState`]
@@ -381,14 +366,7 @@ pub fn fit<T: Task>(
 }
 
 fn progress_bar(len: u64, epoch: usize, epochs: usize) -> ProgressBar {
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({eta})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_prefix(format!("epoch {epoch}/{epochs}"));
-    pb
+    sleeve_shared::progress::bar(len, format!("epoch {epoch}/{epochs}"))
 }
 
 /// Index of the largest value of each row of a row-major `[N, c]` matrix.

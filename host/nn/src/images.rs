@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use burn::tensor::{Device, Tensor, TensorData};
 use image::RgbImage;
-use sleeve_shared::preprocess::{PreprocessConfig, RgbView, preprocess};
+use sleeve_shared::preprocess::{PreprocessConfig, preprocess_rgb};
 
 /// Decodes an image file to RGB8 through the shared front door (size limits, truncated
 /// JPEGs refused), naming the file on failure.
@@ -16,9 +16,7 @@ pub fn load_rgb(path: &Path) -> Result<RgbImage> {
 
 /// Preprocesses an RGB image into one `3·S·S` CHW slice (the shared contract).
 pub fn to_input(img: &RgbImage, cfg: &PreprocessConfig) -> Result<Vec<f32>> {
-    let view = RgbView::new(img.width(), img.height(), img.as_raw())
-        .map_err(|e| anyhow::anyhow!("bad image buffer: {e:?}"))?;
-    preprocess(&view, cfg).map_err(|e| anyhow::anyhow!("preprocessing failed: {e:?}"))
+    preprocess_rgb(img, cfg).map_err(|e| anyhow::anyhow!("preprocessing failed: {e}"))
 }
 
 /// Stacks preprocessed images (each `3·S·S`) into a `[N, 3, S, S]` tensor.

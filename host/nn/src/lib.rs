@@ -5,7 +5,6 @@
 //! `Device::flex().autodiff()` for training.
 pub mod augment;
 pub mod checkpoint;
-pub mod cli;
 pub mod data;
 pub mod device;
 pub mod evaluate;

@@ -23,16 +23,8 @@ use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// The inverted-residual stages of MobileNetV2: (expansion `t`, output channels `c` at
-/// width 1.0, repeats `n`, stride of the first block `s`).
-pub const STAGES: [(usize, usize, usize, usize); 7] = [
-    (1, 16, 1, 1),
-    (6, 24, 2, 2),
-    (6, 32, 3, 2),
-    (6, 64, 4, 2),
-    (6, 96, 3, 1),
-    (6, 160, 3, 2),
-    (6, 320, 1, 1),
-];
+/// width 1.0, repeats `n`, stride of the first block `s`); the one table, in the weights crate.
+pub use sleeve_weights::layout::BLOCK_SETTINGS as STAGES;
 
 /// Output channels of the stem at width 1.0.
 pub const STEM_CHANNELS: usize = 32;

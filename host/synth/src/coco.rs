@@ -271,19 +271,7 @@ mod tests {
 mod fuzz {
     use super::*;
     use proptest::prelude::*;
-    use proptest::test_runner::Config;
-
-    fn config(default: u32) -> Config {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default);
-        Config {
-            cases,
-            failure_persistence: None,
-            ..Config::default()
-        }
-    }
+    use sleeve_testkit::fuzz::{config, hostile_json, replace_leaf};
 
     fn seed() -> serde_json::Value {
         serde_json::json!({
@@ -300,47 +288,16 @@ mod fuzz {
         })
     }
 
-    fn leaves(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
-        match v {
-            serde_json::Value::Object(o) => o
-                .iter()
-                .for_each(|(k, x)| leaves(x, format!("{at}/{k}"), out)),
-            serde_json::Value::Array(a) => a
-                .iter()
-                .enumerate()
-                .for_each(|(i, x)| leaves(x, format!("{at}/{i}"), out)),
-            _ => out.push(at),
-        }
-    }
-
-    fn hostile() -> impl Strategy<Value = serde_json::Value> {
-        prop_oneof![
-            any::<i64>().prop_map(serde_json::Value::from),
-            any::<u64>().prop_map(serde_json::Value::from),
-            any::<f32>()
-                .prop_filter("finite", |f| f.is_finite())
-                .prop_map(serde_json::Value::from),
-            Just(serde_json::json!(-1e30)),
-            Just(serde_json::json!(null)),
-            Just(serde_json::json!("../../etc/passwd")),
-            Just(serde_json::json!([])),
-        ]
-    }
-
     proptest! {
         #![proptest_config(config(48))]
 
         #[test]
-        fn coco_leaf_mutations(picks in prop::collection::vec((any::<prop::sample::Index>(), hostile()), 1..4)) {
+        fn coco_leaf_mutations(picks in prop::collection::vec((any::<prop::sample::Index>(), hostile_json()), 1..4)) {
             let mut v = seed();
             for (pick, value) in picks {
-                let mut at = Vec::new();
-                leaves(&v, String::new(), &mut at);
-                if at.is_empty() {
+                if !replace_leaf(&mut v, &pick, value) {
                     break;
                 }
-                let ptr = pick.get(&at).clone();
-                *v.pointer_mut(&ptr).unwrap() = value;
             }
             let dir = tempfile::tempdir().unwrap();
             let p = dir.path().join("annotations.json");

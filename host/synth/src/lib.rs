@@ -7,10 +7,10 @@
 
 pub mod badge;
 pub mod canvas;
-pub mod cli;
 pub mod coco;
 pub mod covers;
 pub mod error;
+pub mod generate;
 pub mod io;
 pub mod lookalike;
 pub mod noise;

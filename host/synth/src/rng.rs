@@ -8,12 +8,7 @@ use rand_chacha::ChaCha8Rng;
 pub type SynthRng = ChaCha8Rng;
 
 /// SplitMix64 finaliser: a cheap, well-mixing bijection on `u64`.
-pub fn mix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+pub use sleeve_shared::rng::mix64;
 
 /// The seed of item `index` of stream `stream` under the run seed `seed`.
 pub fn item_seed(seed: u64, stream: u64, index: u64) -> u64 {

@@ -5,22 +5,9 @@
 //! Properties: nothing panics; whatever is accepted is within range.
 
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use sleeve_shared::BundleManifest;
 use sleeve_shared::manifest::{MAX_ANCHORS, MAX_INPUT_SIZE, MIN_INPUT_SIZE};
-
-/// Cases per property: `PROPTEST_CASES` or a small suite default.
-fn config(default: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
+use sleeve_testkit::fuzz::{byte_edits, config, hostile_json, mutate_bytes, replace_leaf};
 
 /// A valid manifest as JSON: the seed every mutation starts from.
 const SEED: &str = r#"{
@@ -74,54 +61,14 @@ fn check_accepted(m: &BundleManifest) {
     }
 }
 
-/// Every leaf of a JSON value, as a JSON pointer.
-fn leaves(v: &serde_json::Value, at: String, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::Object(o) => {
-            for (k, x) in o {
-                leaves(x, format!("{at}/{k}"), out);
-            }
-        }
-        serde_json::Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                leaves(x, format!("{at}/{i}"), out);
-            }
-        }
-        _ => out.push(at),
-    }
-}
-
-/// Hostile JSON values to put at a leaf.
-fn hostile_value() -> impl Strategy<Value = serde_json::Value> {
-    prop_oneof![
-        any::<i64>().prop_map(serde_json::Value::from),
-        any::<u64>().prop_map(serde_json::Value::from),
-        any::<f64>()
-            .prop_filter("finite", |f| f.is_finite())
-            .prop_map(serde_json::Value::from),
-        Just(serde_json::json!(0)),
-        Just(serde_json::json!(-1)),
-        Just(serde_json::json!(u32::MAX)),
-        Just(serde_json::json!(1e300)),
-        Just(serde_json::json!(null)),
-        Just(serde_json::json!("")),
-        Just(serde_json::json!([])),
-        Just(serde_json::json!({})),
-        ".{0,8}".prop_map(serde_json::Value::from),
-    ]
-}
-
 proptest! {
     #![proptest_config(config(64))]
 
     /// One leaf replaced by a hostile value: refused cleanly or accepted in range.
     #[test]
-    fn manifest_leaf_mutations(pick in any::<prop::sample::Index>(), value in hostile_value()) {
+    fn manifest_leaf_mutations(pick in any::<prop::sample::Index>(), value in hostile_json()) {
         let mut v: serde_json::Value = serde_json::from_str(SEED).unwrap();
-        let mut at = Vec::new();
-        leaves(&v, String::new(), &mut at);
-        let ptr = pick.get(&at).clone();
-        *v.pointer_mut(&ptr).unwrap() = value;
+        prop_assert!(replace_leaf(&mut v, &pick, value));
         if let Ok(m) = BundleManifest::from_json(&v.to_string()) {
             check_accepted(&m);
         }
@@ -129,21 +76,9 @@ proptest! {
 
     /// Byte-level damage to the text (flips, cuts, insertions) never panics.
     #[test]
-    fn manifest_byte_mutations(
-        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8)
-    ) {
+    fn manifest_byte_mutations(edits in byte_edits(8, 3)) {
         let mut bytes = SEED.as_bytes().to_vec();
-        for (i, b, op) in edits {
-            if bytes.is_empty() {
-                break;
-            }
-            let at = i.index(bytes.len());
-            match op {
-                0 => bytes[at] = b,
-                1 => bytes.truncate(at),
-                _ => bytes.insert(at, b),
-            }
-        }
+        mutate_bytes(&mut bytes, &edits);
         let text = String::from_utf8_lossy(&bytes);
         if let Ok(m) = BundleManifest::from_json(&text) {
             check_accepted(&m);
@@ -159,10 +94,10 @@ proptest! {
 
 #[cfg(feature = "image")]
 mod images {
-    use super::config;
     use image::{ImageFormat, RgbImage};
     use proptest::prelude::*;
     use sleeve_shared::imageio::{MAX_SIDE, decode};
+    use sleeve_testkit::fuzz::{byte_edits, config, mutate_bytes};
 
     fn encoded(format: ImageFormat) -> Vec<u8> {
         let img = RgbImage::from_fn(24, 16, |x, y| image::Rgb([x as u8 * 9, y as u8 * 13, 77]));
@@ -187,27 +122,13 @@ mod images {
     proptest! {
         #![proptest_config(config(64))]
 
-        /// Damaged PNG/JPEG/BMP/GIF/WebP files (flipped bytes, cuts, header fields set to
-        /// big values) never panic, and what decodes is within the limits.
+        /// Damaged PNG/JPEG/BMP/GIF/WebP files (set, inserted and flipped bytes, cuts,
+        /// header fields set to big values) never panic, and what decodes is within the
+        /// limits.
         #[test]
-        fn image_mutations(
-            which in 0usize..5,
-            edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..4), 1..6)
-        ) {
+        fn image_mutations(which in 0usize..5, edits in byte_edits(6, 5)) {
             let mut bytes = seeds().swap_remove(which);
-            for (i, b, op) in edits {
-                if bytes.is_empty() {
-                    break;
-                }
-                let at = i.index(bytes.len());
-                match op {
-                    0 => bytes[at] = b,
-                    1 => bytes.truncate(at),
-                    // Header bytes (sizes live in the first 32 of every format here).
-                    2 => { let h = at % bytes.len().min(32); bytes[h] = b; }
-                    _ => bytes[at] ^= 0xFF,
-                }
-            }
+            mutate_bytes(&mut bytes, &edits);
             if let Ok(img) = decode(&bytes) {
                 prop_assert!(img.width() <= MAX_SIDE && img.height() <= MAX_SIDE);
             }

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use image::{Rgb, RgbImage};
-use sleeve_catalogue::cli::{AddArgs, BuildArgs, CatalogueCmd, EnrolArgs, RemoveArgs, run};
+use sleeve_catalogue::commands::{
+    AddOptions, BuildOptions, EnrolInput, RemoveOptions, add, build, remove,
+};
 use sleeve_catalogue::{EnrolOptions, enrol, read_csv, read_folder};
 use sleeve_shared::RgbView;
 use sleeve_shared::catalogue::{Catalogue, describe_quantized};
@@ -39,8 +41,8 @@ fn save(img: &RgbImage, path: &Path) {
     img.save(path).unwrap();
 }
 
-fn enrol_args(kind: &str, path: &Path, skip_bad: bool) -> EnrolArgs {
-    EnrolArgs {
+fn enrol_args(kind: &str, path: &Path, skip_bad: bool) -> EnrolInput {
+    EnrolInput {
         from: vec![kind.into(), path.display().to_string()],
         views: 1,
         near_threshold: 8,
@@ -86,11 +88,11 @@ fn csv_rows_with_missing_images_or_urls_are_reported_by_line() {
 
     // Without --skip-bad the build fails naming the lines and writes nothing.
     let out = dir.path().join("cat.slvc");
-    let err = run(CatalogueCmd::Build(BuildArgs {
+    let err = build(&BuildOptions {
         enrol: enrol_args("csv", &csv, false),
         out: out.clone(),
         force: false,
-    }))
+    })
     .unwrap_err();
     let msg = format!("{err:#}");
     assert!(
@@ -99,11 +101,11 @@ fn csv_rows_with_missing_images_or_urls_are_reported_by_line() {
     );
     assert!(!out.exists());
     // With it, the good rows are enrolled.
-    run(CatalogueCmd::Build(BuildArgs {
+    build(&BuildOptions {
         enrol: enrol_args("csv", &csv, true),
         out: out.clone(),
         force: false,
-    }))
+    })
     .unwrap();
     let c = Catalogue::read(&out).unwrap();
     assert_eq!(c.entries.len(), 2);
@@ -111,11 +113,11 @@ fn csv_rows_with_missing_images_or_urls_are_reported_by_line() {
     assert_eq!(c.entries[1].bin, "A4");
     // Building over an existing file needs --force.
     assert!(
-        run(CatalogueCmd::Build(BuildArgs {
+        build(&BuildOptions {
             enrol: enrol_args("csv", &csv, true),
             out: out.clone(),
             force: false,
-        }))
+        })
         .is_err()
     );
 }
@@ -198,18 +200,18 @@ fn folder_build_dedupes_adds_removes_and_matches_its_covers() {
 
     // The CLI: build, add (all duplicates now), remove, with round trips through the file.
     let file = dir.path().join("bundle/catalogue.slvc");
-    run(CatalogueCmd::Build(BuildArgs {
+    build(&BuildOptions {
         enrol: enrol_args("folder", &covers, false),
         out: file.clone(),
         force: false,
-    }))
+    })
     .unwrap();
     let before = Catalogue::read(&file).unwrap();
     assert_eq!(before.entries.len(), 6);
-    run(CatalogueCmd::Add(AddArgs {
+    add(&AddOptions {
         catalogue: file.clone(),
         enrol: enrol_args("folder", &covers, false),
-    }))
+    })
     .unwrap();
     assert_eq!(
         Catalogue::read(&file).unwrap().entries,
@@ -217,27 +219,27 @@ fn folder_build_dedupes_adds_removes_and_matches_its_covers() {
         "nothing new added"
     );
     save(&cover(99), &dir.path().join("new/n.png"));
-    run(CatalogueCmd::Add(AddArgs {
+    add(&AddOptions {
         catalogue: file.clone(),
         enrol: enrol_args("folder", &dir.path().join("new"), false),
-    }))
+    })
     .unwrap();
     let after = Catalogue::read(&file).unwrap();
     assert_eq!(after.entries.len(), 7);
     assert_eq!(after.entries[6].id, 7);
     let gone = after.entries[2].id;
-    run(CatalogueCmd::Remove(RemoveArgs {
+    remove(&RemoveOptions {
         catalogue: file.clone(),
         ids: vec![gone],
-    }))
+    })
     .unwrap();
     let removed = Catalogue::read(&file).unwrap();
     assert_eq!(removed.entries.len(), 6);
     assert!(removed.entries.iter().all(|e| e.id != gone));
-    let err = run(CatalogueCmd::Remove(RemoveArgs {
+    let err = remove(&RemoveOptions {
         catalogue: file.clone(),
         ids: vec![gone],
-    }))
+    })
     .unwrap_err();
     assert!(format!("{err:#}").contains("no entry with id"));
 
@@ -245,10 +247,10 @@ fn folder_build_dedupes_adds_removes_and_matches_its_covers() {
     let mut bytes = std::fs::read(&file).unwrap();
     bytes[40] ^= 1;
     std::fs::write(&file, bytes).unwrap();
-    let err = run(CatalogueCmd::Add(AddArgs {
+    let err = add(&AddOptions {
         catalogue: file.clone(),
         enrol: enrol_args("folder", &dir.path().join("new"), false),
-    }))
+    })
     .unwrap_err();
     let msg = format!("{err:#}");
     assert!(

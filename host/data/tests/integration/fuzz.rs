@@ -5,21 +5,9 @@
 //! Properties: nothing panics; an error names the file; accepted rows are in range.
 
 use proptest::prelude::*;
-use proptest::test_runner::Config;
 use sleeve_data::Dataset;
 use sleeve_data::import::{csv_list, itunes, mumu};
-
-fn config(default: u32) -> Config {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default);
-    Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    }
-}
+use sleeve_testkit::fuzz::config;
 
 /// CSV-ish text: mostly commas, quotes, newlines, BOMs and path-like words.
 fn csv_text() -> impl Strategy<Value = String> {

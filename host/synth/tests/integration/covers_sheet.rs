@@ -1,7 +1,7 @@
 //! Procedural covers (ImageFolder layout) and contact sheets.
 
-use sleeve_synth::cli::{self, CoversArgs, ScenesArgs, SheetArgs, SynthCmd};
 use sleeve_synth::covers::{procedural_cover, styled_cover};
+use sleeve_synth::generate::{self, CoversOptions, ScenesOptions};
 
 #[test]
 fn genre_styles_differ_on_average() {
@@ -34,10 +34,10 @@ fn genre_styles_differ_on_average() {
 }
 
 #[test]
-fn covers_scenes_and_sheets_from_the_cli() {
+fn covers_scenes_and_sheets_from_the_generators() {
     let dir = tempfile::tempdir().unwrap();
     let covers = dir.path().join("covers");
-    cli::run(SynthCmd::Covers(CoversArgs {
+    generate::covers(&CoversOptions {
         out: covers.clone(),
         per_genre: 3,
         seed: 1,
@@ -46,7 +46,7 @@ fn covers_scenes_and_sheets_from_the_cli() {
         no_pa: false,
         template: None,
         force: false,
-    }))
+    })
     .unwrap();
     for g in ["country", "electronic", "hiphop", "pop", "rock"] {
         let n = std::fs::read_dir(covers.join(g)).unwrap().count();
@@ -54,7 +54,7 @@ fn covers_scenes_and_sheets_from_the_cli() {
     }
 
     let scenes = dir.path().join("scenes");
-    cli::run(SynthCmd::Scenes(ScenesArgs {
+    generate::scenes(&ScenesOptions {
         covers: Some(covers.clone()),
         exclude: None,
         out: scenes.clone(),
@@ -66,14 +66,14 @@ fn covers_scenes_and_sheets_from_the_cli() {
         template: None,
         frames_per_sleeve: 1,
         force: false,
-    }))
+    })
     .unwrap();
     let recs: Vec<sleeve_synth::scenes::SceneRecord> =
         serde_json::from_slice(&std::fs::read(scenes.join("scenes.json")).unwrap()).unwrap();
     assert_eq!(recs.len(), 4);
     // holds: every sleeve seen in several frames, named NNNNNN_KK
     let holds = dir.path().join("holds");
-    cli::run(SynthCmd::Scenes(ScenesArgs {
+    generate::scenes(&ScenesOptions {
         covers: Some(covers.clone()),
         exclude: None,
         out: holds.clone(),
@@ -85,7 +85,7 @@ fn covers_scenes_and_sheets_from_the_cli() {
         template: None,
         frames_per_sleeve: 3,
         force: false,
-    }))
+    })
     .unwrap();
     let held: Vec<sleeve_synth::scenes::SceneRecord> =
         serde_json::from_slice(&std::fs::read(holds.join("scenes.json")).unwrap()).unwrap();
@@ -111,14 +111,7 @@ fn covers_scenes_and_sheets_from_the_cli() {
 
     for (input, name) in [(&covers, "c.png"), (&scenes, "s.png")] {
         let out = dir.path().join(name);
-        cli::run(SynthCmd::Sheet(SheetArgs {
-            input: input.clone(),
-            out: out.clone(),
-            count: 6,
-            seed: 0,
-            columns: 3,
-        }))
-        .unwrap();
+        sleeve_synth::sheet::run_sheet(input, &out, 6, 0, 3).unwrap();
         let sheet = image::open(&out).unwrap();
         assert!(
             sheet.width() > 3 * 100 && sheet.height() > 2 * 60,
@@ -127,6 +120,6 @@ fn covers_scenes_and_sheets_from_the_cli() {
             sheet.height()
         );
     }
-    assert!(cli::parse_sizes("640x480, 1280X720").unwrap() == vec![(640, 480), (1280, 720)]);
-    assert!(cli::parse_sizes("640by480").is_err());
+    assert!(generate::parse_sizes("640x480, 1280X720").unwrap() == vec![(640, 480), (1280, 720)]);
+    assert!(generate::parse_sizes("640by480").is_err());
 }

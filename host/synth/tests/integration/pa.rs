@@ -1,7 +1,7 @@
 //! Parental Advisory composites: boxes, pixels, COCO output, determinism, negatives.
 
 use image::{Rgb, RgbImage};
-use sleeve_synth::cli::{self, PaArgs, SynthCmd};
+use sleeve_synth::generate::{self, PaOptions};
 use sleeve_synth::pa::{PaConfig, composite, read_coco};
 
 fn grey_cover(size: u32) -> RgbImage {
@@ -225,8 +225,8 @@ fn composite_is_deterministic_and_handles_non_square_covers() {
     assert!(differs);
 }
 
-fn pa_args(out: &std::path::Path, seed: u64, covers: Option<std::path::PathBuf>) -> PaArgs {
-    PaArgs {
+fn pa_args(out: &std::path::Path, seed: u64, covers: Option<std::path::PathBuf>) -> PaOptions {
+    PaOptions {
         covers,
         exclude: None,
         out: out.to_path_buf(),
@@ -237,7 +237,6 @@ fn pa_args(out: &std::path::Path, seed: u64, covers: Option<std::path::PathBuf>)
         label_prob: 0.5,
         format: "png".into(),
         quality: 90,
-        stats: false,
         force: false,
     }
 }
@@ -250,9 +249,9 @@ fn cli_writes_coco_that_loads_back_and_is_reproducible() {
         dir.path().join("b"),
         dir.path().join("c"),
     );
-    cli::run(SynthCmd::Pa(pa_args(&a, 5, None))).unwrap();
-    cli::run(SynthCmd::Pa(pa_args(&b, 5, None))).unwrap();
-    cli::run(SynthCmd::Pa(pa_args(&c, 6, None))).unwrap();
+    generate::pa(&pa_args(&a, 5, None)).unwrap();
+    generate::pa(&pa_args(&b, 5, None)).unwrap();
+    generate::pa(&pa_args(&c, 6, None)).unwrap();
 
     let coco = read_coco(&a.join("annotations.json")).unwrap();
     assert_eq!(coco.images.len(), 12);
@@ -277,7 +276,7 @@ fn cli_writes_coco_that_loads_back_and_is_reproducible() {
     assert_ne!(bytes(&a, "annotations.json"), bytes(&c, "annotations.json"));
 
     // A second run into the same folder is refused (no silent overwrite).
-    let err = cli::run(SynthCmd::Pa(pa_args(&a, 5, None))).unwrap_err();
+    let err = generate::pa(&pa_args(&a, 5, None)).unwrap_err();
     assert!(err.to_string().contains("--force"), "{err}");
 }
 
@@ -295,7 +294,7 @@ fn cli_reads_an_imagefolder_of_covers_and_keeps_genres() {
     }
     std::fs::write(covers.join("country/broken.jpg"), b"not a jpeg").unwrap();
     let out = dir.path().join("out");
-    cli::run(SynthCmd::Pa(pa_args(&out, 1, Some(covers)))).unwrap();
+    generate::pa(&pa_args(&out, 1, Some(covers))).unwrap();
     let coco = read_coco(&out.join("annotations.json")).unwrap();
     assert_eq!(coco.images.len(), 12);
     for im in &coco.images {
@@ -320,7 +319,7 @@ fn cli_leaves_out_excluded_covers() {
     let out = dir.path().join("out");
     let mut args = pa_args(&out, 3, Some(covers.clone()));
     args.exclude = Some(list.clone());
-    cli::run(SynthCmd::Pa(args)).unwrap();
+    generate::pa(&args).unwrap();
     let coco = read_coco(&out.join("annotations.json")).unwrap();
     assert_eq!(coco.images.len(), 12);
     for im in &coco.images {
@@ -331,6 +330,6 @@ fn cli_leaves_out_excluded_covers() {
     std::fs::write(&list, "0.png\n1.png\n2.png\n3.png\n").unwrap();
     let mut args = pa_args(&dir.path().join("out2"), 3, Some(covers));
     args.exclude = Some(list);
-    let err = cli::run(SynthCmd::Pa(args)).unwrap_err();
+    let err = generate::pa(&args).unwrap_err();
     assert!(format!("{err:#}").contains("leaves no covers"), "{err:#}");
 }

@@ -8,13 +8,15 @@ use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, ValueEnum};
+use sleeve_shared::duration::parse_duration;
 use sleeve_shared::results::softmax;
 
-use crate::fit::FitConfig;
-use crate::images::{batch_tensor, load_rgb, tensor_values, to_input};
-use crate::import::{config_for, load_pretrained};
-use crate::mobilenet::EmbeddingKind;
-use crate::train::{Recipe, TrainPlan};
+use sleeve_nn::evaluate::{EvalOptions, KnnFeatures, KnnOptions};
+use sleeve_nn::fit::FitConfig;
+use sleeve_nn::images::{batch_tensor, load_rgb, tensor_values, to_input};
+use sleeve_nn::import::{config_for, load_pretrained};
+use sleeve_nn::mobilenet::EmbeddingKind;
+use sleeve_nn::train::{Recipe, TrainPlan};
 
 /// `sleeve weights check` arguments.
 #[derive(Args, Debug)]
@@ -162,7 +164,7 @@ pub struct EvalArgs {
 
 /// Features for the KNN baseline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum KnnFeatures {
+pub enum KnnFeaturesArg {
     /// Pretrained MobileNetV2 embeddings (needs --weights or --checkpoint).
     Embed,
     /// HSV colour histograms.
@@ -176,8 +178,8 @@ pub struct KnnArgs {
     #[arg(long)]
     pub data: PathBuf,
     /// Feature type.
-    #[arg(long, value_enum, default_value_t = KnnFeatures::Embed)]
-    pub features: KnnFeatures,
+    #[arg(long, value_enum, default_value_t = KnnFeaturesArg::Embed)]
+    pub features: KnnFeaturesArg,
     /// Pretrained weights for `embed` (TFLite or safetensors).
     #[arg(long)]
     pub weights: Option<PathBuf>,
@@ -199,34 +201,6 @@ pub struct KnnArgs {
     /// Feature cache directory (default OUT/cache).
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
-}
-
-/// Parses `90s`, `10m`, `1h30m`, `2h` or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if let Ok(secs) = s.parse::<f64>() {
-        return Ok(Duration::from_secs_f64(secs.max(0.0)));
-    }
-    let mut total = 0.0f64;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() || c == '.' {
-            num.push(c);
-            continue;
-        }
-        let v: f64 = num.parse().map_err(|_| format!("bad duration '{s}'"))?;
-        total += v * match c {
-            'h' => 3600.0,
-            'm' => 60.0,
-            's' => 1.0,
-            _ => return Err(format!("bad unit '{c}' in '{s}' (use h, m, s)")),
-        };
-        num.clear();
-    }
-    if !num.is_empty() {
-        return Err(format!("'{s}' needs a unit after {num} (h, m, s)"));
-    }
-    Ok(Duration::from_secs_f64(total))
 }
 
 /// Imports ImageNet weights into the burn model and prints the top classes of each image.
@@ -304,7 +278,44 @@ pub enum EmbeddingArg {
     Style,
 }
 
-impl From<EmbeddingArg> for crate::mobilenet::EmbeddingKind {
+impl From<KnnFeaturesArg> for KnnFeatures {
+    fn from(f: KnnFeaturesArg) -> Self {
+        match f {
+            KnnFeaturesArg::Embed => Self::Embed,
+            KnnFeaturesArg::Hist => Self::Hist,
+        }
+    }
+}
+
+impl From<EvalArgs> for EvalOptions {
+    fn from(a: EvalArgs) -> Self {
+        Self {
+            checkpoint: a.checkpoint,
+            data: a.data,
+            split: a.split,
+            seed: a.seed,
+            out: a.out,
+        }
+    }
+}
+
+impl From<KnnArgs> for KnnOptions {
+    fn from(a: KnnArgs) -> Self {
+        Self {
+            data: a.data,
+            features: a.features.into(),
+            weights: a.weights,
+            k: a.k,
+            size: a.size,
+            seed: a.seed,
+            split: a.split,
+            out: a.out,
+            cache_dir: a.cache_dir,
+        }
+    }
+}
+
+impl From<EmbeddingArg> for sleeve_nn::mobilenet::EmbeddingKind {
     fn from(e: EmbeddingArg) -> Self {
         match e {
             EmbeddingArg::Pooled => Self::Pooled,
@@ -380,9 +391,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
         cache_dir: a.cache_dir.clone(),
         extract_batch: 16,
         command: std::env::args().collect::<Vec<_>>().join(" "),
-        device: crate::device::parse_device(&a.device)?,
+        device: sleeve_nn::device::parse_device(&a.device)?,
     };
-    match crate::train::run(&plan)? {
+    match sleeve_nn::train::run(&plan)? {
         Some(s) => {
             println!("{}", serde_json::to_string_pretty(&s)?);
             Ok(())
@@ -396,27 +407,17 @@ pub fn train(a: TrainArgs) -> Result<()> {
 
 /// Evaluates the classifier.
 pub fn eval(a: EvalArgs) -> Result<()> {
-    crate::evaluate::eval_classifier(&a)
+    sleeve_nn::evaluate::eval_classifier(&a.into())
 }
 
 /// KNN baseline.
 pub fn knn(a: KnnArgs) -> Result<()> {
-    crate::evaluate::knn_baseline(&a)
+    sleeve_nn::evaluate::knn_baseline(&a.into())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
-        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
-        assert_eq!(parse_duration("45").unwrap(), Duration::from_secs(45));
-        assert!(parse_duration("10x").is_err());
-        assert!(parse_duration("1h5").is_err());
-    }
 
     #[test]
     fn mixup_alpha_has_a_range() {

@@ -1,6 +1,6 @@
 //! `sleeve pa-boxes`: boxing real printed Parental Advisory labels by review
 //! (`propose` → `sheets`/`zoom` → a review file → `apply`; `check` validates the lists).
-//! Formats: [`crate::review`] and [`crate::real`].
+//! Formats: [`sleeve_detector::review`] and [`sleeve_detector::real`].
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
@@ -11,11 +11,11 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use sleeve_shared::fsutil::write_atomic;
 
-use crate::real::{
+use sleeve_detector::real::{
     RealCover, RealSplit, format_real_boxes, index_covers, read_cover_list, read_real_boxes,
     real_covers, real_split,
 };
-use crate::review::{
+use sleeve_detector::review::{
     apply_review, files_of_tiles, format_proposals, parse_proposals, propose, review_sheets,
     save_png, zoom_view,
 };
@@ -212,7 +212,7 @@ fn run_propose(a: ProposeArgs) -> Result<()> {
             })
         })
         .collect::<Result<_>>()?;
-    let det = crate::onnx::load_any(&a.detector)?;
+    let det = sleeve_detector::onnx::load_any(&a.detector)?;
     let t = std::time::Instant::now();
     let p = propose(
         det.as_ref(),
@@ -236,7 +236,7 @@ fn run_propose(a: ProposeArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_proposals(path: &std::path::Path) -> Result<Vec<crate::review::Proposal>> {
+fn read_proposals(path: &std::path::Path) -> Result<Vec<sleeve_detector::review::Proposal>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     parse_proposals(&text).map_err(|e| anyhow!("{}: {e}", path.display()))

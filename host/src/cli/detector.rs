@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use sleeve_shared::duration::parse_duration;
 
-use crate::backbone::{BackboneInit, DEFAULT_IMAGENET_WEIGHTS};
-use crate::data::{CoverPool, Split};
-use crate::evaluate::{cover_set, evaluate_set, scene_set, write_reports};
-use crate::loss::LossConfig;
-use crate::targets::MatchConfig;
-use crate::train::{DiskSets, TrainConfig, train as run_training};
+use sleeve_detector::backbone::{BackboneInit, DEFAULT_IMAGENET_WEIGHTS};
+use sleeve_detector::data::{CoverPool, Split};
+use sleeve_detector::evaluate::{cover_set, evaluate_set, scene_set, write_reports};
+use sleeve_detector::loss::LossConfig;
+use sleeve_detector::targets::MatchConfig;
+use sleeve_detector::train::{DiskSets, TrainConfig, train as run_training};
 
 /// Default seed of held-out evaluation images (training uses `--seed`, validation
 /// `--seed ^ VAL_SEED_SALT`; keep this different from both).
@@ -168,7 +169,7 @@ pub struct EvalArgs {
     #[arg(long, value_delimiter = ',', default_value = "val,test")]
     pub real_splits: Vec<String>,
     /// False-positive budget for "recall at FPR" and calibration.
-    #[arg(long, default_value_t = crate::evaluate::MAX_FPR)]
+    #[arg(long, default_value_t = sleeve_detector::evaluate::MAX_FPR)]
     pub max_fpr: f64,
     /// Choose the kiosk PA threshold on the real `val` split (best recall with FPR ≤
     /// `--max-fpr`) and report every split at it.
@@ -199,29 +200,6 @@ pub struct FusionArgs {
     /// Where to write `fusion.json` (the fitted parameters) and `fusion_report.json`.
     #[arg(long, default_value = "reports/fusion")]
     pub out: PathBuf,
-}
-
-/// Parses `90`, `90s`, `20m`, `1h`, `1.5h`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, unit) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => (&s[..i], &s[i..]),
-        None => (s, "s"),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 90s, 20m, 1h"))?;
-    let mult = match unit {
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("unknown unit '{unit}' in '{s}' (use s, m or h)")),
-    };
-    if !(v >= 0.0 && v.is_finite()) {
-        return Err(format!("'{s}' is not a non-negative duration"));
-    }
-    Ok(Duration::from_secs_f64(v * mult))
 }
 
 /// Trains the detector.
@@ -277,7 +255,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             "trained {} epochs in {:.0}s; best val AP@0.5 {ap:.4} at epoch {epoch} → {}",
             s.state.epochs_done,
             s.state.seconds,
-            cfg.out.join(crate::train::BEST_DIR).display()
+            cfg.out.join(sleeve_detector::train::BEST_DIR).display()
         ),
         None => println!(
             "stopped before the first epoch finished; progress saved in {}",
@@ -292,7 +270,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
 
 /// Evaluates the detector (a burn checkpoint or a bundle folder).
 pub fn eval(a: EvalArgs) -> Result<()> {
-    let det = crate::onnx::load_any(&a.checkpoint)?;
+    let det = sleeve_detector::onnx::load_any(&a.checkpoint)?;
     let det = det.as_ref();
     if det.used_seeds().contains(&a.seed) {
         bail!(
@@ -304,11 +282,11 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let mut reports = Vec::new();
     let from_disk = !a.pa_data.is_empty() || !a.scene_data.is_empty() || a.real.is_some();
     for d in &a.pa_data {
-        let set = crate::data::load_pa_dir(d)?;
+        let set = sleeve_detector::data::load_pa_dir(d)?;
         reports.push(evaluate_set(det, &format!("covers:{}", set_name(d)), &set)?);
     }
     for d in &a.scene_data {
-        let (set, skipped) = crate::data::load_scene_dir(d, size)?;
+        let (set, skipped) = sleeve_detector::data::load_scene_dir(d, size)?;
         tracing::info!(
             "{}: {} rectified scenes ({skipped} frames without a sleeve skipped)",
             d.display(),
@@ -357,9 +335,9 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         let splits = a
             .real_splits
             .iter()
-            .map(|s| crate::real::RealSplit::parse(s.trim()))
+            .map(|s| sleeve_detector::real::RealSplit::parse(s.trim()))
             .collect::<Result<Vec<_>>>()?;
-        let opts = crate::real_eval::RealEvalOptions {
+        let opts = sleeve_detector::real_eval::RealEvalOptions {
             boxes: boxes.clone(),
             negatives: neg.clone(),
             covers: covers.clone(),
@@ -369,7 +347,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             write_bundle: a.write_bundle.clone(),
             out: a.out.clone(),
         };
-        crate::real_eval::run(det, &opts, &reports)?;
+        sleeve_detector::real_eval::run(det, &opts, &reports)?;
     }
     println!("reports in {}", a.out.display());
     Ok(())
@@ -384,19 +362,32 @@ fn set_name(dir: &std::path::Path) -> String {
 
 /// Fits and measures fusion.
 pub fn fusion(a: FusionArgs) -> Result<()> {
-    crate::fusion::run_cli(a)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_parse() {
-        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
-        assert_eq!(parse_duration("20m").unwrap(), Duration::from_secs(1200));
-        assert_eq!(parse_duration("1.5h").unwrap(), Duration::from_secs(5400));
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("-3s").is_err());
+    let a = sleeve_detector::fusion::FusionOptions {
+        detector: a.detector,
+        classifier: a.classifier,
+        data: a.data,
+        max_train: a.max_train,
+        out: a.out,
+    };
+    let r = sleeve_detector::fusion::fit_and_write(&a)?;
+    println!(
+        "fusion: α {:.1}, threshold {:.1}, kept: {} | val acc {:.4} → {:.4}, NLL {:.4} → {:.4} | test acc {:.4} → {:.4}",
+        r.fit.params.strength,
+        r.fit.params.pa_threshold,
+        r.fit.keep,
+        r.fit.val_accuracy.0,
+        r.fit.val_accuracy.1,
+        r.fit.val_nll.0,
+        r.fit.val_nll.1,
+        r.test_accuracy.0,
+        r.test_accuracy.1
+    );
+    for g in &r.per_genre {
+        println!(
+            "  {:12} n {:4}  P(PA|g) {:.3}  acc {:.3} → {:.3}",
+            g.genre, g.n, g.p_pa, g.before, g.after
+        );
     }
+    println!("wrote {}", a.out.join("fusion.json").display());
+    Ok(())
 }

@@ -1,12 +1,12 @@
-//! `sleeve synth pa | scenes | covers | sheet | stats`.
+//! The generators behind `sleeve synth pa | scenes | covers`: each writes one whole output
+//! folder (images plus COCO annotations or a scene index) from plain options.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Subcommand};
 use image::RgbImage;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rayon::prelude::*;
@@ -20,10 +20,9 @@ use crate::covers::{pa_rate, styled_cover};
 use crate::io::{
     CoverRef, ImageKind, exclude_covers, list_covers, load_rgb, read_exclude_list, save_rgb,
 };
-use crate::pa::{PaConfig, composite};
+use crate::pa::{PaConfig, PaSample, composite};
 use crate::rng::{item_rng, item_seed, rng_from};
 use crate::scenes::{SceneConfig, SceneRecord, render_hold, render_scene};
-use crate::{sheet, stats};
 
 /// Seed streams: one per generator, so `pa` and `scenes` with the same seed differ.
 const STREAM_PA: u64 = 1;
@@ -35,195 +34,88 @@ pub const COCO_FILE: &str = "annotations.json";
 /// File name of the scene index in an output folder.
 pub const SCENES_FILE: &str = "scenes.json";
 
-/// Synth subcommands.
-#[derive(Subcommand, Debug)]
-pub enum SynthCmd {
-    /// Paste Parental Advisory labels onto covers (about half get none); writes images and
-    /// COCO annotations (`annotations.json`).
-    Pa(PaArgs),
-    /// Render kiosk camera frames of a sleeve on a counter; writes frames and per-frame
-    /// ground truth JSON (corners, genre, PA boxes) plus `scenes.json`.
-    Scenes(ScenesArgs),
-    /// Draw procedural covers in an ImageFolder layout (one folder per genre).
-    Covers(CoversArgs),
-    /// Draw a contact sheet of random outputs with their ground truth.
-    Sheet(SheetArgs),
-    /// Print label statistics (size, position, rotation) of a COCO file as JSON.
-    Stats(StatsArgs),
-}
-
-/// Arguments of `sleeve synth pa`.
-#[derive(Args, Debug)]
-pub struct PaArgs {
+/// Options of [`pa`] (`sleeve synth pa`).
+#[derive(Clone, Debug)]
+pub struct PaOptions {
     /// Covers: a `sleeve dataset` directory (manifest.csv), an ImageFolder tree (genre from
     /// the folder) or a flat folder of images. Procedural covers when omitted.
-    #[arg(long)]
     pub covers: Option<PathBuf>,
     /// Covers to leave out: a text file with one path or file name per line (e.g. covers
     /// that already carry a printed label, which would be unannotated positives).
-    #[arg(long, requires = "covers")]
     pub exclude: Option<PathBuf>,
     /// Output folder (gets `images/` and `annotations.json`).
-    #[arg(long)]
     pub out: PathBuf,
     /// Number of images.
-    #[arg(long, default_value_t = 1000)]
     pub count: usize,
     /// Random seed.
-    #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Badge image to paste instead of the drawn one.
-    #[arg(long)]
     pub template: Option<PathBuf>,
     /// Output side in pixels (the detector input).
-    #[arg(long, default_value_t = 320)]
     pub size: u32,
     /// Fraction of images with a label.
-    #[arg(long, default_value_t = 0.5)]
     pub label_prob: f32,
     /// Image format: jpg or png.
-    #[arg(long, default_value = "jpg")]
     pub format: String,
     /// JPEG quality.
-    #[arg(long, default_value_t = 92)]
     pub quality: u8,
-    /// Print label statistics when done.
-    #[arg(long)]
-    pub stats: bool,
     /// Overwrite an existing output.
-    #[arg(long)]
     pub force: bool,
 }
 
-/// Arguments of `sleeve synth scenes`.
-#[derive(Args, Debug)]
-pub struct ScenesArgs {
+/// Options of [`scenes`] (`sleeve synth scenes`).
+#[derive(Clone, Debug)]
+pub struct ScenesOptions {
     /// Covers: a `sleeve dataset` directory, an ImageFolder tree or a flat folder;
     /// procedural covers when omitted.
-    #[arg(long)]
     pub covers: Option<PathBuf>,
     /// Covers to leave out: a text file with one path or file name per line (e.g. covers
     /// that already carry a printed label, which would be unannotated positives).
-    #[arg(long, requires = "covers")]
     pub exclude: Option<PathBuf>,
     /// Output folder (gets `frames/`, one JSON per frame and `scenes.json`).
-    #[arg(long)]
     pub out: PathBuf,
     /// Number of frames.
-    #[arg(long, default_value_t = 200)]
     pub count: usize,
     /// Random seed.
-    #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Frame sizes to draw from, e.g. `640x480,1280x720`.
-    #[arg(long, default_value = "640x480,1280x720")]
     pub sizes: String,
     /// Fraction of frames without a sleeve.
-    #[arg(long, default_value_t = 0.12)]
     pub no_sleeve_prob: f32,
     /// Fraction of sleeves carrying a PA label.
-    #[arg(long, default_value_t = 0.3)]
     pub pa_prob: f32,
     /// Badge image to paste instead of the drawn one.
-    #[arg(long)]
     pub template: Option<PathBuf>,
     /// Frames per sleeve: each of the --count sleeves is held under a slightly shaking
     /// camera for this many frames (`frames/NNNNNN_KK.jpg`), for measuring per-hold answers.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=120))]
     pub frames_per_sleeve: u16,
     /// Overwrite an existing output.
-    #[arg(long)]
     pub force: bool,
 }
 
-/// Arguments of `sleeve synth covers`.
-#[derive(Args, Debug)]
-pub struct CoversArgs {
+/// Options of [`covers`] (`sleeve synth covers`).
+#[derive(Clone, Debug)]
+pub struct CoversOptions {
     /// Output folder (gets `<genre>/NNNNNN.jpg` and `annotations.json`).
-    #[arg(long)]
     pub out: PathBuf,
     /// Covers per genre.
-    #[arg(long, default_value_t = 200)]
     pub per_genre: usize,
     /// Random seed.
-    #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Cover side in pixels.
-    #[arg(long, default_value_t = 300)]
     pub size: u32,
     /// Comma-separated genres (default: the covers5 set).
-    #[arg(long)]
     pub genres: Option<String>,
     /// Never put a PA label on a cover.
-    #[arg(long)]
     pub no_pa: bool,
     /// Badge image to paste instead of the drawn one.
-    #[arg(long)]
     pub template: Option<PathBuf>,
     /// Overwrite an existing output.
-    #[arg(long)]
     pub force: bool,
-}
-
-/// Arguments of `sleeve synth sheet`.
-#[derive(Args, Debug)]
-pub struct SheetArgs {
-    /// An output folder of `synth pa`, `synth scenes` or `synth covers` (or any ImageFolder).
-    #[arg(long)]
-    pub input: PathBuf,
-    /// The PNG to write.
-    #[arg(long)]
-    pub out: PathBuf,
-    /// Number of random items.
-    #[arg(long, default_value_t = 32)]
-    pub count: usize,
-    /// Random seed (which items).
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Grid columns.
-    #[arg(long, default_value_t = 8)]
-    pub columns: u32,
-}
-
-/// Arguments of `sleeve synth stats`.
-#[derive(Args, Debug)]
-pub struct StatsArgs {
-    /// A COCO JSON file or a folder holding `annotations.json`.
-    #[arg(long)]
-    pub input: PathBuf,
-}
-
-/// Runs a synth subcommand.
-pub fn run(cmd: SynthCmd) -> Result<()> {
-    match cmd {
-        SynthCmd::Pa(a) => run_pa(a),
-        SynthCmd::Scenes(a) => run_scenes(a),
-        SynthCmd::Covers(a) => run_covers(a),
-        SynthCmd::Sheet(a) => sheet::run_sheet(&a.input, &a.out, a.count, a.seed, a.columns),
-        SynthCmd::Stats(a) => {
-            let path = if a.input.is_dir() {
-                a.input.join(COCO_FILE)
-            } else {
-                a.input.clone()
-            };
-            let coco = crate::coco::read_coco(&path)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&stats::label_stats(&coco))?
-            );
-            Ok(())
-        }
-    }
 }
 
 fn progress(n: usize, what: &str) -> ProgressBar {
-    let pb = ProgressBar::new(n as u64);
-    if let Ok(style) = ProgressStyle::with_template(&format!(
-        "{what} {{bar:40}} {{pos}}/{{len}} [{{elapsed_precise}}<{{eta_precise}}] {{per_sec}}"
-    )) {
-        pb.set_style(style);
-    }
-    pb
+    sleeve_shared::progress::bar(n as u64, what.to_string())
 }
 
 fn refuse_existing(out: &Path, file: &str, force: bool) -> Result<()> {
@@ -334,11 +226,18 @@ impl CoverSource {
     }
 }
 
-fn run_pa(a: PaArgs) -> Result<()> {
-    write_output(&a.out, COCO_FILE, a.force, |out| pa_into(&a, out))
+/// Writes `a.count` PA composites and their COCO annotations to `a.out`; returns the
+/// annotations written.
+pub fn pa(a: &PaOptions) -> Result<Coco> {
+    let mut written = None;
+    write_output(&a.out, COCO_FILE, a.force, |out| {
+        written = Some(pa_into(a, out)?);
+        Ok(())
+    })?;
+    written.context("the PA output was not written")
 }
 
-fn pa_into(a: &PaArgs, out: &Path) -> Result<()> {
+fn pa_into(a: &PaOptions, out: &Path) -> Result<Coco> {
     let kind = parse_format(&a.format, a.quality)?;
     let template = a
         .template
@@ -364,23 +263,7 @@ fn pa_into(a: &PaArgs, out: &Path) -> Result<()> {
             let file_name = format!("images/{i:06}.{}", kind.extension());
             save_rgb(&out.join(&file_name), &sample.image, kind)?;
             let id = i as u64 + 1;
-            let anns = sample
-                .boxes
-                .iter()
-                .zip(&sample.labels)
-                .map(|(b, l)| CocoAnnotation {
-                    id: 0,
-                    image_id: id,
-                    category_id: PA_CATEGORY_ID,
-                    bbox: to_xywh(b),
-                    area: b.area(),
-                    iscrowd: 0,
-                    rotation_deg: Some((l.rotation_deg * 100.0).round() / 100.0),
-                    position: Some(l.position.name().to_string()),
-                    inverted: Some(l.inverted),
-                    occluded: Some(l.occluded),
-                })
-                .collect();
+            let anns = annotations(&sample, id);
             pb.inc(1);
             Ok((
                 CocoImage {
@@ -409,13 +292,7 @@ fn pa_into(a: &PaArgs, out: &Path) -> Result<()> {
         "covers": a.covers.as_ref().map(|p| p.display().to_string()),
         "exclude": a.exclude.as_ref().map(|p| p.display().to_string()),
     }));
-    for (im, anns) in items {
-        coco.images.push(im);
-        for mut ann in anns {
-            ann.id = coco.annotations.len() as u64 + 1;
-            coco.annotations.push(ann);
-        }
-    }
+    push_items(&mut coco, items);
     let path = out.join(COCO_FILE);
     write_coco(&path, &coco)?;
     info!(
@@ -425,13 +302,39 @@ fn pa_into(a: &PaArgs, out: &Path) -> Result<()> {
         "wrote {}",
         a.out.join(COCO_FILE).display()
     );
-    if a.stats {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&stats::label_stats(&coco))?
-        );
+    Ok(coco)
+}
+
+/// The COCO annotations (ids still 0) of a composite's labels on image `image_id`.
+fn annotations(sample: &PaSample, image_id: u64) -> Vec<CocoAnnotation> {
+    sample
+        .boxes
+        .iter()
+        .zip(&sample.labels)
+        .map(|(b, l)| CocoAnnotation {
+            id: 0,
+            image_id,
+            category_id: PA_CATEGORY_ID,
+            bbox: to_xywh(b),
+            area: b.area(),
+            iscrowd: 0,
+            rotation_deg: Some((l.rotation_deg * 100.0).round() / 100.0),
+            position: Some(l.position.name().to_string()),
+            inverted: Some(l.inverted),
+            occluded: Some(l.occluded),
+        })
+        .collect()
+}
+
+/// Appends images and their annotations, numbering annotations from 1 in order.
+fn push_items(coco: &mut Coco, items: Vec<(CocoImage, Vec<CocoAnnotation>)>) {
+    for (im, anns) in items {
+        coco.images.push(im);
+        for mut ann in anns {
+            ann.id = coco.annotations.len() as u64 + 1;
+            coco.annotations.push(ann);
+        }
     }
-    Ok(())
 }
 
 /// Parses `640x480,1280x720`.
@@ -460,11 +363,19 @@ pub fn parse_sizes(s: &str) -> Result<Vec<(u32, u32)>> {
     Ok(out)
 }
 
-fn run_scenes(a: ScenesArgs) -> Result<()> {
-    write_output(&a.out, SCENES_FILE, a.force, |out| scenes_into(&a, out))
+/// Writes `a.count` kiosk scenes (or holds of `a.frames_per_sleeve` frames) with their
+/// ground truth and `scenes.json` to `a.out`.
+pub fn scenes(a: &ScenesOptions) -> Result<()> {
+    if !(1..=120).contains(&a.frames_per_sleeve) {
+        bail!(
+            "frames per sleeve must be in 1..=120, not {}",
+            a.frames_per_sleeve
+        );
+    }
+    write_output(&a.out, SCENES_FILE, a.force, |out| scenes_into(a, out))
 }
 
-fn scenes_into(a: &ScenesArgs, out: &Path) -> Result<()> {
+fn scenes_into(a: &ScenesOptions, out: &Path) -> Result<()> {
     let sizes = parse_sizes(&a.sizes)?;
     let template = a
         .template
@@ -573,14 +484,16 @@ fn parse_genres(list: Option<&str>) -> Result<Vec<String>> {
     Ok(genres)
 }
 
-fn run_covers(a: CoversArgs) -> Result<()> {
+/// Writes `a.per_genre` procedural covers per genre in an ImageFolder layout, with COCO
+/// annotations of their PA labels, to `a.out`.
+pub fn covers(a: &CoversOptions) -> Result<()> {
     let genres = parse_genres(a.genres.as_deref())?;
     write_output(&a.out, COCO_FILE, a.force, |out| {
-        covers_into(&a, &genres, out)
+        covers_into(a, &genres, out)
     })
 }
 
-fn covers_into(a: &CoversArgs, genres: &[String], out: &Path) -> Result<()> {
+fn covers_into(a: &CoversOptions, genres: &[String], out: &Path) -> Result<()> {
     let template = a
         .template
         .as_deref()
@@ -613,23 +526,7 @@ fn covers_into(a: &CoversArgs, genres: &[String], out: &Path) -> Result<()> {
             let file_name = format!("{genre}/{k:06}.jpg");
             save_rgb(&out.join(&file_name), &sample.image, ImageKind::Jpeg(92))?;
             let id = idx as u64 + 1;
-            let anns = sample
-                .boxes
-                .iter()
-                .zip(&sample.labels)
-                .map(|(b, l)| CocoAnnotation {
-                    id: 0,
-                    image_id: id,
-                    category_id: PA_CATEGORY_ID,
-                    bbox: to_xywh(b),
-                    area: b.area(),
-                    iscrowd: 0,
-                    rotation_deg: Some((l.rotation_deg * 100.0).round() / 100.0),
-                    position: Some(l.position.name().to_string()),
-                    inverted: Some(l.inverted),
-                    occluded: Some(l.occluded),
-                })
-                .collect();
+            let anns = annotations(&sample, id);
             pb.inc(1);
             Ok((
                 CocoImage {
@@ -655,13 +552,7 @@ fn covers_into(a: &CoversArgs, genres: &[String], out: &Path) -> Result<()> {
         "genres": genres,
         "size": size,
     }));
-    for (im, anns) in items {
-        coco.images.push(im);
-        for mut ann in anns {
-            ann.id = coco.annotations.len() as u64 + 1;
-            coco.annotations.push(ann);
-        }
-    }
+    push_items(&mut coco, items);
     let path = out.join(COCO_FILE);
     write_coco(&path, &coco)?;
     info!(
