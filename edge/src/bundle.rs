@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sleeve_shared::fsutil::sha256_file;
+use sleeve_shared::fsutil::verify_model_file;
 use sleeve_shared::manifest::{
     BUNDLE_FORMAT_VERSION, BundleManifest, MANIFEST_FILE, ModelEntry, ModelFile,
 };
@@ -92,29 +92,9 @@ impl Bundle {
     }
 
     fn verify_file(&self, role: &str, file: &ModelFile) -> Result<()> {
-        let path = self.path_of(file);
-        let refuse = |reason: String| EdgeError::BundleRefused {
+        verify_model_file(&self.dir, file).map_err(|e| EdgeError::BundleRefused {
             path: self.dir.clone(),
-            reason,
-        };
-        let meta = std::fs::metadata(&path)
-            .map_err(|e| refuse(format!("{role} file {} cannot be read: {e}", file.path)))?;
-        if meta.len() != file.bytes {
-            return Err(refuse(format!(
-                "{role} file {} has {} bytes, the manifest says {}",
-                file.path,
-                meta.len(),
-                file.bytes
-            )));
-        }
-        let hash =
-            sha256_file(&path).map_err(|e| refuse(format!("{role} file {}: {e}", file.path)))?;
-        if hash != file.sha256 {
-            return Err(refuse(format!(
-                "{role} file {} fails its SHA-256 check (manifest {}, file {hash}): it was modified or corrupted",
-                file.path, file.sha256
-            )));
-        }
-        Ok(())
+            reason: format!("{role} file {e}"),
+        })
     }
 }

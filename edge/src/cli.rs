@@ -1,6 +1,6 @@
 //! The `sleeve-edge` command line: `run`, `classify`, `bench`, `doctor`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
@@ -618,9 +618,4 @@ fn doctor(a: DoctorArgs) -> anyhow::Result<()> {
         bail!("bundle check failed: {}", report["bundle"]["error"]);
     }
     Ok(())
-}
-
-/// True when `p` looks like a bundle directory (has a manifest).
-pub fn is_bundle_dir(p: &Path) -> bool {
-    p.join(sleeve_shared::manifest::MANIFEST_FILE).is_file()
 }

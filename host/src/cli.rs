@@ -4,6 +4,7 @@
 pub mod catalogue;
 pub mod data;
 pub mod detector;
+pub mod export;
 pub mod nn;
 pub mod pa_boxes;
 pub mod synth;

@@ -55,7 +55,7 @@ enum Command {
     Baseline(BaselineCmd),
     /// Export trained models to ONNX, quantize to int8 and write model bundles.
     #[command(subcommand)]
-    Export(sleeve_export::cli::ExportCmd),
+    Export(cli::export::ExportCmd),
     /// Build and edit the store's catalogue of its own records (recognised on the kiosk).
     #[command(subcommand)]
     Catalogue(cli::catalogue::CatalogueCmd),
@@ -105,7 +105,7 @@ fn main() -> ExitCode {
         Command::Eval(EvalCmd::Fusion(a)) => cli::detector::fusion(a),
         Command::PaBoxes(cmd) => cli::pa_boxes::run(cmd),
         Command::Baseline(BaselineCmd::Knn(a)) => cli::nn::knn(a),
-        Command::Export(cmd) => sleeve_export::cli::run(cmd),
+        Command::Export(cmd) => cli::export::run(cmd),
         Command::Catalogue(cmd) => cli::catalogue::run(cmd),
     };
     match result {

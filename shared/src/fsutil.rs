@@ -6,6 +6,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::manifest::ModelFile;
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
 /// then rename. A crash or full disk leaves either the old file or the new one, never a
 /// torn one; the temporary file is removed on error.
@@ -184,6 +186,82 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
+/// Why a bundle file does not match its manifest entry.
+#[derive(Debug)]
+pub enum FileMismatch {
+    /// The file cannot be opened or read.
+    Unreadable {
+        /// Path relative to the bundle.
+        path: String,
+        /// The I/O error.
+        error: io::Error,
+    },
+    /// Its size differs from the manifest's.
+    Size {
+        /// Path relative to the bundle.
+        path: String,
+        /// Size on disk.
+        have: u64,
+        /// Size in the manifest.
+        want: u64,
+    },
+    /// Its SHA-256 differs from the manifest's.
+    Hash {
+        /// Path relative to the bundle.
+        path: String,
+        /// SHA-256 of the file on disk.
+        have: String,
+        /// SHA-256 in the manifest.
+        want: String,
+    },
+}
+
+impl std::fmt::Display for FileMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Unreadable { path, error } if error.kind() == io::ErrorKind::NotFound => {
+                write!(f, "{path} is missing (it cannot be read: {error})")
+            }
+            Self::Unreadable { path, error } => write!(f, "{path} cannot be read: {error}"),
+            Self::Size { path, have, want } => {
+                write!(f, "{path} has {have} bytes, the manifest says {want}")
+            }
+            Self::Hash { path, have, want } => write!(
+                f,
+                "{path}: SHA-256 mismatch (manifest {want}, file {have}): it was modified or corrupted"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for FileMismatch {}
+
+/// Checks a bundle file against its manifest entry: size first (cheap), then SHA-256.
+pub fn verify_model_file(dir: &Path, file: &ModelFile) -> Result<(), FileMismatch> {
+    let path = dir.join(&file.path);
+    let unreadable = |error| FileMismatch::Unreadable {
+        path: file.path.clone(),
+        error,
+    };
+    let have = std::fs::metadata(&path).map_err(unreadable)?.len();
+    if have != file.bytes {
+        return Err(FileMismatch::Size {
+            path: file.path.clone(),
+            have,
+            want: file.bytes,
+        });
+    }
+    let hash = sha256_file(&path).map_err(unreadable)?;
+    if hash != file.sha256 {
+        return Err(FileMismatch::Hash {
+            path: file.path.clone(),
+            have: hash,
+            want: file.sha256.clone(),
+        });
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -265,5 +343,35 @@ mod tests {
         let p = dir.path().join("f");
         fs::write(&p, b"abc").unwrap();
         assert_eq!(sha256_file(&p).unwrap(), sha256_hex(b"abc"));
+    }
+
+    #[test]
+    fn model_files_are_checked_by_size_then_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m.onnx"), b"abcd").unwrap();
+        let mut f = ModelFile {
+            precision: crate::manifest::Precision::F32,
+            path: "m.onnx".into(),
+            sha256: sha256_hex(b"abcd"),
+            bytes: 4,
+        };
+        verify_model_file(dir.path(), &f).unwrap();
+        std::fs::write(dir.path().join("m.onnx"), b"abce").unwrap();
+        let e = verify_model_file(dir.path(), &f).unwrap_err();
+        assert!(matches!(e, FileMismatch::Hash { .. }), "{e}");
+        assert!(e.to_string().contains("SHA-256 mismatch") && e.to_string().contains("m.onnx"));
+        f.bytes = 5;
+        assert!(matches!(
+            verify_model_file(dir.path(), &f),
+            Err(FileMismatch::Size {
+                have: 4,
+                want: 5,
+                ..
+            })
+        ));
+        f.path = "missing.onnx".into();
+        let e = verify_model_file(dir.path(), &f).unwrap_err();
+        assert!(matches!(e, FileMismatch::Unreadable { .. }), "{e}");
+        assert!(e.to_string().contains("missing.onnx is missing"), "{e}");
     }
 }

@@ -22,6 +22,7 @@
 
 extern crate alloc;
 
+pub mod boxes;
 pub mod calibration;
 #[cfg(feature = "canvas")]
 pub mod canvas;

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-use crate::detect::BoxF;
+use crate::boxes::BoxF;
 
 /// One genre's probability.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

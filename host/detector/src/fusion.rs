@@ -9,7 +9,7 @@
 //! fusion is kept only when it lowers validation NLL without lowering validation accuracy.
 //! Test covers only measure the result.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
@@ -277,65 +277,6 @@ pub fn synthetic_items(n: usize, seed: u64) -> Vec<FusionItem> {
             }
         })
         .collect()
-}
-
-/// Options of [`fit_and_write`] (`sleeve eval fusion`).
-#[derive(Clone, Debug)]
-pub struct FusionOptions {
-    /// Detector checkpoint.
-    pub detector: PathBuf,
-    /// Classifier checkpoint; without it, a synthetic self-check is run.
-    pub classifier: Option<PathBuf>,
-    /// The classifier's dataset (required with `classifier`).
-    pub data: Option<PathBuf>,
-    /// At most this many training covers for estimating P(PA | genre).
-    pub max_train: usize,
-    /// Where to write `fusion.json` and `fusion_report.json`.
-    pub out: PathBuf,
-}
-
-/// Fits PA-aware fusion on the classifier's validation split (or a synthetic self-check),
-/// measures it on the test split and writes `fusion.json` and `fusion_report.json` to
-/// `a.out`; returns the report.
-pub fn fit_and_write(a: &FusionOptions) -> Result<FusionReport> {
-    let (labels, train, val, test, source) = match &a.classifier {
-        None => {
-            tracing::warn!("no --classifier given: running the synthetic self-check only");
-            let labels: Vec<String> = ["rap-like", "look-alike", "c", "d", "e"]
-                .iter()
-                .map(|s| s.to_string())
-                .collect();
-            (
-                labels,
-                synthetic_items(2000, 1),
-                synthetic_items(500, 2),
-                synthetic_items(1000, 3),
-                "synthetic self-check".to_string(),
-            )
-        }
-        Some(cls) => {
-            let data = a.data.clone().context(
-                "--data (the classifier's dataset folder) is required with --classifier",
-            )?;
-            let (labels, tr, va, te) =
-                crate::fusion_data::collect(cls, &a.detector, &data, &a.out, a.max_train)?;
-            (
-                labels,
-                tr,
-                va,
-                te,
-                format!(
-                    "classifier {}, detector {}, data {}",
-                    cls.display(),
-                    a.detector.display(),
-                    data.display()
-                ),
-            )
-        }
-    };
-    let r = report(&labels, &train, &val, &test, source)?;
-    write_outputs(&a.out, &r)?;
-    Ok(r)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail, ensure};
 use sleeve_shared::calibration::ClassifierCalibration;
 use sleeve_shared::catalogue::CATALOGUE_FILE;
 use sleeve_shared::detect::{AnchorConfig, DecodeParams};
-use sleeve_shared::fsutil::{sha256_file, sha256_hex, write_atomic};
+use sleeve_shared::fsutil::{sha256_hex, verify_model_file, write_atomic};
 use sleeve_shared::fusion::FusionParams;
 use sleeve_shared::labels::LabelSet;
 use sleeve_shared::manifest::{
@@ -311,22 +311,7 @@ fn check_model(
     let mut out = Vec::new();
     for f in &entry.files {
         let path: PathBuf = dir.join(&f.path);
-        let meta = fs::metadata(&path).with_context(|| format!("{} is missing", path.display()))?;
-        ensure!(
-            meta.len() == f.bytes,
-            "{}: size {} but the manifest says {}",
-            f.path,
-            meta.len(),
-            f.bytes
-        );
-        let hash = sha256_file(&path).with_context(|| format!("hashing {}", path.display()))?;
-        if hash != f.sha256 {
-            bail!(
-                "{}: SHA-256 mismatch (file {hash}, manifest {}): the file was modified or corrupted",
-                f.path,
-                f.sha256
-            );
-        }
+        verify_model_file(dir, f)?;
         let bytes = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
         let model =
             TractModel::load(&bytes).with_context(|| format!("loading {} in tract", f.path))?;

@@ -59,3 +59,15 @@ pub fn load_samples(dir: &Path, count: usize, cfg: &PreprocessConfig) -> Result<
     );
     Ok(out)
 }
+
+/// Deterministic random inputs in [-1, 1] (the preprocessed value range).
+pub fn random_inputs(shape: &[usize], n: usize, seed: u64) -> Vec<F32Tensor> {
+    let mut rng = sleeve_shared::rng::SplitMix64::new(seed);
+    let len = shape.iter().product();
+    (0..n)
+        .map(|_| F32Tensor {
+            shape: shape.to_vec(),
+            data: rng.uniform(len, -1.0, 1.0),
+        })
+        .collect()
+}

@@ -9,7 +9,6 @@
 pub mod bundle;
 pub mod burn_export;
 pub mod calibrate;
-pub mod cli;
 pub mod images;
 pub mod npy;
 pub mod parity;

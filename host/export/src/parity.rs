@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use sleeve_shared::manifest::Precision;
+
 use crate::ExportError;
 use crate::runtime::{F32Tensor, TractModel};
 
@@ -99,4 +101,22 @@ pub fn compare_models(
         .map(|x| Ok((reference.run(x)?, candidate.run(x)?)))
         .collect::<Result<Vec<_>, ExportError>>()?;
     compare(&pairs)
+}
+
+/// Picks the precision to ship: the fastest form whose top-1 agreement with f32 is at
+/// least `min_agreement`, preferring the smaller file when within 10 % of the fastest.
+pub fn select_precision(
+    candidates: &[(Precision, f64, u64, f64)],
+    min_agreement: f64,
+) -> Precision {
+    let ok: Vec<_> = candidates
+        .iter()
+        .filter(|c| c.0 == Precision::F32 || c.3 >= min_agreement)
+        .collect();
+    let fastest = ok.iter().map(|c| c.1).fold(f64::INFINITY, f64::min);
+    ok.iter()
+        .filter(|c| c.1 <= fastest * 1.1)
+        .min_by_key(|c| c.2)
+        .map(|c| c.0)
+        .unwrap_or(Precision::F32)
 }

@@ -8,6 +8,7 @@ use burn::nn::pool::{AdaptiveAvgPool2d, AdaptiveAvgPool2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor, TensorData};
+use sleeve_shared::detect::AnchorConfig;
 use sleeve_shared::rng::SplitMix64;
 
 /// ReLU6 written as `relu(x) − relu(x − 6)`, which burn-onnx can export (it has no Clamp).
@@ -165,5 +166,26 @@ impl TinyDetector {
             1,
         );
         (boxes, logits)
+    }
+}
+
+/// The anchor layout matching [`TinyDetector`]'s two maps (stride 2 and 4, two
+/// anchors per cell).
+pub fn tiny_anchor_config(size: usize) -> AnchorConfig {
+    let a = size.div_ceil(2) as u32;
+    let b = (a as usize).div_ceil(2) as u32;
+    AnchorConfig {
+        feature_maps: vec![
+            sleeve_shared::detect::FeatureMap {
+                size: a,
+                scales: vec![0.1],
+            },
+            sleeve_shared::detect::FeatureMap {
+                size: b,
+                scales: vec![0.3],
+            },
+        ],
+        aspect_ratios: vec![1.0, 1.6],
+        variances: [0.1, 0.2],
     }
 }

@@ -46,7 +46,7 @@ pub const MIN_AGREEMENT: f64 = 0.99;
 pub const MAX_AP_DROP: f64 = 0.01;
 
 /// Which int8 forms to build.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Int8Forms {
     /// Weight-only int8 (int8 initializers + DequantizeLinear).
     Weights,
@@ -55,6 +55,36 @@ pub enum Int8Forms {
     /// Both.
     Both,
 }
+
+/// The command-line names of enum values: `NAMES[i]` names the `i`-th variant.
+macro_rules! named_values {
+    ($t:ty, [$($name:literal => $v:ident),+ $(,)?]) => {
+        impl $t {
+            /// The values' names, as the command line spells them.
+            pub const NAMES: &'static [&'static str] = &[$($name),+];
+        }
+
+        impl std::str::FromStr for $t {
+            type Err = String;
+
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                match s {
+                    $($name => Ok(Self::$v),)+
+                    _ => Err(format!("'{s}' is not one of {}", Self::NAMES.join(", "))),
+                }
+            }
+        }
+    };
+}
+
+named_values!(Int8Forms, ["weights" => Weights, "full" => Full, "both" => Both]);
+named_values!(Ship, ["all" => All, "int8" => Int8, "selected" => Selected]);
+named_values!(Selection, [
+    "auto" => Auto,
+    "f32" => F32,
+    "int8-weights" => Int8Weights,
+    "int8-full" => Int8Full,
+]);
 
 impl Int8Forms {
     fn precisions(self) -> Vec<Precision> {
@@ -67,7 +97,7 @@ impl Int8Forms {
 }
 
 /// Which of the built files go into the bundle (all are measured either way).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Ship {
     /// Every built form.
     All,
@@ -88,17 +118,15 @@ impl Ship {
 }
 
 /// Which precision the manifest marks as selected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum Selection {
     /// By measurement: the fastest eligible form, the smaller file within 10 % of it.
     Auto,
     /// The f32 graph.
     F32,
     /// Weight-only int8.
-    #[value(name = "int8-weights")]
     Int8Weights,
     /// Full-integer int8.
-    #[value(name = "int8-full")]
     Int8Full,
 }
 
@@ -368,7 +396,7 @@ fn images_excluding(
 }
 
 fn random_like(cfg: &PreprocessConfig, n: usize, seed: u64) -> Vec<F32Tensor> {
-    crate::cli::random_inputs(&cfg.shape(), n, seed)
+    crate::images::random_inputs(&cfg.shape(), n, seed)
 }
 
 /// Serialized forms of one exported model and their reports.
@@ -520,7 +548,7 @@ pub fn choose(
         .filter(eligible)
         .map(|f| (f.precision, f.latency_ms, f.bytes as u64, f.agreement))
         .collect();
-    let p = crate::cli::select_precision(&candidates, MIN_AGREEMENT);
+    let p = crate::parity::select_precision(&candidates, MIN_AGREEMENT);
     let rejected: Vec<&str> = forms
         .iter()
         .filter(|f| !eligible(f))

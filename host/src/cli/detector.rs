@@ -362,14 +362,14 @@ fn set_name(dir: &std::path::Path) -> String {
 
 /// Fits and measures fusion.
 pub fn fusion(a: FusionArgs) -> Result<()> {
-    let a = sleeve_detector::fusion::FusionOptions {
+    let a = sleeve_detector::fusion_data::FusionOptions {
         detector: a.detector,
         classifier: a.classifier,
         data: a.data,
         max_train: a.max_train,
         out: a.out,
     };
-    let r = sleeve_detector::fusion::fit_and_write(&a)?;
+    let r = sleeve_detector::fusion_data::fit_and_write(&a)?;
     println!(
         "fusion: α {:.1}, threshold {:.1}, kept: {} | val acc {:.4} → {:.4}, NLL {:.4} → {:.4} | test acc {:.4} → {:.4}",
         r.fit.params.strength,

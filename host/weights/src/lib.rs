@@ -11,11 +11,13 @@
 //! [`read_weights`] picks the reader from the file's content. The layout conventions (OIHW,
 //! padding, activations, input normalisation) are documented in [`layout`];
 //! [`reference::forward`] is a naive f32 forward pass to check any framework against.
+//! The `testkit` feature adds `tflite_write`, a TFLite writer for test weights.
 
 pub mod error;
 pub mod layout;
 pub mod reference;
 pub mod tflite;
+#[cfg(feature = "testkit")]
 pub mod tflite_write;
 pub mod torchvision;
 
@@ -27,6 +29,7 @@ pub use layout::{
     Padding, Tensor4, fold_batch_norm,
 };
 pub use tflite::read_tflite;
+#[cfg(feature = "testkit")]
 pub use tflite_write::{WeightQuant, write_tflite};
 pub use torchvision::{StateDict, read_torchvision_safetensors, write_torchvision_safetensors};
 

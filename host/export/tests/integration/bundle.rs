@@ -7,9 +7,10 @@ use burn::tensor::Device;
 use sleeve_export::bundle::{
     BundleSpec, ModelPayload, model_file_name, read_manifest, verify_bundle, write_bundle,
 };
-use sleeve_export::cli::{random_inputs, tiny_anchor_config};
+use sleeve_export::images::random_inputs;
 use sleeve_export::pipeline::{ExportSpec, PARITY_TOLERANCE, export_checked, int8_weights};
 use sleeve_export::proto;
+use sleeve_export::tiny::tiny_anchor_config;
 use sleeve_export::tiny::{TinyClassifier, TinyDetector};
 use sleeve_shared::detect::DecodeParams;
 use sleeve_shared::fsutil::sha256_file;

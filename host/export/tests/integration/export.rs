@@ -1,7 +1,7 @@
 //! Export → tract parity, int8 forms and bundles on tiny generated models (seconds).
 
 use burn::tensor::Device;
-use sleeve_export::cli::{random_inputs, tiny_anchor_config};
+use sleeve_export::images::random_inputs;
 use sleeve_export::parity::compare_models;
 use sleeve_export::pipeline::{
     ExportSpec, PARITY_TOLERANCE, export_checked, int8_full, int8_weights,
@@ -9,6 +9,7 @@ use sleeve_export::pipeline::{
 use sleeve_export::quant::calib::RangeMethod;
 use sleeve_export::quant::weights::quantize_weights;
 use sleeve_export::runtime::TractModel;
+use sleeve_export::tiny::tiny_anchor_config;
 use sleeve_export::tiny::{TinyClassifier, TinyDetector};
 use sleeve_export::{ExportError, proto};
 

@@ -4,26 +4,41 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use burn::tensor::Device;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Subcommand};
 use serde_json::json;
-use sleeve_shared::detect::{AnchorConfig, DecodeParams};
+use sleeve_shared::detect::DecodeParams;
 use sleeve_shared::fsutil::write_atomic;
 use sleeve_shared::labels::LabelSet;
 use sleeve_shared::manifest::Precision;
 use sleeve_shared::preprocess::PreprocessConfig;
 use tracing::info;
 
-use crate::bundle::{BundleSpec, ModelPayload, read_manifest, verify_bundle, write_bundle};
-use crate::images::{Sample, load_samples};
-use crate::npy::to_npy;
-use crate::parity::{Agreement, argmax, compare_models};
-use crate::pipeline::{ExportSpec, PARITY_TOLERANCE, export_checked, int8_full, int8_weights};
-use crate::quant::calib::RangeMethod;
-use crate::runtime::{F32Tensor, TractModel};
-use crate::trained::{BundleOptions, Int8Forms, Selection, Ship, build_bundle, report_json};
-use crate::{proto, provenance, tiny};
+use sleeve_export::bundle::{BundleSpec, ModelPayload, read_manifest, verify_bundle, write_bundle};
+use sleeve_export::images::random_inputs;
+use sleeve_export::images::{Sample, load_samples};
+use sleeve_export::npy::to_npy;
+use sleeve_export::parity::{Agreement, argmax, compare_models};
+use sleeve_export::pipeline::{
+    ExportSpec, PARITY_TOLERANCE, export_checked, int8_full, int8_weights,
+};
+use sleeve_export::quant::calib::RangeMethod;
+use sleeve_export::runtime::{F32Tensor, TractModel};
+use sleeve_export::tiny::tiny_anchor_config;
+use sleeve_export::trained::{
+    BundleOptions, Int8Forms, Selection, Ship, build_bundle, report_json,
+};
+use sleeve_export::{proto, provenance, tiny};
+
+/// A parser for an enum spelled by its `names` (help lists them; `FromStr` converts).
+fn choice<T>(names: &'static [&'static str]) -> impl TypedValueParser<Value = T>
+where
+    T: std::str::FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    PossibleValuesParser::new(names).try_map(|s| s.parse::<T>())
+}
 
 /// Export subcommands.
 #[derive(Subcommand, Debug)]
@@ -75,11 +90,11 @@ pub struct CalibrateArgs {
 }
 
 fn calibrate_cmd(a: CalibrateArgs) -> Result<()> {
-    let r = crate::calibrate::calibrate_bundle(
+    let r = sleeve_export::calibrate::calibrate_bundle(
         &a.bundle,
         &a.data,
         a.count,
-        &crate::calibrate::AbstainTarget {
+        &sleeve_export::calibrate::AbstainTarget {
             accuracy: a.abstain_accuracy,
             min_coverage: a.abstain_coverage,
         },
@@ -230,13 +245,13 @@ pub struct BundleArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// int8 forms to build besides f32 (omit for f32 only).
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = choice::<Int8Forms>(Int8Forms::NAMES))]
     pub int8: Option<Int8Forms>,
     /// Calibration images and range method.
     #[command(flatten)]
     pub calib: CalibArgs,
     /// Precision the manifest selects for the edge (auto: by measurement).
-    #[arg(long, value_enum, default_value_t = Selection::Auto)]
+    #[arg(long, default_value = "auto", value_parser = choice::<Selection>(Selection::NAMES))]
     pub select: Selection,
     /// Labelled dataset whose seeded test split (the classifier's own seed) measures
     /// accuracy of every form; it is also kept out of calibration.
@@ -272,7 +287,7 @@ pub struct BundleArgs {
     pub parity_tolerance: f32,
     /// Which built files go into the bundle (every form is measured either way):
     /// all, int8 (the shipped default), or selected.
-    #[arg(long = "files", value_enum, default_value_t = Ship::All)]
+    #[arg(long = "files", default_value = "all", value_parser = choice::<Ship>(Ship::NAMES))]
     pub ship: Ship,
     /// `detector_eval.json` written by `sleeve eval detector` (its metrics go into the
     /// manifest; default: looked up next to the detector checkpoint).
@@ -311,7 +326,7 @@ impl BundleArgs {
             parity_count: self.parity_count,
             ship: self.ship,
             detector_eval: self.detector_eval.clone(),
-            abstain: crate::calibrate::AbstainTarget {
+            abstain: sleeve_export::calibrate::AbstainTarget {
                 accuracy: self.abstain_accuracy,
                 min_coverage: self.abstain_coverage,
             },
@@ -387,7 +402,7 @@ fn quantize(a: QuantizeArgs) -> Result<()> {
         }
         Form::Full => {
             let inputs = calib_inputs(&a.calib, shape[2] as u32)?;
-            let bar = crate::progress(0, "calibrating");
+            let bar = sleeve_export::progress(0, "calibrating");
             let (q, r) = int8_full(&model, &inputs, a.calib.range, &bar)?;
             bar.finish_and_clear();
             info!(?r, "full-integer int8");
@@ -407,18 +422,6 @@ fn quantize(a: QuantizeArgs) -> Result<()> {
         }))?
     );
     Ok(())
-}
-
-/// Deterministic random inputs in [-1, 1] (the preprocessed value range).
-pub fn random_inputs(shape: &[usize], n: usize, seed: u64) -> Vec<F32Tensor> {
-    let mut rng = sleeve_shared::rng::SplitMix64::new(seed);
-    let len = shape.iter().product();
-    (0..n)
-        .map(|_| F32Tensor {
-            shape: shape.to_vec(),
-            data: rng.uniform(len, -1.0, 1.0),
-        })
-        .collect()
 }
 
 fn parse_labels(s: &str) -> Result<LabelSet> {
@@ -560,7 +563,7 @@ fn bench_forms(
 ) -> Result<serde_json::Value> {
     let f32_bytes = proto::encode(f32_model);
     let (w, _) = int8_weights(f32_model)?;
-    let bar = crate::progress(0, "calibrating");
+    let bar = sleeve_export::progress(0, "calibrating");
     let (full, report) = int8_full(f32_model, calib, c.range, &bar)?;
     bar.finish_and_clear();
     let forms = [
@@ -642,24 +645,6 @@ fn bench(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// Picks the precision to ship: the fastest form whose top-1 agreement with f32 is at
-/// least `min_agreement`, preferring the smaller file when within 10 % of the fastest.
-pub fn select_precision(
-    candidates: &[(Precision, f64, u64, f64)],
-    min_agreement: f64,
-) -> Precision {
-    let ok: Vec<_> = candidates
-        .iter()
-        .filter(|c| c.0 == Precision::F32 || c.3 >= min_agreement)
-        .collect();
-    let fastest = ok.iter().map(|c| c.1).fold(f64::INFINITY, f64::min);
-    ok.iter()
-        .filter(|c| c.1 <= fastest * 1.1)
-        .min_by_key(|c| c.2)
-        .map(|c| c.0)
-        .unwrap_or(Precision::F32)
-}
-
 fn demo(a: DemoArgs) -> Result<()> {
     let device = Device::default();
     let size = a.size as usize;
@@ -676,7 +661,7 @@ fn demo(a: DemoArgs) -> Result<()> {
         PARITY_TOLERANCE,
     )?;
     let (w, _) = int8_weights(&exported.model)?;
-    let bar = crate::progress(0, "calibrating");
+    let bar = sleeve_export::progress(0, "calibrating");
     let (full, _) = int8_full(&exported.model, &inputs, RangeMethod::MinMax, &bar)?;
     bar.finish_and_clear();
     // A detector whose anchor count matches a one-map anchor layout of its own geometry.
@@ -733,60 +718,4 @@ fn demo(a: DemoArgs) -> Result<()> {
     let m = write_bundle(&a.out, &spec)?;
     println!("wrote demo bundle '{}' to {}", m.name, a.out.display());
     Ok(())
-}
-
-/// The anchor layout matching [`tiny::TinyDetector`]'s two maps (stride 2 and 4, two
-/// anchors per cell).
-pub fn tiny_anchor_config(size: usize) -> AnchorConfig {
-    let a = size.div_ceil(2) as u32;
-    let b = (a as usize).div_ceil(2) as u32;
-    AnchorConfig {
-        feature_maps: vec![
-            sleeve_shared::detect::FeatureMap {
-                size: a,
-                scales: vec![0.1],
-            },
-            sleeve_shared::detect::FeatureMap {
-                size: b,
-                scales: vec![0.3],
-            },
-        ],
-        aspect_ratios: vec![1.0, 1.6],
-        variances: [0.1, 0.2],
-    }
-}
-
-/// Refuses to continue when `tolerance` is exceeded (for commands that compare files).
-pub fn ensure_within(what: &str, value: f32, tolerance: f32) -> Result<()> {
-    if value.is_nan() || value > tolerance {
-        bail!("{what}: max |diff| {value:e} exceeds tolerance {tolerance:e}");
-    }
-    Ok(())
-}
-
-/// Flattens a JSON document's numbers into `prefix.a.b` keys (arrays by index).
-pub fn flatten_metrics(prefix: &str, v: &serde_json::Value, out: &mut BTreeMap<String, f64>) {
-    match v {
-        serde_json::Value::Number(n) => {
-            if let Some(f) = n.as_f64() {
-                out.insert(prefix.to_string(), f);
-            }
-        }
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten_metrics(&key, v, out);
-            }
-        }
-        serde_json::Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                flatten_metrics(&format!("{prefix}.{i}"), v, out);
-            }
-        }
-        _ => {}
-    }
 }
