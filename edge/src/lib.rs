@@ -32,6 +32,7 @@ pub mod error;
 pub mod finder;
 #[doc(hidden)]
 pub mod fixtures;
+pub mod joint;
 pub mod kiosk;
 pub mod notify;
 pub mod output;

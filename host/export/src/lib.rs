@@ -11,6 +11,8 @@ pub mod burn_export;
 pub mod calibrate;
 pub mod cli;
 pub mod images;
+pub mod joint;
+pub mod joint_bundle;
 pub mod npy;
 pub mod parity;
 pub mod passes;
