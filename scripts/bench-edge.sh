@@ -16,6 +16,7 @@
 #   scripts/bench-edge.sh [BUNDLE_DIR] [THREADS] [FRAMES]
 #
 # Env: PRECISIONS="f32 int8-full" to choose (default: every precision the classifier has);
+#      SLEEVE_EDGE_BIN=PATH to time an existing binary instead of building one;
 #      PROFILE=dev to time the dev build (default release, what a kiosk runs: measured here,
 #      release is 1.3-1.4x faster on the models and 2x on the sleeve finder than dev,
 #      whose own crates are opt-level 1 and whose deps lack LTO);
@@ -30,9 +31,13 @@ PROFILE="${PROFILE:-release}"
 [ -f "$BUNDLE/manifest.json" ] || { echo "bench-edge: no bundle at $BUNDLE (manifest.json missing)" >&2; exit 2; }
 FEATURES=()
 if [ "$THREADS" -gt 1 ]; then FEATURES=(--features multithread); fi
-cargo build -q -p sleeve-edge --profile "$PROFILE" "${FEATURES[@]}" >&2
-DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-BIN="${CARGO_TARGET_DIR:-target}/$DIR/sleeve-edge"
+if [ -n "${SLEEVE_EDGE_BIN:-}" ]; then
+  BIN="$SLEEVE_EDGE_BIN"   # time an existing build (e.g. the release binary of a long build)
+else
+  cargo build -q -p sleeve-edge --profile "$PROFILE" "${FEATURES[@]}" >&2
+  DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+  BIN="${CARGO_TARGET_DIR:-target}/$DIR/sleeve-edge"
+fi
 
 # role <TAB> precision <TAB> path <TAB> input size, for every file of the bundle.
 FILES=$(python3 - "$BUNDLE" <<'PY'

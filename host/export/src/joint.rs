@@ -190,9 +190,16 @@ fn input_keys(
         .collect()
 }
 
+/// Whether a node is a convolution (float or quantized).
+fn is_conv(n: &NodeProto) -> bool {
+    n.op_type == "Conv" || n.op_type == "QLinearConv"
+}
+
 /// The weight (initializer, possibly behind a DequantizeLinear) a conv reads, by name.
 fn conv_weight<'a>(g: &'a GraphProto, conv: &'a NodeProto) -> Option<&'a str> {
-    let w = conv.input.get(1)?;
+    let w = conv
+        .input
+        .get(if conv.op_type == "QLinearConv" { 3 } else { 1 })?;
     if g.initializer.iter().any(|t| &t.name == w) {
         return Some(w.as_str());
     }
@@ -296,7 +303,7 @@ pub fn merge_joint(
             .collect();
         if shared {
             shared_nodes += 1;
-            if n.op_type == "Conv" {
+            if is_conv(n) {
                 shared_convs += 1;
             }
             for o in outs {
@@ -308,7 +315,7 @@ pub fn merge_joint(
             }
             continue;
         }
-        if n.op_type == "Conv" {
+        if is_conv(n) {
             own_convs += 1;
         }
         if first_unshared.is_none() {
@@ -406,7 +413,7 @@ fn not_shared(
     let weights = |g: &GraphProto| -> Vec<String> {
         g.node
             .iter()
-            .filter(|n| n.op_type == "Conv")
+            .filter(|n| is_conv(n))
             .filter_map(|n| conv_weight(g, n).map(str::to_string))
             .collect()
     };
