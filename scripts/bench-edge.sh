@@ -8,10 +8,15 @@
 #   and onnxruntime p50/p95, their ratio, MACs and the fraction of this CPU's peak reached;
 #   and the full-frame ratio: tract's frame time over the same frame with onnxruntime's
 #   model times put in place of tract's (decode, finding and preprocessing are the same code).
+#   A format-2 bundle with a joint model (`sleeve export joint`) is measured both ways:
+#   `separate` (two models, `--models separate`) and `joint` (`--models joint`, where the
+#   pipeline's `classify` stage is the joint inference and `detect` the box decoding), with
+#   onnxruntime on the same joint file, and `joint_over_separate` frame ratios.
 #
 #   scripts/bench-edge.sh [BUNDLE_DIR] [THREADS] [FRAMES]
 #
 # Env: PRECISIONS="f32 int8-full" to choose (default: every precision the classifier has);
+#      SLEEVE_EDGE_BIN=PATH to time an existing binary instead of building one;
 #      PROFILE=dev to time the dev build (default release, what a kiosk runs: measured here,
 #      release is 1.3-1.4x faster on the models and 2x on the sleeve finder than dev,
 #      whose own crates are opt-level 1 and whose deps lack LTO);
@@ -26,31 +31,43 @@ PROFILE="${PROFILE:-release}"
 [ -f "$BUNDLE/manifest.json" ] || { echo "bench-edge: no bundle at $BUNDLE (manifest.json missing)" >&2; exit 2; }
 FEATURES=(--features synthetic)
 if [ "$THREADS" -gt 1 ]; then FEATURES=(--features synthetic,multithread); fi
-cargo build -q -p sleeve-edge --profile "$PROFILE" "${FEATURES[@]}" >&2
-DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-BIN="${CARGO_TARGET_DIR:-target}/$DIR/sleeve-edge"
+if [ -n "${SLEEVE_EDGE_BIN:-}" ]; then
+  BIN="$SLEEVE_EDGE_BIN"   # time an existing build (e.g. the release binary of a long build)
+else
+  cargo build -q -p sleeve-edge --profile "$PROFILE" "${FEATURES[@]}" >&2
+  DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+  BIN="${CARGO_TARGET_DIR:-target}/$DIR/sleeve-edge"
+fi
 
 # role <TAB> precision <TAB> path <TAB> input size, for every file of the bundle.
 FILES=$(python3 - "$BUNDLE" <<'PY'
 import json, sys
 m = json.load(open(sys.argv[1] + "/manifest.json"))
 models = [("classifier", m["classifier"])] + ([("detector", m["detector"]["model"])] if m.get("detector") else [])
+models += [("joint", m["joint"]["model"])] if m.get("joint") else []
 for role, e in models:
     for f in e["files"]:
         print(f"{role}\t{f['precision']}\t{f['path']}\t{e['preprocess']['input_size']}")
 PY
 )
-PRECISIONS="${PRECISIONS:-$(awk -F'\t' '$1 == "classifier" {print $2}' <<<"$FILES" | tr '\n' ' ')}"
+PRECISIONS="${PRECISIONS:-$(awk -F'\t' '$1 == "classifier" || $1 == "joint" {print $2}' <<<"$FILES" | sort -u | tr '\n' ' ')}"
+HAS_JOINT=$(awk -F'\t' '$1 == "joint"' <<<"$FILES" | wc -l)
 
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+LAYOUTS="separate"
+if [ "$HAS_JOINT" -gt 0 ]; then LAYOUTS="separate joint"; fi
 for p in $PRECISIONS; do
-  echo "== tract full pipeline, $p, $THREADS thread(s), $FRAMES frames" >&2
-  if ! "$BIN" bench --bundle "$BUNDLE" --threads "$THREADS" --frames "$FRAMES" --precision "$p" \
-      >"$TMP/tract-$p.json" 2>"$TMP/tract-$p.err"; then
-    python3 -c 'import json,sys; print(json.dumps({"error": open(sys.argv[1]).read().strip().splitlines()[-1]}))' \
-      "$TMP/tract-$p.err" >"$TMP/tract-$p.json"
-  fi
+  for layout in $LAYOUTS; do
+    out="$TMP/tract-$p.json"
+    [ "$layout" = joint ] && out="$TMP/tract-joint-$p.json"
+    echo "== tract full pipeline, $p, $layout, $THREADS thread(s), $FRAMES frames" >&2
+    if ! "$BIN" bench --bundle "$BUNDLE" --threads "$THREADS" --frames "$FRAMES" --precision "$p" \
+        --models "$layout" >"$out" 2>"${out%.json}.err"; then
+      python3 -c 'import json,sys; print(json.dumps({"error": open(sys.argv[1]).read().strip().splitlines()[-1]}))' \
+        "${out%.json}.err" >"$out"
+    fi
+  done
 done
 while IFS=$'\t' read -r role prec path size; do
   echo "== onnxruntime $role $prec" >&2
@@ -108,9 +125,7 @@ def frac(macs, ms_, prec):
 def ratio(a, b):
     return a / b if a is not None and b else None
 
-out = {"bundle": bundle, "threads": threads, "peak": peak, "precisions": {}}
-for prec in precisions:
-    t = load(f"tract-{prec}.json") or {"error": "not run"}
+def measure(t, prec, roles):
     entry = {"tract_pipeline": None, "models": []}
     if "error" in t:
         entry["tract_error"] = t["error"]
@@ -124,7 +139,7 @@ for prec in precisions:
         }
     ort_model_p50 = 0.0
     ort_ok = True
-    for role, stage in (("classifier", "classify"), ("detector", "detect")):
+    for role, stage in roles:
         # A model without a file of this precision runs its selected one in sleeve-edge:
         # compare against onnxruntime on that same file.
         used = t.get(f"{role}_precision") or prec
@@ -132,6 +147,9 @@ for prec in precisions:
         if o is None:
             continue
         tr = None if "error" in t else t["stages_ms"][stage]
+        if tr is not None and role == "joint":
+            # The joint inference is `classify`; `detect` is decoding only (not a model).
+            tr = {k: tr[k] for k in ("p50", "p95")}
         # The pipeline times the detector only on frames with a sleeve; p50 over all frames
         # would mix in zeros, so compare on frames that ran it (p50 is robust here: most do).
         m = {
@@ -154,7 +172,7 @@ for prec in precisions:
     if entry["tract_pipeline"] and ort_ok and entry["models"]:
         st = entry["tract_pipeline"]["stages_ms"]
         tract_total = st["total"]["p50"]
-        tract_models = st["classify"]["p50"] + st["detect"]["p50"]
+        tract_models = st["classify"]["p50"] + (0 if roles[0][0] == "joint" else st["detect"]["p50"])
         same_frame_with_ort = tract_total - tract_models + ort_model_p50
         entry["full_frame"] = {
             "tract_total_p50_ms": tract_total,
@@ -162,6 +180,23 @@ for prec in precisions:
             "tract_over_ort": ratio(tract_total, same_frame_with_ort),
             "models_only_tract_over_ort": ratio(tract_models, ort_model_p50),
         }
+    return entry
+
+out = {"bundle": bundle, "threads": threads, "peak": peak, "precisions": {}}
+for prec in precisions:
+    t = load(f"tract-{prec}.json") or {"error": "not run"}
+    entry = measure(t, prec, (("classifier", "classify"), ("detector", "detect")))
+    tj = load(f"tract-joint-{prec}.json")
+    if tj is not None:
+        entry = {"separate": entry, "joint": measure(tj, prec, (("joint", "classify"),))}
+        sp, jp = entry["separate"]["tract_pipeline"], entry["joint"]["tract_pipeline"]
+        if sp and jp:
+            entry["joint_over_separate"] = {
+                "frame_p50": ratio(jp["stages_ms"]["total"]["p50"], sp["stages_ms"]["total"]["p50"]),
+                "models_p50": ratio(jp["stages_ms"]["classify"]["p50"] + jp["stages_ms"]["detect"]["p50"],
+                                    sp["stages_ms"]["classify"]["p50"] + sp["stages_ms"]["detect"]["p50"]),
+                "peak_rss": ratio(jp["peak_rss_kib"], sp["peak_rss_kib"]),
+            }
     out["precisions"][prec] = entry
 print(json.dumps(out, indent=2))
 PY

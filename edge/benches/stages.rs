@@ -4,22 +4,76 @@
 //! * preprocessing (`sleeve_shared::preprocess`, area-averaging resize + normalisation to
 //!   NCHW) vs the `image` crate's `resize` (Triangle filter) + the same normalisation loop;
 //! * sleeve finding and rectification on a 640×480 frame;
-//! * SSD decoding + NMS of 3,000 anchors.
+//! * SSD decoding + NMS of 3,000 anchors;
+//! * the sleeve finder at several working sizes (its cost is the frame's largest non-model
+//!   stage), with heap allocations per call;
+//! * with `SLEEVE_BENCH_BUNDLE=DIR` (e.g. `models/default`), the models: the joint model vs
+//!   the two separate models on one rectified sleeve, with allocations per analysis.
+//!
+//! Allocations are counted by a counting global allocator installed in this bench binary
+//! only (the kiosk binary uses the system allocator untouched).
 //!
 //! Each number is the median of 7 batches; ratios (ours / peer) matter more than absolute
 //! times on a shared machine.
 
+use std::alloc::{GlobalAlloc, Layout as AllocLayout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use image::RgbImage;
 use image::imageops::{self, FilterType};
 use serde_json::json;
+use sleeve_edge::bundle::Bundle;
+use sleeve_edge::engine::{Engine, Layout, PlanOptions};
 use sleeve_edge::finder::{FinderConfig, find_sleeve, rectify};
 use sleeve_edge::fixtures::{tiny_cover, tiny_scene};
 use sleeve_shared::detect::{AnchorConfig, DecodeParams, decode_detections};
 use sleeve_shared::preprocess::preprocess;
 use sleeve_shared::{PreprocessConfig, RgbView};
+
+/// The system allocator, counting allocations (this bench binary only).
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+static ALLOC_BYTES: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: AllocLayout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        ALLOC_BYTES.fetch_add(layout.size() as u64, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: AllocLayout) {
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: AllocLayout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        ALLOC_BYTES.fetch_add(new_size as u64, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Heap allocations and bytes requested by one call of `f` (after one warm-up call).
+fn allocations(mut f: impl FnMut()) -> serde_json::Value {
+    f();
+    let (n0, b0) = (
+        ALLOCS.load(Ordering::Relaxed),
+        ALLOC_BYTES.load(Ordering::Relaxed),
+    );
+    f();
+    json!({
+        "count": ALLOCS.load(Ordering::Relaxed) - n0,
+        "bytes": ALLOC_BYTES.load(Ordering::Relaxed) - b0,
+    })
+}
 
 /// Median milliseconds per call of `f`, over 7 batches of `iters` calls.
 fn time_ms(iters: u32, mut f: impl FnMut()) -> f64 {
@@ -54,6 +108,34 @@ fn peer_preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
     out
 }
 
+/// The joint model vs the two models of a bundle on one rectified sleeve.
+fn bench_models(dir: &std::path::Path, rectified: &RgbImage) -> serde_json::Value {
+    let bundle = match Bundle::load(dir) {
+        Ok(b) => b,
+        Err(e) => return json!({ "error": e.to_string() }),
+    };
+    let mut out = serde_json::Map::new();
+    for layout in [Layout::Separate, Layout::Joint] {
+        let name = format!("{layout:?}").to_lowercase();
+        let engine = match Engine::load_layout(&bundle, PlanOptions::default(), None, layout) {
+            Ok(e) => e,
+            Err(e) => {
+                out.insert(name, json!({ "error": e.to_string() }));
+                continue;
+            }
+        };
+        let run = || {
+            black_box(engine.analyze(rectified).expect("analysis"));
+        };
+        let ms = time_ms(3, run);
+        out.insert(
+            name,
+            json!({ "analyze_ms": ms, "allocations": allocations(run) }),
+        );
+    }
+    json!(out)
+}
+
 fn main() {
     let cover = tiny_cover(2, 256, true);
     let corners = [(170.0, 80.0), (470.0, 95.0), (460.0, 390.0), (160.0, 380.0)];
@@ -84,8 +166,37 @@ fn main() {
     let rect = time_ms(20, || {
         black_box(rectify(&frame, &quad, 320));
     });
-    stages.insert("find_sleeve_640x480".into(), json!({ "ours_ms": find }));
-    stages.insert("rectify_to_320".into(), json!({ "ours_ms": rect }));
+    stages.insert(
+        "find_sleeve_640x480".into(),
+        json!({ "ours_ms": find, "allocations": allocations(|| { black_box(find_sleeve(&frame, &finder)); }) }),
+    );
+    for work in [320u32, 240, 200] {
+        let cfg = FinderConfig {
+            work_size: work,
+            ..FinderConfig::default()
+        };
+        let found = find_sleeve(&frame, &cfg);
+        let err = found.map(|q| q.max_corner_error(&quad.corners));
+        let ms = time_ms(5, || {
+            black_box(find_sleeve(&frame, &cfg));
+        });
+        stages.insert(
+            format!("find_sleeve_640x480_work{work}"),
+            json!({
+                "ours_ms": ms,
+                "over_default": ms / find,
+                "max_corner_diff_vs_default_px": err,
+            }),
+        );
+    }
+    stages.insert(
+        "rectify_to_320".into(),
+        json!({ "ours_ms": rect, "allocations": allocations(|| { black_box(rectify(&frame, &quad, 320)); }) }),
+    );
+    if let Some(dir) = std::env::var_os("SLEEVE_BENCH_BUNDLE") {
+        let rectified = rectify(&frame, &quad, 320).expect("rectifiable");
+        stages.insert("models".into(), bench_models(std::path::Path::new(&dir), &rectified));
+    }
 
     let anchors_cfg = AnchorConfig::ssdlite_320();
     let anchors = anchors_cfg.anchors();

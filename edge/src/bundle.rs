@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use sleeve_shared::fsutil::verify_model_file;
 use sleeve_shared::manifest::{
-    BUNDLE_FORMAT_VERSION, BundleManifest, MANIFEST_FILE, ModelEntry, ModelFile,
+    BUNDLE_FORMAT_VERSION, BundleManifest, MANIFEST_FILE, MIN_BUNDLE_FORMAT_VERSION, ModelEntry,
+    ModelFile, is_supported_format,
 };
 
 use crate::error::{EdgeError, Result};
@@ -40,10 +41,11 @@ impl Bundle {
             .map_err(|e| refuse(format!("{MANIFEST_FILE} is not JSON: {e}")))?;
         let version = raw.get("format_version");
         match version.map(|v| (v, v.as_u64())) {
-            Some((_, Some(v))) if v == u64::from(BUNDLE_FORMAT_VERSION) => {}
+            Some((_, Some(v))) if is_supported_format(v) => {}
             Some((_, Some(v))) => {
                 return Err(refuse(format!(
-                    "bundle format version {v} is not supported (this build reads {BUNDLE_FORMAT_VERSION})"
+                    "bundle format version {v} is not supported (this build reads \
+                     {MIN_BUNDLE_FORMAT_VERSION} to {BUNDLE_FORMAT_VERSION})"
                 )));
             }
             Some((v, None)) => {
@@ -82,11 +84,15 @@ impl Bundle {
         self.dir.join(&file.path)
     }
 
-    /// The models in the bundle with their role names.
+    /// The models in the bundle with their role names (`"joint"` for a format-2 joint
+    /// model).
     pub fn models(&self) -> Vec<(&'static str, &ModelEntry)> {
         let mut v = vec![("classifier", &self.manifest.classifier)];
         if let Some(d) = &self.manifest.detector {
             v.push(("detector", &d.model));
+        }
+        if let Some(j) = &self.manifest.joint {
+            v.push(("joint", &j.model));
         }
         v
     }

@@ -13,7 +13,7 @@ use crate::bundle::Bundle;
 use crate::catalogue::CatalogueArgs;
 use crate::display::Screen;
 use crate::display::png::PngSnapshots;
-use crate::engine::{Engine, MULTITHREAD, PlanOptions, ms};
+use crate::engine::{Engine, Layout, MULTITHREAD, PlanOptions, ms};
 use crate::finder::{find_sleeve, rectify};
 use crate::kiosk::{Kiosk, KioskOptions};
 use crate::notify::Notifier;
@@ -62,6 +62,31 @@ pub struct ModelArgs {
     /// cores with fp16 arithmetic (Raspberry Pi 5); emulated and slow on x86.
     #[arg(long)]
     pub f16: bool,
+    /// Which models run: the bundle's joint model when it has one (`auto`), or force the
+    /// `joint` model or the two `separate` models.
+    #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
+    pub models: LayoutArg,
+}
+
+/// `--models` on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LayoutArg {
+    /// The joint model when the bundle has one, else the two models.
+    Auto,
+    /// The joint model.
+    Joint,
+    /// The classifier and the detector as two models.
+    Separate,
+}
+
+impl From<LayoutArg> for Layout {
+    fn from(l: LayoutArg) -> Self {
+        match l {
+            LayoutArg::Auto => Layout::Auto,
+            LayoutArg::Joint => Layout::Joint,
+            LayoutArg::Separate => Layout::Separate,
+        }
+    }
 }
 
 /// A model file's numeric form on the command line.
@@ -285,7 +310,7 @@ fn load_engine(m: &ModelArgs) -> anyhow::Result<Engine> {
         threads: m.threads.max(1),
         half: m.f16,
     };
-    Engine::load_with(&bundle, opts, m.precision.map(Into::into))
+    Engine::load_layout(&bundle, opts, m.precision.map(Into::into), m.models.into())
         .context("building the inference plans")
 }
 
@@ -529,6 +554,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
         engine.classifier().precision().as_str(),
         engine.detector().map(|d| d.precision().as_str()),
     );
+    let joint = engine.joint().is_some();
     let cfg = PipelineConfig {
         whole_frame: a.whole_frame,
         ..PipelineConfig::default()
@@ -594,6 +620,8 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
         "threads": a.model.threads,
         "f16": a.model.f16,
         "multithread_build": MULTITHREAD,
+        // With the joint model `classify` is the joint inference and `detect` the decoding.
+        "models": if joint { "joint" } else { "separate" },
         "classifier_input": m.0,
         "detector_input": m.1,
         "classifier_precision": precisions.0,

@@ -17,6 +17,7 @@ use tract_onnx::prelude::*;
 
 use crate::bundle::Bundle;
 use crate::error::{EdgeError, Result};
+use crate::joint::JointModel;
 
 /// Abstain threshold used when the manifest has no calibration (bundles written before it).
 pub const DEFAULT_ABSTAIN: f32 = 0.5;
@@ -205,6 +206,26 @@ fn run_plan(
     plan.runnable.run(tvec![tensor.into()]).map_err(err)
 }
 
+/// Runs `plan` on one preprocessed input and returns every output as f32 values.
+pub(crate) fn run_values(
+    plan: &Plan,
+    cfg: &PreprocessConfig,
+    input: Vec<f32>,
+    model: &'static str,
+) -> Result<Vec<Vec<f32>>> {
+    run_plan(plan, cfg, input, model)?
+        .iter()
+        .map(|v| values(v, model))
+        .collect()
+}
+
+fn no_plan(model: &'static str) -> EdgeError {
+    EdgeError::Inference {
+        model,
+        message: "this bundle runs the joint model: the separate model has no plan".into(),
+    }
+}
+
 fn values(v: &TValue, model: &'static str) -> Result<Vec<f32>> {
     let err = |e: TractError| EdgeError::Inference {
         model,
@@ -216,9 +237,9 @@ fn values(v: &TValue, model: &'static str) -> Result<Vec<f32>> {
         .map_err(err)
 }
 
-/// The genre classifier.
+/// The genre classifier (without a plan of its own when the bundle's joint model runs it).
 pub struct Classifier {
-    plan: Plan,
+    plan: Option<Plan>,
     precision: Precision,
     preprocess: PreprocessConfig,
     labels: usize,
@@ -238,12 +259,17 @@ impl Classifier {
 
     /// Calibrated class probabilities of a preprocessed input.
     pub fn probabilities(&self, input: Vec<f32>) -> Result<Vec<f32>> {
-        let out = run_plan(&self.plan, &self.preprocess, input, "classifier")?;
+        let plan = self.plan.as_ref().ok_or_else(|| no_plan("classifier"))?;
+        let out = run_plan(plan, &self.preprocess, input, "classifier")?;
         let first = out.first().ok_or(EdgeError::Inference {
             model: "classifier",
             message: "no output".into(),
         })?;
-        let logits = values(first, "classifier")?;
+        self.probabilities_from_logits(values(first, "classifier")?)
+    }
+
+    /// Calibrated class probabilities from the model's logits.
+    pub fn probabilities_from_logits(&self, logits: Vec<f32>) -> Result<Vec<f32>> {
         if logits.len() != self.labels {
             return Err(EdgeError::Inference {
                 model: "classifier",
@@ -261,9 +287,10 @@ impl Classifier {
     }
 }
 
-/// The Parental Advisory detector.
+/// The Parental Advisory detector (without a plan of its own when the bundle's joint model
+/// runs it).
 pub struct Detector {
-    plan: Plan,
+    plan: Option<Plan>,
     precision: Precision,
     preprocess: PreprocessConfig,
     anchors: Vec<Anchor>,
@@ -284,7 +311,8 @@ impl Detector {
 
     /// Decoded, non-maximum-suppressed labels of a preprocessed input, best first.
     pub fn detect(&self, input: Vec<f32>) -> Result<Vec<PaBox>> {
-        let out = run_plan(&self.plan, &self.preprocess, input, "detector")?;
+        let plan = self.plan.as_ref().ok_or_else(|| no_plan("detector"))?;
+        let out = run_plan(plan, &self.preprocess, input, "detector")?;
         let a = self.anchors.len();
         // Identify the outputs by size (boxes: 4·A values, logits: A), whatever their order.
         let mut boxes = None;
@@ -307,7 +335,13 @@ impl Detector {
                 ),
             });
         };
-        decode_detections(&self.anchors, self.variances, &boxes, &logits, &self.decode).map_err(
+        self.decode(&boxes, &logits)
+    }
+
+    /// Decoded, non-maximum-suppressed labels from the model's box deltas `[4·A]` and
+    /// logits `[A]`, best first.
+    pub fn decode(&self, boxes: &[f32], logits: &[f32]) -> Result<Vec<PaBox>> {
+        decode_detections(&self.anchors, self.variances, boxes, logits, &self.decode).map_err(
             |e| EdgeError::Inference {
                 model: "detector",
                 message: e.to_string(),
@@ -321,9 +355,10 @@ impl Detector {
 pub struct EngineTimes {
     /// Preprocessing (both models).
     pub preprocess: f64,
-    /// Classifier inference + softmax.
+    /// Classifier inference + softmax; with a joint model, the joint inference (backbone
+    /// and both heads) + softmax.
     pub classify: f64,
-    /// Detector inference + decoding.
+    /// Detector inference + decoding; with a joint model, decoding and NMS only.
     pub detect: f64,
 }
 
@@ -372,11 +407,24 @@ impl Analysis {
     }
 }
 
+/// Which models of a bundle run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Layout {
+    /// The joint model when the bundle has one, else the two models.
+    #[default]
+    Auto,
+    /// The two separate models (a bundle without their files is an error).
+    Separate,
+    /// The joint model (a bundle without one is an error).
+    Joint,
+}
+
 /// Classifier, optional detector and fusion, loaded once.
 pub struct Engine {
     labels: LabelSet,
     classifier: Classifier,
     detector: Option<Detector>,
+    joint: Option<JointModel>,
     fusion: Option<FusionParams>,
     pa_threshold: f32,
     abstain_threshold: f32,
@@ -434,7 +482,36 @@ impl Engine {
         opts: PlanOptions,
         precision: Option<Precision>,
     ) -> Result<Self> {
+        Self::load_layout(bundle, opts, precision, Layout::Auto)
+    }
+
+    /// Like [`Engine::load_with`], choosing between the joint model and the two models.
+    pub fn load_layout(
+        bundle: &Bundle,
+        opts: PlanOptions,
+        precision: Option<Precision>,
+        layout: Layout,
+    ) -> Result<Self> {
         let m = bundle.manifest();
+        let joint_entry = match (layout, &m.joint) {
+            (Layout::Separate, _) => None,
+            (_, Some(j)) => Some(j),
+            (Layout::Joint, None) => {
+                return Err(EdgeError::BundleRefused {
+                    path: bundle.dir().to_path_buf(),
+                    reason: "the bundle has no joint model (format 2 `joint` entry)".into(),
+                });
+            }
+            (Layout::Auto, None) => None,
+        };
+        let joint = match (joint_entry, &m.detector) {
+            (Some(j), Some(d)) => {
+                let (path, p) = selected_path(bundle, "joint", &j.model, precision)?;
+                let a = d.anchors.num_anchors();
+                Some(JointModel::load(&path, j, p, m.labels.len(), a, opts)?)
+            }
+            _ => None,
+        };
         // typed and range-checked by the manifest; bundles without it get T = 1 and 0.5
         let calibration = m.calibration.clone().unwrap_or(ClassifierCalibration {
             temperature: 1.0,
@@ -442,19 +519,43 @@ impl Engine {
         });
         let temperature = calibration.temperature;
         let c = &m.classifier;
-        let (c_path, c_precision) = selected_path(bundle, "classifier", c, precision)?;
-        let c_expect = ExpectedOutputs {
-            names: c.output_names.clone(),
-            lens: vec![m.labels.len()],
-        };
-        let classifier = Classifier {
-            plan: load_plan_checked(&c_path, c.preprocess.input_size, opts, Some(&c_expect))?,
-            precision: c_precision,
-            preprocess: c.preprocess.clone(),
-            labels: m.labels.len(),
-            temperature,
+        let classifier = match &joint {
+            Some(j) => Classifier {
+                plan: None,
+                precision: j.precision(),
+                preprocess: j.preprocess_config().clone(),
+                labels: m.labels.len(),
+                temperature,
+            },
+            None => {
+                let (c_path, c_precision) = selected_path(bundle, "classifier", c, precision)?;
+                let c_expect = ExpectedOutputs {
+                    names: c.output_names.clone(),
+                    lens: vec![m.labels.len()],
+                };
+                Classifier {
+                    plan: Some(load_plan_checked(
+                        &c_path,
+                        c.preprocess.input_size,
+                        opts,
+                        Some(&c_expect),
+                    )?),
+                    precision: c_precision,
+                    preprocess: c.preprocess.clone(),
+                    labels: m.labels.len(),
+                    temperature,
+                }
+            }
         };
         let detector = match &m.detector {
+            Some(d) if joint.is_some() => Some(Detector {
+                plan: None,
+                precision: classifier.precision,
+                preprocess: classifier.preprocess.clone(),
+                anchors: d.anchors.anchors(),
+                variances: d.anchors.variances,
+                decode: d.decode.clone(),
+            }),
             Some(d) => Some({
                 let (path, precision) = selected_path(bundle, "detector", &d.model, precision)?;
                 let a = d.anchors.num_anchors();
@@ -463,12 +564,12 @@ impl Engine {
                     lens: vec![4 * a, a],
                 };
                 Detector {
-                    plan: load_plan_checked(
+                    plan: Some(load_plan_checked(
                         &path,
                         d.model.preprocess.input_size,
                         opts,
                         Some(&expect),
-                    )?,
+                    )?),
                     precision,
                     preprocess: d.model.preprocess.clone(),
                     anchors: d.anchors.anchors(),
@@ -487,6 +588,7 @@ impl Engine {
                 .as_ref()
                 .map(|d| d.precision.as_str())
                 .unwrap_or("none"),
+            joint = joint.is_some(),
             fusion = m.fusion.is_some(),
             temperature,
             half = opts.half,
@@ -496,6 +598,7 @@ impl Engine {
             labels: m.labels.clone(),
             classifier,
             detector,
+            joint,
             fusion: m.fusion.clone(),
             pa_threshold,
             abstain_threshold: calibration.abstain_threshold,
@@ -532,10 +635,28 @@ impl Engine {
         self.detector.as_ref()
     }
 
+    /// The joint model, when it runs instead of the two models.
+    pub fn joint(&self) -> Option<&JointModel> {
+        self.joint.as_ref()
+    }
+
     /// Preprocesses, classifies, detects and fuses one cover image.
     pub fn analyze(&self, cover: &RgbImage) -> Result<Analysis> {
         let mut times = EngineTimes::default();
         let view = RgbView::from_image(cover)?;
+        if let (Some(j), Some(d)) = (&self.joint, &self.detector) {
+            let t = Instant::now();
+            let input = preprocess(&view, j.preprocess_config())?;
+            times.preprocess = ms(t);
+            let t = Instant::now();
+            let out = j.run(input)?;
+            let raw_probs = self.classifier.probabilities_from_logits(out.logits)?;
+            times.classify = ms(t);
+            let t = Instant::now();
+            let pa = d.decode(&out.boxes, &out.pa_logits)?;
+            times.detect = ms(t);
+            return Ok(self.finish(raw_probs, pa, times));
+        }
         let t = Instant::now();
         let c_in = preprocess(&view, &self.classifier.preprocess)?;
         let d_in = match &self.detector {
@@ -554,18 +675,23 @@ impl Engine {
             _ => Vec::new(),
         };
         times.detect = ms(t);
+        Ok(self.finish(raw_probs, pa, times))
+    }
+
+    /// Fusion of the models' answers into an [`Analysis`].
+    fn finish(&self, raw_probs: Vec<f32>, pa: Vec<PaBox>, times: EngineTimes) -> Analysis {
         let pa_score = pa.first().map(|b| b.score).unwrap_or(0.0);
         let probs = match &self.fusion {
             Some(f) if self.detector.is_some() => f.apply(&raw_probs, pa_score),
             _ => raw_probs.clone(),
         };
-        Ok(Analysis {
+        Analysis {
             raw_probs,
             probs,
             pa,
             pa_score,
             times,
-        })
+        }
     }
 }
 

@@ -167,7 +167,18 @@ pub fn find_sleeve(frame: &RgbImage, cfg: &FinderConfig) -> Option<SleeveQuad> {
     let coarse = best
         .corners
         .map(|(x, y)| ((x + 0.5) / scale - 0.5, (y + 0.5) / scale - 0.5));
-    let refined = refine_corners(frame, coarse, 1.5 / scale + 2.0);
+    // A small working size (under half the frame) leaves the coarse corners further off:
+    // search a wider window first, then refine once more narrowly.
+    let refined = if scale < 0.5 {
+        let wide = refine_corners(frame, coarse, 3.0 / scale + 2.0);
+        if is_convex(&wide) {
+            refine_corners(frame, wide, 3.0)
+        } else {
+            wide
+        }
+    } else {
+        refine_corners(frame, coarse, 1.5 / scale + 2.0)
+    };
     Some(SleeveQuad {
         corners: if is_convex(&refined) { refined } else { coarse },
         score: best.score,
@@ -255,9 +266,25 @@ fn fit_line(pts: &[(f32, f32)]) -> Option<(f32, f32, f32, f32)> {
         let angle = 0.5 * (2.0 * sxy).atan2(sxx - syy);
         Some((mx, my, angle.cos(), angle.sin()))
     };
-    let first = fit(pts)?;
     let off =
         |l: (f32, f32, f32, f32), p: &(f32, f32)| ((p.0 - l.0) * -l.3 + (p.1 - l.1) * l.2).abs();
+    // Consensus first: the line through two of the points that most points lie on, so a
+    // stretch of the side caught on another edge (a label printed near it) cannot tilt it.
+    let mut first = fit(pts)?;
+    let mut support = pts.iter().filter(|p| off(first, p) <= 1.5).count();
+    for (i, a) in pts.iter().enumerate() {
+        for b in &pts[i + 1..] {
+            let len = dist(*a, *b);
+            if len < 1e-3 {
+                continue;
+            }
+            let l = (a.0, a.1, (b.0 - a.0) / len, (b.1 - a.1) / len);
+            let n = pts.iter().filter(|p| off(l, p) <= 1.5).count();
+            if n > support {
+                (first, support) = (l, n);
+            }
+        }
+    }
     let inliers: Vec<(f32, f32)> = pts
         .iter()
         .copied()

@@ -16,8 +16,8 @@ use sleeve_shared::detect::{AnchorConfig, DecodeParams};
 use sleeve_shared::fsutil::{sha256_hex, write_atomic};
 use sleeve_shared::fusion::FusionParams;
 use sleeve_shared::manifest::{
-    BUNDLE_FORMAT_VERSION, BundleManifest, DetectorEntry, MANIFEST_FILE, ModelEntry, ModelFile,
-    Precision, Provenance,
+    BUNDLE_FORMAT_VERSION, BundleManifest, DetectorEntry, JointEntry, MANIFEST_FILE, ModelEntry,
+    ModelFile, Precision, Provenance, SharedPrefix,
 };
 use sleeve_shared::{LabelSet, PreprocessConfig};
 use tract_onnx::pb;
@@ -107,6 +107,7 @@ pub fn write_tiny_bundle(dir: &Path, opts: &TinyBundle) -> std::io::Result<Bundl
         detector,
         fusion,
         calibration: Some(ClassifierCalibration::default()),
+        joint: None,
         provenance: Provenance {
             data: "none: hand-written colour-prototype rules".into(),
             commands: vec!["sleeve_edge::fixtures::write_tiny_bundle".into()],
@@ -116,6 +117,87 @@ pub fn write_tiny_bundle(dir: &Path, opts: &TinyBundle) -> std::io::Result<Bundl
     };
     write_atomic(&dir.join(MANIFEST_FILE), manifest.to_json().as_bytes())?;
     Ok(manifest)
+}
+
+/// Output names of [`tiny_joint_onnx`], in order.
+pub const TINY_JOINT_OUTPUTS: [&str; 3] = ["genre_logits", "boxes", "pa_logits"];
+
+/// The tiny classifier and detector as one graph on one `size` input (the classifier's
+/// mean colour does not depend on the size): outputs [`TINY_JOINT_OUTPUTS`].
+pub fn tiny_joint_onnx(size: u32, num_labels: usize) -> Vec<u8> {
+    let decode = |b: Vec<u8>| {
+        pb::ModelProto::decode(b.as_slice())
+            .expect("own model")
+            .graph
+            .expect("graph")
+    };
+    let c = decode(tiny_classifier_onnx(size, num_labels));
+    let mut g = decode(tiny_detector_onnx(size));
+    let rename = |v: &mut String, from: &str, to: &str| {
+        if v == from {
+            *v = to.into();
+        }
+    };
+    for n in &mut g.node {
+        n.output.iter_mut().for_each(|o| rename(o, "logits", "pa_logits"));
+    }
+    for n in c.node {
+        let mut n = n;
+        n.output.iter_mut().for_each(|o| rename(o, "logits", "genre_logits"));
+        g.node.push(n);
+    }
+    g.initializer.extend(c.initializer);
+    let mut outputs = c.output;
+    outputs[0].name = TINY_JOINT_OUTPUTS[0].into();
+    g.output[1].name = TINY_JOINT_OUTPUTS[2].into();
+    outputs.extend(g.output.drain(..));
+    g.output = outputs;
+    g.name = "tiny_joint".into();
+    model(g)
+}
+
+/// Writes [`write_tiny_bundle`]'s bundle as format 2 with a joint model (`sleeve.onnx`)
+/// at the detector's size; `keep_separate: false` drops the two models' files.
+pub fn write_tiny_joint_bundle(
+    dir: &Path,
+    opts: &TinyBundle,
+    keep_separate: bool,
+) -> std::io::Result<BundleManifest> {
+    let mut m = write_tiny_bundle(dir, opts)?;
+    let size = opts.detector_size.expect("a joint bundle needs a detector");
+    let bytes = tiny_joint_onnx(size, opts.labels.len());
+    write_atomic(&dir.join("sleeve.onnx"), &bytes)?;
+    if !keep_separate {
+        std::fs::remove_file(dir.join("classifier.onnx"))?;
+        std::fs::remove_file(dir.join("detector.onnx"))?;
+        m.classifier.files.clear();
+        if let Some(d) = &mut m.detector {
+            d.model.files.clear();
+        }
+    }
+    m.joint = Some(JointEntry {
+        model: ModelEntry {
+            files: vec![ModelFile {
+                precision: Precision::F32,
+                path: "sleeve.onnx".into(),
+                sha256: sha256_hex(&bytes),
+                bytes: bytes.len() as u64,
+            }],
+            selected: Precision::F32,
+            input_name: "image".into(),
+            output_names: TINY_JOINT_OUTPUTS.iter().map(|s| s.to_string()).collect(),
+            preprocess: PreprocessConfig::signed_unit(size),
+        },
+        shared: SharedPrefix {
+            nodes: 0,
+            convs: 0,
+            weights_sha256: sha256_hex(b""),
+            first_unshared: None,
+        },
+    });
+    m.validate().map_err(std::io::Error::other)?;
+    write_atomic(&dir.join(MANIFEST_FILE), m.to_json().as_bytes())?;
+    Ok(m)
 }
 
 /// The tiny classifier: logits `2·s·c_k·x − s·|c_k|²` of the mean colour `x` (in the

@@ -33,6 +33,7 @@ pub mod finder;
 #[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub mod fixtures;
+pub mod joint;
 pub mod kiosk;
 pub mod notify;
 pub mod output;

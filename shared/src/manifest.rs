@@ -12,8 +12,17 @@ use crate::fusion::FusionParams;
 use crate::labels::LabelSet;
 use crate::preprocess::PreprocessConfig;
 
-/// Version of the manifest format this crate reads and writes.
-pub const BUNDLE_FORMAT_VERSION: u32 = 1;
+/// Version of the manifest format this crate writes. Format 2 adds the optional
+/// [`BundleManifest::joint`] model; format 1 manifests (no joint model) still load.
+pub const BUNDLE_FORMAT_VERSION: u32 = 2;
+
+/// Oldest manifest format this crate reads.
+pub const MIN_BUNDLE_FORMAT_VERSION: u32 = 1;
+
+/// Whether this crate reads manifests of format `v`.
+pub fn is_supported_format(v: u64) -> bool {
+    (u64::from(MIN_BUNDLE_FORMAT_VERSION)..=u64::from(BUNDLE_FORMAT_VERSION)).contains(&v)
+}
 
 /// File name of the manifest inside a bundle directory.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -104,6 +113,33 @@ pub struct DetectorEntry {
     pub pa_threshold: Option<f32>,
 }
 
+/// One graph that computes the classifier and the detector from one input, the backbone
+/// prefix both share computed once (format 2). Its outputs, in `model.output_names`
+/// order: the classifier's logits `[1, labels]`, the detector's box deltas `[1, A, 4]` and
+/// its logits `[1, A]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JointEntry {
+    /// The ONNX files, input name, output names and preprocessing (one input size for both
+    /// heads).
+    pub model: ModelEntry,
+    /// What the two source graphs share, as verified by weight hashes at export.
+    pub shared: SharedPrefix,
+}
+
+/// The part of the two source graphs that a joint model computes once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SharedPrefix {
+    /// Graph nodes computed once instead of twice.
+    pub nodes: u32,
+    /// Convolutions among them.
+    pub convs: u32,
+    /// SHA-256 over the shared weights' hashes, in graph order (what export verified equal).
+    pub weights_sha256: String,
+    /// Name of the classifier's first weight that is not shared (its own tail), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_unshared: Option<String>,
+}
+
 /// Where a bundle came from.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
@@ -138,6 +174,11 @@ pub struct BundleManifest {
     /// bundles written before calibration: the edge then uses temperature 1 and 0.5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<ClassifierCalibration>,
+    /// The joint model (format 2): when present, the kiosk runs it instead of the two
+    /// models, whose entries may then list no files (they still describe labels, anchors
+    /// and decoding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joint: Option<JointEntry>,
     /// Where it came from.
     pub provenance: Provenance,
     /// Measured test metrics (`"classifier.test.accuracy"` → 0.66, …).
@@ -164,7 +205,8 @@ impl core::fmt::Display for ManifestError {
         match self {
             Self::FormatVersion(v) => write!(
                 f,
-                "bundle format version {v} is not supported (this build reads {BUNDLE_FORMAT_VERSION})"
+                "bundle format version {v} is not supported (this build reads \
+                 {MIN_BUNDLE_FORMAT_VERSION} to {BUNDLE_FORMAT_VERSION})"
             ),
             Self::MissingFile(m) => write!(f, "missing model file: {m}"),
             Self::UnsafePath(p) => write!(
@@ -319,8 +361,27 @@ impl BundleManifest {
 
     /// Checks everything that can be checked without reading the model files.
     pub fn validate(&self) -> Result<(), ManifestError> {
-        if self.format_version != BUNDLE_FORMAT_VERSION {
+        if !is_supported_format(u64::from(self.format_version)) {
             return Err(ManifestError::FormatVersion(self.format_version));
+        }
+        if let Some(j) = &self.joint {
+            if self.format_version < 2 {
+                return Err(invalid(alloc::format!(
+                    "a joint model needs bundle format 2, this manifest says {}",
+                    self.format_version
+                )));
+            }
+            if self.detector.is_none() {
+                return Err(invalid(
+                    "a joint model needs the detector entry (anchors, decoding)".into(),
+                ));
+            }
+            check_model("joint", &j.model, 3)?;
+            if j.shared.weights_sha256.len() != 64
+                || !j.shared.weights_sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                return Err(ManifestError::BadHash("joint shared weights".into()));
+            }
         }
         if self.labels.len() > MAX_LABELS {
             return Err(invalid(alloc::format!(
@@ -328,8 +389,13 @@ impl BundleManifest {
                 self.labels.len()
             )));
         }
+        // With a joint model the two separate models may ship no files.
+        let separate_optional = self.joint.is_some();
         let mut models = alloc::vec![("classifier", &self.classifier)];
         check_model("classifier", &self.classifier, 1)?;
+        if let Some(j) = &self.joint {
+            models.push(("joint", &j.model));
+        }
         if let Some(d) = &self.detector {
             models.push(("detector", &d.model));
             check_model("detector", &d.model, 2)?;
@@ -387,7 +453,8 @@ impl BundleManifest {
             )));
         }
         for (name, m) in models {
-            if m.selected_file().is_none() {
+            let may_be_empty = separate_optional && name != "joint" && m.files.is_empty();
+            if m.selected_file().is_none() && !may_be_empty {
                 return Err(ManifestError::MissingFile(alloc::format!(
                     "{name} has no {} file",
                     m.selected.as_str()
@@ -440,7 +507,7 @@ impl BundleManifest {
                 )));
             }
             Some(v) => match v.as_u64() {
-                Some(n) if n == u64::from(BUNDLE_FORMAT_VERSION) => {}
+                Some(n) if is_supported_format(n) => {}
                 Some(n) => {
                     return Err(ManifestError::FormatVersion(
                         u32::try_from(n).unwrap_or(u32::MAX),
@@ -512,6 +579,7 @@ mod tests {
                 temperature: 1.7,
                 abstain_threshold: 0.42,
             }),
+            joint: None,
             provenance: Provenance::default(),
             metrics: BTreeMap::new(),
         }
@@ -711,6 +779,79 @@ mod tests {
         let mut none = m.clone();
         none.detector = None;
         assert_eq!(none.pa_decision_threshold(), None);
+    }
+
+    fn with_joint(mut m: BundleManifest) -> BundleManifest {
+        m.joint = Some(JointEntry {
+            model: ModelEntry {
+                files: alloc::vec![ModelFile {
+                    precision: Precision::Int8Weights,
+                    path: "sleeve.int8-weights.onnx".into(),
+                    sha256: "cd".repeat(32),
+                    bytes: 12,
+                }],
+                selected: Precision::Int8Weights,
+                input_name: "image".into(),
+                output_names: alloc::vec!["genre_logits".into(), "boxes".into(), "pa_logits".into()],
+                preprocess: PreprocessConfig::signed_unit(320),
+            },
+            shared: SharedPrefix {
+                nodes: 120,
+                convs: 52,
+                weights_sha256: "ef".repeat(32),
+                first_unshared: Some("classifier.weight".into()),
+            },
+        });
+        m
+    }
+
+    /// Format 1 manifests (written before the joint model) still load; format 2 adds the
+    /// joint model, with which the separate models may ship no files.
+    #[test]
+    fn format_1_loads_and_format_2_carries_a_joint_model() {
+        let mut v1: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        v1["format_version"] = 1.into();
+        let old = BundleManifest::from_json(&v1.to_string()).unwrap();
+        assert_eq!(old.format_version, 1);
+        assert_eq!(old.joint, None);
+
+        let joint = with_joint(sample());
+        let json = joint.to_json();
+        assert!(json.contains("\"joint\""), "{json}");
+        let back = BundleManifest::from_json(&json).unwrap();
+        assert_eq!(back, joint);
+
+        // Only the joint file: the separate entries keep labels/anchors but no files.
+        let mut only = joint.clone();
+        only.classifier.files.clear();
+        only.detector.as_mut().unwrap().model.files.clear();
+        assert_eq!(BundleManifest::from_json(&only.to_json()).unwrap(), only);
+        // ... which without the joint model is a missing file.
+        let mut none = only.clone();
+        none.joint = None;
+        assert!(matches!(none.validate(), Err(ManifestError::MissingFile(_))));
+
+        // A joint model in a format-1 manifest, without a detector, with two outputs or
+        // a bad digest: refused with the reason.
+        type Edit = fn(&mut BundleManifest);
+        let cases: [(&str, Edit); 4] = [
+            ("needs bundle format 2", |m| m.format_version = 1),
+            ("needs the detector entry", |m| m.detector = None),
+            ("joint lists outputs", |m| {
+                m.joint.as_mut().unwrap().model.output_names.pop();
+            }),
+            ("joint shared weights", |m| {
+                m.joint.as_mut().unwrap().shared.weights_sha256 = "x".into()
+            }),
+        ];
+        for (want, edit) in cases {
+            let mut m = joint.clone();
+            edit(&mut m);
+            let err = BundleManifest::from_json(&m.to_json()).expect_err(want);
+            assert!(err.to_string().contains(want), "expected '{want}' in: {err}");
+        }
+        let err = BundleManifest::from_json("{\"format_version\": 3}").unwrap_err();
+        assert!(err.to_string().contains("reads 1 to 2"), "{err}");
     }
 
     #[test]

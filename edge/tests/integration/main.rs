@@ -6,6 +6,7 @@ mod catalogue;
 mod display_png;
 mod finder;
 mod hostile;
+mod joint;
 mod kiosk;
 mod models;
 mod sources;

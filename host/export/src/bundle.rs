@@ -168,6 +168,7 @@ fn write_bundle_into(dir: &Path, spec: &BundleSpec) -> Result<BundleManifest> {
         detector,
         fusion: spec.fusion.clone(),
         calibration: spec.calibration.clone(),
+        joint: None,
         provenance: spec.provenance.clone(),
         metrics: spec.metrics.clone(),
     };
@@ -246,6 +247,19 @@ pub fn model_card(m: &BundleManifest) -> String {
             files = describe_files(&d.model),
         );
     }
+    if let Some(j) = &m.joint {
+        s += &format!(
+            "\n## Joint model\n\nOne graph, input {size}², outputs `{outs}`: the two models' \
+             shared backbone prefix ({convs} convolutions, verified by weight hashes, digest \
+             `{digest}…`) computed once. The kiosk runs it instead of the two models.\n\n\
+             | file | precision | size | sha256 | |\n|---|---|---|---|---|\n{files}\n",
+            size = j.model.preprocess.input_size,
+            outs = j.model.output_names.join(", "),
+            convs = j.shared.convs,
+            digest = &j.shared.weights_sha256[..12.min(j.shared.weights_sha256.len())],
+            files = describe_files(&j.model),
+        );
+    }
     if let Some(f) = &m.fusion {
         s += &format!(
             "\n## Fusion\n\nPA-aware genre fusion with strength α = {} (PA threshold {}).\n",
@@ -300,11 +314,19 @@ fn check_model(
     entry: &ModelEntry,
     detector: bool,
 ) -> Result<Vec<FileCheck>> {
-    let want = expected_shapes(m, detector);
+    let role = if detector { "detector" } else { "classifier" };
+    check_model_shapes(dir, entry, role, expected_shapes(m, detector))
+}
+
+fn check_model_shapes(
+    dir: &Path,
+    entry: &ModelEntry,
+    role: &str,
+    want: Vec<Vec<usize>>,
+) -> Result<Vec<FileCheck>> {
     ensure!(
         entry.output_names.len() == want.len(),
-        "{} lists {} outputs, expected {}",
-        if detector { "detector" } else { "classifier" },
+        "{role} lists {} outputs, expected {}",
         entry.output_names.len(),
         want.len()
     );
@@ -340,13 +362,19 @@ fn check_model(
     Ok(out)
 }
 
-/// Verifies a bundle: manifest validity, every file's size and SHA-256, that tract loads
-/// each file and that a zero input gives the output shapes the manifest implies.
+/// Verifies a bundle (format 1 or 2): manifest validity, every file's size and SHA-256,
+/// that tract loads each file (the joint model's too) and that a zero input gives the
+/// output shapes the manifest implies.
 pub fn verify_bundle(dir: &Path) -> Result<Vec<FileCheck>> {
     let m = read_manifest(dir)?;
     let mut checks = check_model(dir, &m, &m.classifier, false)?;
     if let Some(d) = &m.detector {
         checks.extend(check_model(dir, &m, &d.model, true)?);
+    }
+    if let Some(j) = &m.joint {
+        let mut want = expected_shapes(&m, false);
+        want.extend(expected_shapes(&m, true));
+        checks.extend(check_model_shapes(dir, &j.model, "joint", want)?);
     }
     Ok(checks)
 }

@@ -10,6 +10,8 @@ pub mod bundle;
 pub mod burn_export;
 pub mod calibrate;
 pub mod images;
+pub mod joint;
+pub mod joint_bundle;
 pub mod npy;
 pub mod parity;
 pub mod passes;

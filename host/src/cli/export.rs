@@ -67,6 +67,63 @@ pub enum ExportCmd {
     /// validation split of its training data (the bundle's recorded seed), measure them on
     /// the test split, and write them into the manifest (model files untouched).
     Calibrate(CalibrateArgs),
+    /// Add the joint model to a bundle (format 2): one graph that computes the backbone the
+    /// classifier and the detector share once (verified by weight hashes), checked against
+    /// the two models in tract.
+    Joint(JointArgs),
+}
+
+/// `sleeve export joint` arguments.
+#[derive(Args, Debug)]
+pub struct JointArgs {
+    /// Bundle to read (format 1 or 2, with a detector).
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// Output bundle directory (may be the input: replaced as a whole).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Leave out the two separate models' files (the kiosk then always runs the joint one).
+    #[arg(long)]
+    pub drop_separate: bool,
+    /// Images (dataset directory or folder tree) to compare joint and separate outputs on,
+    /// besides generated inputs.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Number of images from --data.
+    #[arg(long, default_value_t = 16)]
+    pub count: usize,
+    /// Largest allowed |joint − separate| on any output.
+    #[arg(long, default_value_t = PARITY_TOLERANCE)]
+    pub tolerance: f32,
+    /// Fewest convolutions the two models must share.
+    #[arg(long, default_value_t = 1)]
+    pub min_shared_convs: usize,
+}
+
+fn joint_cmd(a: JointArgs) -> Result<()> {
+    use crate::joint_bundle::{JointBundleOptions, add_joint_model};
+    let m = read_manifest(&a.bundle)?;
+    let d = m.detector.as_ref().context("the bundle has no detector")?;
+    let cfg = &d.model.preprocess;
+    let s = cfg.input_size as usize;
+    let mut inputs = random_inputs(&[1, 3, s, s], 3, 15);
+    if let Some(data) = &a.data {
+        inputs.extend(load_samples(data, a.count, cfg)?.into_iter().map(|x| x.tensor));
+    }
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let (_, report) = add_joint_model(&JointBundleOptions {
+        input: a.bundle,
+        out: a.out,
+        keep_separate: !a.drop_separate,
+        check_inputs: inputs,
+        tolerance: a.tolerance,
+        merge: crate::joint::JointOptions {
+            min_shared_convs: a.min_shared_convs,
+        },
+        command,
+    })?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 /// `sleeve export calibrate` arguments.
@@ -351,6 +408,7 @@ pub fn run(cmd: ExportCmd) -> Result<()> {
         ExportCmd::Demo(a) => demo(a),
         ExportCmd::Bundle(a) => bundle_cmd(a),
         ExportCmd::Calibrate(a) => calibrate_cmd(a),
+        ExportCmd::Joint(a) => joint_cmd(a),
     }
 }
 

@@ -3,4 +3,5 @@
 
 mod bundle;
 mod export;
+mod joint;
 mod trained;
