@@ -187,7 +187,7 @@ pub struct RunArgs {
     #[command(flatten)]
     catalogue: CatalogueArgs,
     #[command(flatten)]
-    integration: crate::integration::IntegrationArgs,
+    integration: Box<crate::integration::IntegrationArgs>,
     /// Stop after this many frames.
     #[arg(long)]
     max_frames: Option<u64>,

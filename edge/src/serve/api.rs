@@ -109,7 +109,10 @@ pub(crate) fn handle(mut rq: Request, ctx: &Arc<Ctx>) {
             (Method::Get, "/api/events") => {
                 match sse::start(rq, &params, ctx) {
                     Ok(()) => {}
-                    Err((rq, reply)) => respond(rq, reply, &method, path, t),
+                    Err(back) => {
+                        let (rq, reply) = *back;
+                        respond(rq, reply, &method, path, t)
+                    }
                 }
                 return;
             }

@@ -24,7 +24,7 @@ pub(crate) fn start(
     rq: Request,
     params: &HashMap<String, String>,
     ctx: &Arc<Ctx>,
-) -> Result<(), (Request, Reply)> {
+) -> Result<(), Box<(Request, Reply)>> {
     let reply = |code: u16, msg: &str| {
         tiny_http::Response::from_data(
             serde_json::to_vec(&serde_json::json!({"error": msg})).unwrap_or_default(),
@@ -46,23 +46,23 @@ pub(crate) fn start(
         Some(s) => match s.trim().parse::<u64>() {
             Ok(v) => v,
             Err(_) => {
-                return Err((
+                return Err(Box::new((
                     rq,
                     reply(400, &format!("since='{s}' is not a whole number")),
-                ));
+                )));
             }
         },
     };
     let open = ctx.streams.fetch_add(1, Ordering::SeqCst);
     if open >= ctx.opts.max_streams {
         ctx.streams.fetch_sub(1, Ordering::SeqCst);
-        return Err((
+        return Err(Box::new((
             rq,
             reply(
                 503,
                 &format!("{open} event streams already open; try later"),
             ),
-        ));
+        )));
     }
     let ctx = ctx.clone();
     let spawned = std::thread::Builder::new()

@@ -9,5 +9,7 @@ mod finder;
 mod hostile;
 mod kiosk;
 mod models;
+mod mqtt;
+mod serve;
 mod sources;
 mod watchdog;
