@@ -123,10 +123,12 @@ impl Server {
         classifier: Option<Classifier>,
     ) -> Result<Self, ServeError> {
         check_security(&opts.addr, opts.token.as_deref())?;
-        let http = tiny_http::Server::http(opts.addr).map_err(|e| ServeError::Bind {
+        let bind_err = |e: &dyn std::fmt::Display| ServeError::Bind {
             addr: opts.addr,
             message: e.to_string(),
-        })?;
+        };
+        let listener = listen(opts.addr).map_err(|e| bind_err(&e))?;
+        let http = tiny_http::Server::from_listener(listener, None).map_err(|e| bind_err(&e))?;
         let addr = http.server_addr().to_ip().ok_or_else(|| ServeError::Bind {
             addr: opts.addr,
             message: "not an IP listener".into(),
@@ -195,6 +197,20 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+/// A listening socket with `TCP_NODELAY`, which the accepted connections inherit:
+/// `tiny_http` writes a response through a 1 KiB buffer, so a larger one leaves in two
+/// segments, and with Nagle's algorithm the second waits for the client's delayed ACK
+/// (measured: 48 ms p50 for the 0.9 KB status instead of 0.1 ms).
+fn listen(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_tcp_nodelay(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(128)?;
+    Ok(socket.into())
 }
 
 fn worker(http: &tiny_http::Server, ctx: &Arc<Ctx>) {
