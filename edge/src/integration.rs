@@ -12,11 +12,44 @@ use clap::Args;
 use crate::display::Screen;
 use crate::engine::Engine;
 use crate::kiosk::RunSummary;
-use crate::mqtt::{DEFAULT_TOPIC, MqttOptions, MqttPublisher};
+#[cfg(feature = "mqtt")]
+use crate::mqtt::{MqttOptions, MqttPublisher};
 use crate::pipeline::FrameReport;
 use crate::serve::api::EngineFactory;
 use crate::serve::hub::DEFAULT_RING;
 use crate::serve::{Classifier, Hub, RunInfo, ServeOptions, Server, TOKEN_ENV, WebScreen};
+
+/// Default MQTT topic prefix.
+pub const DEFAULT_MQTT_TOPIC: &str = "sleeve/kiosk";
+
+#[cfg(not(feature = "mqtt"))]
+use mqtt_off::{MqttOptions, MqttPublisher};
+
+/// Stand-ins when built without the `mqtt` feature: `--mqtt` is refused at start-up.
+#[cfg(not(feature = "mqtt"))]
+mod mqtt_off {
+    use std::sync::Arc;
+
+    use crate::serve::Hub;
+
+    pub struct MqttOptions;
+
+    impl MqttOptions {
+        pub fn parse(_url: &str, _topic: &str) -> anyhow::Result<Self> {
+            anyhow::bail!("--mqtt: this sleeve-edge was built without the `mqtt` feature")
+        }
+    }
+
+    pub struct MqttPublisher;
+
+    impl MqttPublisher {
+        pub fn start(_o: MqttOptions, _hub: Arc<Hub>) -> std::io::Result<Self> {
+            Ok(Self)
+        }
+
+        pub fn stop(self) {}
+    }
+}
 
 /// Store-integration options of `sleeve-edge run`.
 #[derive(Args, Debug, Clone, Default)]
@@ -45,7 +78,7 @@ pub struct IntegrationArgs {
     #[arg(long, value_name = "URL")]
     pub mqtt: Option<String>,
     /// MQTT topic prefix: PREFIX/decision, PREFIX/record, PREFIX/status, PREFIX/available.
-    #[arg(long, default_value = DEFAULT_TOPIC, value_name = "PREFIX")]
+    #[arg(long, default_value = DEFAULT_MQTT_TOPIC, value_name = "PREFIX")]
     pub mqtt_topic: String,
 }
 

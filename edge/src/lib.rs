@@ -38,6 +38,7 @@ pub mod finder;
 pub mod fixtures;
 pub mod integration;
 pub mod kiosk;
+#[cfg(feature = "mqtt")]
 pub mod mqtt;
 pub mod notify;
 pub mod output;

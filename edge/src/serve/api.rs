@@ -55,6 +55,9 @@ impl Classifier {
     }
 }
 
+/// Most bytes of an oversized streamed upload read and dropped before the 413 answer.
+const DRAIN_MAX: u64 = 16 << 20;
+
 /// Why a classify request failed, with its HTTP status.
 #[derive(Debug)]
 struct Failure(u16, String);
@@ -244,6 +247,17 @@ fn classify(
     }
     let max = ctx.opts.max_upload;
     if rq.body_length().is_some_and(|n| n > max) {
+        // Not decoded, but read and dropped when not huge, so the client (still sending)
+        // can read the answer.
+        if rq
+            .body_length()
+            .is_some_and(|n| n as u64 <= max as u64 + DRAIN_MAX)
+        {
+            let _ = std::io::copy(
+                &mut rq.as_reader().take(DRAIN_MAX + max as u64),
+                &mut std::io::sink(),
+            );
+        }
         return Err(fail(
             413,
             format!(
@@ -268,6 +282,8 @@ fn classify(
         .read_to_end(&mut body)
         .map_err(|e| fail(400, format!("reading the upload: {e}")))?;
     if body.len() > max {
+        // Read (and drop) a bounded rest, so a client still sending can read the answer.
+        let _ = std::io::copy(&mut rq.as_reader().take(DRAIN_MAX), &mut std::io::sink());
         return Err(fail(413, format!("upload is over the {max}-byte limit")));
     }
     if body.is_empty() {

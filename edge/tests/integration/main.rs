@@ -9,6 +9,7 @@ mod finder;
 mod hostile;
 mod kiosk;
 mod models;
+#[cfg(feature = "mqtt")]
 mod mqtt;
 mod serve;
 mod sources;

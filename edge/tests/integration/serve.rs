@@ -264,12 +264,20 @@ fn uploads_are_limited_and_checked() {
         e["error"].as_str().unwrap().contains("20000-byte limit"),
         "{e}"
     );
-    let mut r = agent()
-        .post(format!("http://{addr}/api/classify"))
-        .send(ureq::SendBody::from_reader(&mut &big[..]))
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 413, "chunked upload");
-    assert!(r.body_mut().read_to_string().unwrap().contains("limit"));
+    // Streamed (chunked, no length): the server stops reading past the limit; the client
+    // gets the 413 (or, had it still been sending, a closed connection), never a 200.
+    for _ in 0..3 {
+        match agent()
+            .post(format!("http://{addr}/api/classify"))
+            .send(ureq::SendBody::from_reader(&mut &big[..]))
+        {
+            Ok(mut r) => {
+                assert_eq!(r.status().as_u16(), 413, "chunked upload");
+                assert!(r.body_mut().read_to_string().unwrap().contains("limit"));
+            }
+            Err(e) => assert!(matches!(e, ureq::Error::Io(_)), "{e}"),
+        }
+    }
 
     // Not an image, a cut-off JPEG, nothing, a form, a bad parameter: 400/415 with a reason.
     let (code, e) = post(addr, "/api/classify", "image/png", b"hello, not an image");
@@ -527,7 +535,14 @@ fn run_refuses_an_open_address_without_a_token() {
             "at least 16",
         ),
         (vec!["--http", "nowhere:port"], "--http 'nowhere:port'"),
-        (vec!["--mqtt", "mqtts://broker"], "TLS"),
+        (
+            vec!["--mqtt", "mqtts://broker"],
+            if cfg!(feature = "mqtt") {
+                "TLS"
+            } else {
+                "without the `mqtt` feature"
+            },
+        ),
     ] {
         // A missing bundle: the refusal must come first, before anything loads.
         let out = Command::new(env!("CARGO_BIN_EXE_sleeve-edge"))
@@ -546,4 +561,29 @@ fn run_refuses_an_open_address_without_a_token() {
             "{args:?}: checked after the bundle: {err}"
         );
     }
+}
+
+#[test]
+fn event_streams_are_limited() {
+    let mut opts = ServeOptions::new(loopback());
+    opts.max_streams = 1;
+    let hub = Hub::new(RunInfo::default(), 4);
+    let server = Server::start(opts, hub.clone(), None).unwrap();
+    let url = format!("http://{}/api/events", server.addr());
+    let first = agent().get(&url).call().unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    let (code, _, body) = get(server.addr(), "/api/events", None);
+    assert_eq!(code, 503);
+    assert!(String::from_utf8_lossy(&body).contains("already open"));
+    // The open stream still works.
+    hub.publish(serde_json::json!({"event": "decision", "genre": "pop"}));
+    let mut lines = BufReader::new(first.into_body().into_reader()).lines();
+    let data = loop {
+        let l = lines.next().unwrap().unwrap();
+        if let Some(d) = l.strip_prefix("data: ") {
+            break d.to_string();
+        }
+    };
+    assert!(data.contains("\"pop\""));
+    server.stop();
 }
