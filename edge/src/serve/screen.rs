@@ -86,8 +86,12 @@ pub fn encode_jpeg(img: &RgbImage, quality: u8) -> image::ImageResult<Vec<u8>> {
 }
 
 impl Screen for WebScreen {
+    fn wants(&self, index: u64) -> bool {
+        self.worker.is_some() && index.is_multiple_of(self.every)
+    }
+
     fn show(&mut self, index: u64, screen: &RgbImage) -> Result<()> {
-        if self.worker.is_some() && index.is_multiple_of(self.every) {
+        if self.wants(index) {
             let (lock, cv) = &*self.slot;
             // A screen the encoder has not taken yet is simply replaced.
             lock.lock().unwrap_or_else(|p| p.into_inner()).job = Some((index, screen.clone()));
@@ -104,5 +108,28 @@ impl Drop for WebScreen {
         if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::serve::RunInfo;
+
+    #[test]
+    fn every_nth_screen_is_encoded_as_jpeg() {
+        let hub = Hub::new(RunInfo::default(), 4);
+        let mut web = WebScreen::new(hub.clone(), 3);
+        assert!(web.wants(0) && !web.wants(1) && !web.wants(2) && web.wants(3));
+        let img = RgbImage::from_pixel(40, 30, image::Rgb([200, 30, 30]));
+        for i in 0..5 {
+            web.show(i, &img).unwrap();
+        }
+        drop(web); // joins the encoder after its last job
+        let shot = hub.screen().expect("a screen");
+        assert_eq!(shot.frame, 3);
+        let back = sleeve_shared::imageio::decode_rgb(&shot.jpeg).unwrap();
+        assert_eq!(back.dimensions(), (40, 30));
+        assert!(back.get_pixel(20, 15)[0] > 150);
     }
 }
