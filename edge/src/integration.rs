@@ -226,3 +226,50 @@ impl Integration {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_addresses_default_to_loopback() {
+        assert_eq!(
+            parse_http_addr("8080").unwrap(),
+            "127.0.0.1:8080".parse().unwrap()
+        );
+        assert_eq!(
+            parse_http_addr("0.0.0.0:9000").unwrap(),
+            "0.0.0.0:9000".parse().unwrap()
+        );
+        assert_eq!(
+            parse_http_addr("[::1]:81").unwrap(),
+            "[::1]:81".parse().unwrap()
+        );
+        for bad in ["", "x", "127.0.0.1", "127.0.0.1:99999", "1.2.3.4:port"] {
+            let e = parse_http_addr(bad).unwrap_err().to_string();
+            assert!(e.contains("--http"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn plan_refuses_an_open_address_without_a_token() {
+        let args = IntegrationArgs {
+            http: Some("0.0.0.0:8080".into()),
+            http_max_upload_mib: 8,
+            http_screen_every: 5,
+            http_history: 16,
+            mqtt_topic: DEFAULT_MQTT_TOPIC.into(),
+            ..IntegrationArgs::default()
+        };
+        // SLEEVE_HTTP_TOKEN may be set where the tests run: only assert when it is not.
+        if std::env::var_os(TOKEN_ENV).is_none() {
+            let e = args.plan().err().expect("refused").to_string();
+            assert!(e.contains("refusing to serve on 0.0.0.0:8080"), "{e}");
+        }
+        let with_token = IntegrationArgs {
+            http_token: Some("0123456789abcdef".into()),
+            ..args
+        };
+        assert!(with_token.plan().is_ok());
+    }
+}
