@@ -24,7 +24,13 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 # System libraries behind -sys crates:
 #  - libclang-dev, clang: bindgen for nokhwa's V4L2 bindings (edge camera support)
 #  - pkg-config, libfontconfig1-dev, libfreetype-dev, fonts-dejavu-core: plotters' text
-packages=(build-essential pkg-config libclang-dev clang libfontconfig1-dev libfreetype-dev fonts-dejavu-core)
+#  - mosquitto: the MQTT broker the edge tests start on a loopback port (skipped without)
+packages=(build-essential pkg-config libclang-dev clang libfontconfig1-dev libfreetype-dev fonts-dejavu-core mosquitto)
+if [ "$mode" = full ]; then
+  # scripts/test-web-page.sh: the staff page in headless Chromium over the DevTools
+  # protocol (python3-websocket), and curl for the scripts that poll the kiosk's API.
+  packages+=(chromium python3-websocket curl)
+fi
 if [ "$cross" = 1 ]; then
   packages+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
 fi

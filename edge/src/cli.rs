@@ -11,13 +11,13 @@ use sleeve_shared::manifest::Precision;
 use crate::bench::{StageStats, peak_rss_kib};
 use crate::bundle::Bundle;
 use crate::catalogue::CatalogueArgs;
+use crate::classify::{ClassifyOptions, classify_image};
 use crate::display::Screen;
 use crate::display::png::PngSnapshots;
 use crate::engine::{Engine, Layout, MULTITHREAD, PlanOptions, ms};
-use crate::finder::{find_sleeve, rectify};
 use crate::kiosk::{Kiosk, KioskOptions};
 use crate::notify::Notifier;
-use crate::output::{JsonLines, analysis_json};
+use crate::output::JsonLines;
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::reuse::ReuseConfig;
 use crate::source::files::read_rgb;
@@ -209,6 +209,8 @@ pub struct RunArgs {
     decision: DecisionArgs,
     #[command(flatten)]
     catalogue: CatalogueArgs,
+    #[command(flatten)]
+    integration: Box<crate::integration::IntegrationArgs>,
     /// Stop after this many frames.
     #[arg(long)]
     max_frames: Option<u64>,
@@ -419,7 +421,15 @@ fn open_synthetic(
 }
 
 fn run_kiosk(a: RunArgs) -> anyhow::Result<()> {
+    let plan = a.integration.plan()?;
     let engine = load_engine(&a.model)?;
+    let integration = if a.integration.enabled() {
+        let (model, catalogue) = (a.model.clone(), a.catalogue.clone());
+        let factory = move || Ok((load_engine(&model)?, catalogue.recogniser(&model.bundle)?));
+        Some(plan.start(&engine, &a.model.bundle, a.model.f16, Box::new(factory))?)
+    } else {
+        None
+    };
     let pipeline = Pipeline::new(engine, pipeline_config(&a.decision))
         .with_recogniser(a.catalogue.recogniser(&a.model.bundle)?);
     let mut source = open_source(
@@ -444,6 +454,10 @@ fn run_kiosk(a: RunArgs) -> anyhow::Result<()> {
         #[cfg(not(feature = "simulator"))]
         bail!("--simulator: build with `--features simulator` (needs SDL2 development files)");
     }
+    if let Some(i) = &integration {
+        i.hub().set_source(source.describe());
+        screens.extend(i.screen());
+    }
     let json = match &a.json {
         Some(p) => JsonLines::file(p)?,
         None => JsonLines::stdout(),
@@ -459,7 +473,14 @@ fn run_kiosk(a: RunArgs) -> anyhow::Result<()> {
             every_frame: a.every_frame,
         },
     };
-    let summary = kiosk.run(source.as_mut(), stop, |_| {})?;
+    let summary = kiosk.run(source.as_mut(), stop, |r| {
+        if let Some(i) = &integration {
+            i.observe(r);
+        }
+    })?;
+    if let Some(i) = integration {
+        i.finish(&summary);
+    }
     tracing::info!(
         frames = summary.frames,
         sleeves = summary.sleeves,
@@ -483,54 +504,25 @@ fn run_kiosk(a: RunArgs) -> anyhow::Result<()> {
 
 fn classify(a: ClassifyArgs) -> anyhow::Result<()> {
     let engine = load_engine(&a.model)?;
-    let rect = engine.classifier().preprocess_config().input_size.max(
-        engine
-            .detector()
-            .map(|d| d.preprocess_config().input_size)
-            .unwrap_or(0),
-    );
     let recogniser = a.catalogue.recogniser(&a.model.bundle)?;
+    let opts = ClassifyOptions {
+        top_k: a.top_k,
+        find: a.find,
+        views: a.views,
+    };
     let mut out = JsonLines::stdout();
     let mut failures = 0;
     for path in &a.images {
         let t = Instant::now();
-        let result = (|| -> anyhow::Result<serde_json::Value> {
-            let img = read_rgb(path)?;
-            let (cover, sleeve) = if a.find {
-                let q = find_sleeve(&img, &Default::default())
-                    .context("no sleeve found in the image")?;
-                (
-                    rectify(&img, &q, rect).context("degenerate sleeve outline")?,
-                    Some(q),
-                )
-            } else {
-                (img, None)
-            };
-            let analysis = crate::views::analyze_views(&engine, &cover, a.views)?;
-            let mut v = analysis_json(&analysis, engine.labels(), engine.pa_threshold());
-            let labels = engine.labels();
-            v["top"] = json!(
-                analysis
-                    .top_k(a.top_k)
-                    .top
-                    .iter()
-                    .map(|g| json!({
-                        "genre": labels.name(g.index as usize).unwrap_or("?"), "p": g.score,
-                    }))
-                    .collect::<Vec<_>>()
-            );
-            v["image"] = json!(path);
-            v["sleeve"] = json!(sleeve);
-            if let Some(r) = &recogniser {
-                let rec = r.recognise(&cover);
-                v["record"] = json!(rec.record);
-                v["record_score"] = json!(rec.best_score);
-            }
-            v["latency_ms"] = json!(ms(t));
-            Ok(v)
-        })();
+        let result = read_rgb(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|img| classify_image(&engine, recogniser.as_ref(), img, &opts));
         match result {
-            Ok(v) => out.write(&v)?,
+            Ok(mut v) => {
+                v["image"] = json!(path);
+                v["latency_ms"] = json!(ms(t));
+                out.write(&v)?
+            }
             Err(e) => {
                 failures += 1;
                 tracing::error!(image = %path.display(), "{e:#}");

@@ -25,4 +25,9 @@ pub trait Screen {
     fn is_open(&self) -> bool {
         true
     }
+
+    /// Whether frame `index` will be shown; the loop renders only frames some screen wants.
+    fn wants(&self, _index: u64) -> bool {
+        true
+    }
 }

@@ -118,7 +118,8 @@ impl Kiosk {
             if let Some(ev) = &report.record_event {
                 tracing::info!(frame = report.index, event = ?ev, "record changed");
             }
-            if !self.screens.is_empty() {
+            // Rendering costs milliseconds: only when some screen shows this frame.
+            if self.screens.iter().any(|s| s.wants(report.index)) {
                 let screen = render(&ScreenState {
                     frame: &frame.image,
                     sleeve: report.sleeve.as_ref(),

@@ -17,6 +17,9 @@
 //! With a store catalogue (`catalogue.slvc`), [`catalogue`] recognises the store's own
 //! records from the rectified sleeve and the kiosk shows the record instead of the genre.
 //!
+//! [`serve`] (local HTTP API, server-sent events, staff page) and [`mqtt`] pass decisions
+//! and health on to store systems without ever holding up the frame loop.
+//!
 //! [`pipeline`] ties 2–4 together with per-stage timings; [`bench`], [`doctor`] and
 //! [`cli`] implement the `sleeve-edge` subcommands.
 #![warn(missing_docs)]
@@ -24,6 +27,7 @@
 pub mod bench;
 pub mod bundle;
 pub mod catalogue;
+pub mod classify;
 pub mod cli;
 pub mod display;
 pub mod doctor;
@@ -33,12 +37,16 @@ pub mod finder;
 #[cfg(feature = "testkit")]
 #[doc(hidden)]
 pub mod fixtures;
+pub mod integration;
 pub mod joint;
 pub mod kiosk;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod reuse;
+pub mod serve;
 pub mod source;
 pub mod stabilize;
 pub mod views;

@@ -2,13 +2,18 @@
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::prelude::*;
 
 fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_filter(filter),
         )
-        .with_writer(std::io::stderr)
+        // The last warning/error, for the HTTP API's status (whatever RUST_LOG says).
+        .with(sleeve_edge::serve::LastErrorLayer)
         .init();
     let cli = sleeve_edge::cli::Cli::parse();
     if let Err(e) = sleeve_edge::cli::run(cli) {

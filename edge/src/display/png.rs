@@ -47,6 +47,10 @@ pub fn write_png(path: &Path, img: &RgbImage) -> Result<()> {
 }
 
 impl Screen for PngSnapshots {
+    fn wants(&self, index: u64) -> bool {
+        index.is_multiple_of(self.every)
+    }
+
     fn show(&mut self, index: u64, screen: &RgbImage) -> Result<()> {
         if index.is_multiple_of(self.every) {
             write_png(&self.path_of(index), screen)?;

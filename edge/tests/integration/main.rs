@@ -9,5 +9,8 @@ mod hostile;
 mod joint;
 mod kiosk;
 mod models;
+#[cfg(feature = "mqtt")]
+mod mqtt;
+mod serve;
 mod sources;
 mod watchdog;
