@@ -101,7 +101,7 @@ pub struct JointArgs {
 }
 
 fn joint_cmd(a: JointArgs) -> Result<()> {
-    use crate::joint_bundle::{JointBundleOptions, add_joint_model};
+    use sleeve_export::joint_bundle::{JointBundleOptions, add_joint_model};
     let m = read_manifest(&a.bundle)?;
     let d = m.detector.as_ref().context("the bundle has no detector")?;
     let cfg = &d.model.preprocess;
@@ -117,7 +117,7 @@ fn joint_cmd(a: JointArgs) -> Result<()> {
         keep_separate: !a.drop_separate,
         check_inputs: inputs,
         tolerance: a.tolerance,
-        merge: crate::joint::JointOptions {
+        merge: sleeve_export::joint::JointOptions {
             min_shared_convs: a.min_shared_convs,
         },
         command,

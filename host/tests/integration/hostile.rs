@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use sleeve_shared::fsutil::sha256_file;
 use sleeve_shared::manifest::{BundleManifest, MANIFEST_FILE};
 
-fn sleeve_cmd(args: &[&str]) -> Command {
+pub(crate) fn sleeve_cmd(args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_sleeve"));
     c.args(args).env("RUST_LOG", "warn");
     c
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -22,7 +22,7 @@ fn text(out: &Output) -> String {
 }
 
 /// Runs `sleeve`; asserts exit `want`, no panic, and every needle in the output.
-fn expect(args: &[&str], want: i32, needles: &[&str]) -> String {
+pub(crate) fn expect(args: &[&str], want: i32, needles: &[&str]) -> String {
     let out = sleeve_cmd(args).output().expect("sleeve runs");
     let t = text(&out);
     let code = out.status.code().unwrap_or(-1);
@@ -36,7 +36,7 @@ fn expect(args: &[&str], want: i32, needles: &[&str]) -> String {
 }
 
 /// Checks a bundle the way the kiosk does: a valid manifest and every file's SHA-256.
-fn bundle_is_valid(dir: &Path) -> Result<BundleManifest, String> {
+pub(crate) fn bundle_is_valid(dir: &Path) -> Result<BundleManifest, String> {
     let text = std::fs::read_to_string(dir.join(MANIFEST_FILE)).map_err(|e| e.to_string())?;
     let m = BundleManifest::from_json(&text).map_err(|e| e.to_string())?;
     let mut files = m.classifier.files.clone();
@@ -153,7 +153,7 @@ fn export_verify_refuses_hostile_manifests() {
     );
 }
 
-fn count_files(dir: &Path, ext: &str) -> usize {
+pub(crate) fn count_files(dir: &Path, ext: &str) -> usize {
     let mut n = 0;
     for e in std::fs::read_dir(dir).unwrap() {
         let p = e.unwrap().path();

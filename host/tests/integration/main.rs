@@ -3,3 +3,4 @@
 //! code 101) and that the error names the input.
 
 mod hostile;
+mod interrupted;

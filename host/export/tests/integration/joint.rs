@@ -4,7 +4,7 @@
 
 use burn::tensor::Device;
 use sleeve_detector::{SsdLite, anchor_config_for};
-use sleeve_export::cli::random_inputs;
+use sleeve_export::images::random_inputs;
 use sleeve_export::joint::{JOINT_OUTPUTS, JointError, JointOptions, check_joint, merge_joint};
 use sleeve_export::pipeline::{ExportSpec, PARITY_TOLERANCE, export_checked, int8_weights};
 use sleeve_export::proto;
