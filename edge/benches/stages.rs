@@ -195,7 +195,10 @@ fn main() {
     );
     if let Some(dir) = std::env::var_os("SLEEVE_BENCH_BUNDLE") {
         let rectified = rectify(&frame, &quad, 320).expect("rectifiable");
-        stages.insert("models".into(), bench_models(std::path::Path::new(&dir), &rectified));
+        stages.insert(
+            "models".into(),
+            bench_models(std::path::Path::new(&dir), &rectified),
+        );
     }
 
     let anchors_cfg = AnchorConfig::ssdlite_320();

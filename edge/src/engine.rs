@@ -341,12 +341,12 @@ impl Detector {
     /// Decoded, non-maximum-suppressed labels from the model's box deltas `[4·A]` and
     /// logits `[A]`, best first.
     pub fn decode(&self, boxes: &[f32], logits: &[f32]) -> Result<Vec<PaBox>> {
-        decode_detections(&self.anchors, self.variances, boxes, logits, &self.decode).map_err(
-            |e| EdgeError::Inference {
+        decode_detections(&self.anchors, self.variances, boxes, logits, &self.decode).map_err(|e| {
+            EdgeError::Inference {
                 model: "detector",
                 message: e.to_string(),
-            },
-        )
+            }
+        })
     }
 }
 

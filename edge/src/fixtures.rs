@@ -139,11 +139,15 @@ pub fn tiny_joint_onnx(size: u32, num_labels: usize) -> Vec<u8> {
         }
     };
     for n in &mut g.node {
-        n.output.iter_mut().for_each(|o| rename(o, "logits", "pa_logits"));
+        n.output
+            .iter_mut()
+            .for_each(|o| rename(o, "logits", "pa_logits"));
     }
     for n in c.node {
         let mut n = n;
-        n.output.iter_mut().for_each(|o| rename(o, "logits", "genre_logits"));
+        n.output
+            .iter_mut()
+            .for_each(|o| rename(o, "logits", "genre_logits"));
         g.node.push(n);
     }
     g.initializer.extend(c.initializer);

@@ -378,7 +378,11 @@ impl BundleManifest {
             }
             check_model("joint", &j.model, 3)?;
             if j.shared.weights_sha256.len() != 64
-                || !j.shared.weights_sha256.bytes().all(|b| b.is_ascii_hexdigit())
+                || !j
+                    .shared
+                    .weights_sha256
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit())
             {
                 return Err(ManifestError::BadHash("joint shared weights".into()));
             }
@@ -792,7 +796,11 @@ mod tests {
                 }],
                 selected: Precision::Int8Weights,
                 input_name: "image".into(),
-                output_names: alloc::vec!["genre_logits".into(), "boxes".into(), "pa_logits".into()],
+                output_names: alloc::vec![
+                    "genre_logits".into(),
+                    "boxes".into(),
+                    "pa_logits".into()
+                ],
                 preprocess: PreprocessConfig::signed_unit(320),
             },
             shared: SharedPrefix {
@@ -829,7 +837,10 @@ mod tests {
         // ... which without the joint model is a missing file.
         let mut none = only.clone();
         none.joint = None;
-        assert!(matches!(none.validate(), Err(ManifestError::MissingFile(_))));
+        assert!(matches!(
+            none.validate(),
+            Err(ManifestError::MissingFile(_))
+        ));
 
         // A joint model in a format-1 manifest, without a detector, with two outputs or
         // a bad digest: refused with the reason.
@@ -848,7 +859,10 @@ mod tests {
             let mut m = joint.clone();
             edit(&mut m);
             let err = BundleManifest::from_json(&m.to_json()).expect_err(want);
-            assert!(err.to_string().contains(want), "expected '{want}' in: {err}");
+            assert!(
+                err.to_string().contains(want),
+                "expected '{want}' in: {err}"
+            );
         }
         let err = BundleManifest::from_json("{\"format_version\": 3}").unwrap_err();
         assert!(err.to_string().contains("reads 1 to 2"), "{err}");

@@ -25,7 +25,9 @@ fn format_1_bundles_still_load_and_run() {
     let a = e.analyze(&tiny_cover(1, 160, true)).unwrap();
     assert_eq!(a.top_k(1).best().unwrap().index, 1);
     assert!(a.pa_score > 0.9);
-    let err = load(dir.path(), Layout::Joint).err().expect("no joint model");
+    let err = load(dir.path(), Layout::Joint)
+        .err()
+        .expect("no joint model");
     assert!(err.to_string().contains("no joint model"), "{err}");
 }
 
@@ -49,7 +51,12 @@ fn joint_model_gives_the_separate_models_answers() {
         // The separate classifier reads a 64² resample, the joint one 160²: the mean
         // colour barely moves.
         for (a, b) in j.raw_probs.iter().zip(&s.raw_probs) {
-            assert!((a - b).abs() < 0.01, "{:?} vs {:?}", j.raw_probs, s.raw_probs);
+            assert!(
+                (a - b).abs() < 0.01,
+                "{:?} vs {:?}",
+                j.raw_probs,
+                s.raw_probs
+            );
         }
         // The detector part is the same graph at the same size.
         assert_eq!(j.pa.len(), s.pa.len());
@@ -68,8 +75,13 @@ fn joint_only_bundle_runs_and_is_verified() {
     let a = e.analyze(&tiny_cover(3, 160, true)).unwrap();
     assert_eq!(a.top_k(1).best().unwrap().index, 3);
     assert!(a.pa_score > 0.9);
-    let err = load(dir.path(), Layout::Separate).err().expect("no separate files");
-    assert!(err.to_string().contains("classifier has no f32 file"), "{err}");
+    let err = load(dir.path(), Layout::Separate)
+        .err()
+        .expect("no separate files");
+    assert!(
+        err.to_string().contains("classifier has no f32 file"),
+        "{err}"
+    );
     // A modified joint file is refused before anything runs.
     let f = dir.path().join("sleeve.onnx");
     let mut bytes = std::fs::read(&f).unwrap();
@@ -77,5 +89,8 @@ fn joint_only_bundle_runs_and_is_verified() {
     bytes[last] ^= 1;
     std::fs::write(&f, bytes).unwrap();
     let err = Bundle::load(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("joint file sleeve.onnx fails its SHA-256"), "{err}");
+    assert!(
+        err.contains("joint file sleeve.onnx: SHA-256 mismatch"),
+        "{err}"
+    );
 }

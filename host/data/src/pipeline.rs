@@ -98,7 +98,7 @@ pub fn import_into(
     let mut ds = Dataset::open_or_create(out)?;
     remove_stale_temp_files(ds.root());
     let only = sel.canonical_genres();
-    let ingest_report = ingest(&mut ds, src.kind(), parsed, only.as_deref());
+    let ingest_report = ingest(&mut ds, src.kind(), parsed, only.as_deref())?;
     let dedupe_report = dedupe(ds.rows_mut(), dd);
     let selected_away = select(ds.rows_mut(), sel, false);
     ds.save()?;

@@ -150,7 +150,11 @@ fn single_input(g: &GraphProto, what: &str) -> Result<ValueInfoProto, JointError
 
 /// Keys of every tensor of a graph, computed in node order (ONNX graphs are topologically
 /// sorted). Returns name → key.
-fn tensor_keys(g: &GraphProto, input: &str, what: &str) -> Result<HashMap<String, String>, JointError> {
+fn tensor_keys(
+    g: &GraphProto,
+    input: &str,
+    what: &str,
+) -> Result<HashMap<String, String>, JointError> {
     let mut keys: HashMap<String, String> = HashMap::new();
     keys.insert(input.to_string(), "input".into());
     for t in &g.initializer {
@@ -278,8 +282,11 @@ pub fn merge_joint(
     // Classifier tensor name → joint name.
     let mut map: HashMap<String, String> = HashMap::new();
     map.insert(c_in.name.clone(), d_in.name.clone());
-    let c_inits: HashMap<&str, &TensorProto> =
-        gc.initializer.iter().map(|t| (t.name.as_str(), t)).collect();
+    let c_inits: HashMap<&str, &TensorProto> = gc
+        .initializer
+        .iter()
+        .map(|t| (t.name.as_str(), t))
+        .collect();
     let fresh = |base: &str, taken: &mut HashSet<String>| {
         proto::fresh_name(taken, &format!("{CLASSIFIER_PREFIX}{base}"))
     };
@@ -481,7 +488,9 @@ pub fn check_joint(
         .and_then(|x| x.shape.last().copied())
         .ok_or_else(|| graph_err("no inputs to compare on"))?;
     let load = |m: &ModelProto| -> Result<TractModel, JointError> {
-        Ok(TractModel::load(&proto::encode(&with_input_size(m, size)?))?)
+        Ok(TractModel::load(&proto::encode(&with_input_size(
+            m, size,
+        )?))?)
     };
     let j = load(joint)?;
     let c = load(classifier)?;

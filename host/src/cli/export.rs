@@ -108,7 +108,11 @@ fn joint_cmd(a: JointArgs) -> Result<()> {
     let s = cfg.input_size as usize;
     let mut inputs = random_inputs(&[1, 3, s, s], 3, 15);
     if let Some(data) = &a.data {
-        inputs.extend(load_samples(data, a.count, cfg)?.into_iter().map(|x| x.tensor));
+        inputs.extend(
+            load_samples(data, a.count, cfg)?
+                .into_iter()
+                .map(|x| x.tensor),
+        );
     }
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let (_, report) = add_joint_model(&JointBundleOptions {

@@ -47,18 +47,28 @@ fn moments(full: Duration) -> impl Iterator<Item = Duration> {
     (0..6u32).map(move |i| full.mul_f64(0.15 + 0.2 * f64::from(i)))
 }
 
-/// A folder-per-genre tree of `per` distinct small PNG covers for two genres.
+/// A folder-per-genre tree of `per` distinct noisy 64x64 PNG covers for two genres (each
+/// file is larger than the 8 KiB a "full disk" run may write).
 fn covers(dir: &Path, per: u32) {
-    for (g, base) in [("rock", [200u8, 40, 40]), ("pop", [40u8, 40, 200])] {
+    for (g, base) in [("rock", [160u8, 30, 30]), ("pop", [30u8, 30, 160])] {
         let d = dir.join(g);
         std::fs::create_dir_all(&d).unwrap();
         for i in 0..per {
-            let img = image::RgbImage::from_fn(40, 40, |x, y| {
-                let n = ((x * (i + 3) + y * 17 + i * 29) % 50) as u8;
+            let img = image::RgbImage::from_fn(64, 64, |x, y| {
+                // a pattern of its own per cover (what dedupe sees) plus low noise (so
+                // PNG cannot compress it below 8 KiB)
+                let pattern = ((x * (i + 3) + y * (17 + 2 * base[0] as u32) + i * 29) % 50) as u8;
+                let h = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503) ^ (i + 7) * 97)
+                    .wrapping_mul(2_246_822_519);
+                let noise = |shift: u32| ((h >> shift) & 15) as u8;
                 image::Rgb([
-                    base[0].saturating_add(n),
-                    base[1].saturating_add(n / 2),
-                    base[2].saturating_add((x * y % 23) as u8),
+                    base[0]
+                        .saturating_add(2 * pattern)
+                        .saturating_add(noise(28)),
+                    base[1].saturating_add(pattern).saturating_add(noise(20)),
+                    base[2]
+                        .saturating_add(((x * y) % 23) as u8)
+                        .saturating_add(noise(12)),
                 ])
             });
             img.save(d.join(format!("{g}{i}.png"))).unwrap();
@@ -83,7 +93,11 @@ fn dataset_import_killed_or_out_of_space_resumes_to_the_same_manifest() {
     let reference = tmp.path().join("ref");
     let r = reference.to_str().unwrap();
     let t0 = Instant::now();
-    expect(&["dataset", "import", "--from", "folder", s, "--out", r], 0, &[]);
+    expect(
+        &["dataset", "import", "--from", "folder", s, "--out", r],
+        0,
+        &[],
+    );
     let full = t0.elapsed();
     let want = manifest_rows(&reference);
     assert!(want.len() > 20, "{want:?}");
@@ -91,7 +105,10 @@ fn dataset_import_killed_or_out_of_space_resumes_to_the_same_manifest() {
     let d = tmp.path().join("d");
     let ds = d.to_str().unwrap();
     for at in moments(full) {
-        kill_after(&["dataset", "import", "--from", "folder", s, "--out", ds], at);
+        kill_after(
+            &["dataset", "import", "--from", "folder", s, "--out", ds],
+            at,
+        );
         if d.join("manifest.csv").exists() {
             // whatever was recorded is readable and a subset of the full import
             for row in manifest_rows(&d) {
@@ -99,7 +116,11 @@ fn dataset_import_killed_or_out_of_space_resumes_to_the_same_manifest() {
             }
         }
     }
-    expect(&["dataset", "import", "--from", "folder", s, "--out", ds], 0, &[]);
+    expect(
+        &["dataset", "import", "--from", "folder", s, "--out", ds],
+        0,
+        &[],
+    );
     assert_eq!(manifest_rows(&d), want);
 
     // out of space: a clear error naming the dataset, and an earlier dataset untouched
@@ -117,7 +138,15 @@ fn synth_killed_or_out_of_space_leaves_a_consistent_output() {
     let ds = d.to_str().unwrap();
     let args = |per: &'static str| {
         vec![
-            "synth", "covers", "--out", ds, "--size", "96", "--per-genre", per, "--force",
+            "synth",
+            "covers",
+            "--out",
+            ds,
+            "--size",
+            "96",
+            "--per-genre",
+            per,
+            "--force",
         ]
     };
     let consistent = |when: &str| {
@@ -170,8 +199,22 @@ fn training_killed_or_out_of_space_resumes_from_its_checkpoint() {
     let (dd, rs) = (data.to_str().unwrap(), run.to_str().unwrap());
     let train = |resume: bool| {
         let mut a = vec![
-            "train", "classifier", "--arch", "scratch", "--data", dd, "--out", rs, "--size",
-            "32", "--epochs", "4", "--batch-size", "4", "--patience", "0",
+            "train",
+            "classifier",
+            "--arch",
+            "scratch",
+            "--data",
+            dd,
+            "--out",
+            rs,
+            "--size",
+            "32",
+            "--epochs",
+            "4",
+            "--batch-size",
+            "4",
+            "--patience",
+            "0",
         ];
         if resume {
             a.push("--resume");
@@ -201,8 +244,20 @@ fn training_killed_or_out_of_space_resumes_from_its_checkpoint() {
     let other = tmp.path().join("other");
     let os = other.to_str().unwrap();
     let out = sleeve_on_a_full_disk(&[
-        "train", "classifier", "--arch", "scratch", "--data", dd, "--out", os, "--size", "32",
-        "--epochs", "2", "--batch-size", "4",
+        "train",
+        "classifier",
+        "--arch",
+        "scratch",
+        "--data",
+        dd,
+        "--out",
+        os,
+        "--size",
+        "32",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
     ]);
     failed_cleanly(&out, os);
 }

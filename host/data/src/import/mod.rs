@@ -109,12 +109,15 @@ pub const MAX_GENRE_LEN: usize = 64;
 ///   keep the first when the genre agrees, and drop all of them when it does not.
 /// * local images: read, fully decoded, hashed and stored under `images/`; unreadable or
 ///   corrupt files are issues.
+///
+/// Fails (nothing appended) when an image cannot be written into the dataset (a full disk,
+/// no permission): that is a problem of the destination, not of one input row.
 pub fn ingest(
     ds: &mut Dataset,
     source: &str,
     parsed: Parsed,
     only_genres: Option<&[String]>,
-) -> IngestReport {
+) -> Result<IngestReport, crate::DataError> {
     let mut report = IngestReport {
         issues: parsed.issues,
         ..Default::default()
@@ -234,7 +237,7 @@ pub fn ingest(
     // 3. local images: decode + store in parallel.
     let store = ImageStore::new(ds.root());
     let pb = progress_bar(staged.len() as u64, "importing");
-    let results: Vec<Result<ManifestRow, Issue>> = staged
+    let results: Vec<Result<ManifestRow, RowFailure>> = staged
         .into_par_iter()
         .progress_with(pb.clone())
         .map(|(id, genre, c)| build_row(&store, source, id, genre, c))
@@ -251,10 +254,25 @@ pub fn ingest(
                 *report.per_genre.entry(row.genre.clone()).or_insert(0) += 1;
                 ds.rows_mut().push(row);
             }
-            Err(issue) => report.issues.push(issue),
+            Err(RowFailure::Skip(issue)) => report.issues.push(issue),
+            // the caller does not save the dataset: nothing of this import is kept
+            Err(RowFailure::Store(e)) => {
+                return Err(crate::DataError::Invalid(format!(
+                    "cannot store images in {}: {e}",
+                    ds.root().display()
+                )));
+            }
         }
     }
-    report
+    Ok(report)
+}
+
+/// Why a candidate did not become a row.
+enum RowFailure {
+    /// The input is at fault (unreadable, not an image): reported, row skipped.
+    Skip(Issue),
+    /// The dataset could not be written (a full disk): the import stops.
+    Store(String),
 }
 
 fn build_row(
@@ -263,7 +281,7 @@ fn build_row(
     id: String,
     genre: String,
     c: Candidate,
-) -> Result<ManifestRow, Issue> {
+) -> Result<ManifestRow, RowFailure> {
     let mut row = ManifestRow {
         id,
         genre,
@@ -276,16 +294,20 @@ fn build_row(
         ImageSource::Url(u) => row.url = u,
         ImageSource::Local(path) => {
             let bytes = std::fs::read(&path).map_err(|e| {
-                Issue::new(
+                RowFailure::Skip(Issue::new(
                     &c.origin,
                     format!("cannot read {}: {e}; skipped", path.display()),
-                )
+                ))
             })?;
-            let info = inspect_image(&bytes)
-                .map_err(|e| Issue::new(&c.origin, format!("{}: {e}; skipped", path.display())))?;
+            let info = inspect_image(&bytes).map_err(|e| {
+                RowFailure::Skip(Issue::new(
+                    &c.origin,
+                    format!("{}: {e}; skipped", path.display()),
+                ))
+            })?;
             let rel = store
                 .put(&info, &bytes)
-                .map_err(|e| Issue::new(&c.origin, format!("cannot store image: {e}")))?;
+                .map_err(|e| RowFailure::Store(format!("{}: {e}", c.origin)))?;
             row.sha256 = info.sha256;
             row.path = rel;
             row.width = Some(info.width);

@@ -120,7 +120,11 @@ fn fine_tuned_upper_blocks_share_only_the_common_prefix() {
     let c = export_classifier(&tuned);
     let d = export_detector(base, &device);
     let (joint, report) = merge_joint(&c, &d, &JointOptions::default()).expect("merge");
-    assert_eq!(report.classifier_only_convs, 3 + 1, "block 16 (3 convs) + the last 1x1");
+    assert_eq!(
+        report.classifier_only_convs,
+        3 + 1,
+        "block 16 (3 convs) + the last 1x1"
+    );
     assert_eq!(report.shared_convs, convs(&c) - 4);
     let first = report.first_unshared.clone().unwrap();
     assert!(first.contains("blocks.16"), "{first}");
@@ -138,7 +142,10 @@ fn different_backbones_are_refused_with_the_first_difference() {
     let c = export_classifier(&cls);
     let d = export_detector(other, &device);
     let err = merge_joint(&c, &d, &JointOptions::default()).expect_err("refused");
-    assert!(matches!(err, JointError::NotShared { shared: 0, .. }), "{err}");
+    assert!(
+        matches!(err, JointError::NotShared { shared: 0, .. }),
+        "{err}"
+    );
     let msg = err.to_string();
     assert!(msg.contains("do not share their backbone"), "{msg}");
     assert!(msg.contains("stem.conv.weight"), "{msg}");
