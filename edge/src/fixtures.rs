@@ -154,7 +154,7 @@ pub fn tiny_joint_onnx(size: u32, num_labels: usize) -> Vec<u8> {
     let mut outputs = c.output;
     outputs[0].name = TINY_JOINT_OUTPUTS[0].into();
     g.output[1].name = TINY_JOINT_OUTPUTS[2].into();
-    outputs.extend(g.output.drain(..));
+    outputs.append(&mut g.output);
     g.output = outputs;
     g.name = "tiny_joint".into();
     model(g)

@@ -76,8 +76,9 @@ pub enum JointError {
         "the classifier and the detector do not share their backbone: {shared} convolution(s) \
          in common, at least {required} needed. First difference: the classifier's weight \
          '{classifier_weight}' (sha256 {classifier_sha}) vs the detector's '{detector_weight}' \
-         (sha256 {detector_sha}). A joint model needs both trained on the same frozen \
-         backbone weights; ship them as separate models instead"
+         (sha256 {detector_sha}).{} A joint model needs both trained on the same frozen \
+         backbone weights; ship them as separate models instead",
+        equal_weights_note(*.weights_equal)
     )]
     NotShared {
         /// Convolutions shared.
@@ -92,6 +93,8 @@ pub enum JointError {
         detector_weight: String,
         /// Its content hash.
         detector_sha: String,
+        /// The two weights are equal (something else about the convolution differs).
+        weights_equal: bool,
     },
     /// A graph is not shaped as expected.
     #[error("joint model: {0}")]
@@ -433,12 +436,23 @@ fn not_shared(
     let (classifier_weight, classifier_sha) = pick(&cw, c_keys);
     let (detector_weight, detector_sha) = pick(&dw, d_keys);
     JointError::NotShared {
+        weights_equal: classifier_sha == detector_sha,
         shared,
         required: opts.min_shared_convs,
         classifier_weight,
         classifier_sha,
         detector_weight,
         detector_sha,
+    }
+}
+
+/// The sentence [`JointError::NotShared`] adds when the first unshared weights are equal.
+fn equal_weights_note(weights_equal: bool) -> &'static str {
+    if weights_equal {
+        " The weights are equal; the convolution's other inputs differ (in an int8-full \
+         graph: the activation scales, calibrated on each model's own data)."
+    } else {
+        ""
     }
 }
 

@@ -58,7 +58,7 @@ fn covers(dir: &Path, per: u32) {
                 // a pattern of its own per cover (what dedupe sees) plus low noise (so
                 // PNG cannot compress it below 8 KiB)
                 let pattern = ((x * (i + 3) + y * (17 + 2 * base[0] as u32) + i * 29) % 50) as u8;
-                let h = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503) ^ (i + 7) * 97)
+                let h = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503) ^ ((i + 7) * 97))
                     .wrapping_mul(2_246_822_519);
                 let noise = |shift: u32| ((h >> shift) & 15) as u8;
                 image::Rgb([
