@@ -349,3 +349,107 @@ fn out_of_range_command_line_numbers_are_refused() {
         &["f_%0999999999d.png", "at most 20"],
     );
 }
+
+/// `sleeve-edge run --files DIR --json FILE` with no file allowed past `limit_kib` (writes
+/// then fail with EFBIG, as on a full disk).
+fn run_json_with_a_size_limit(
+    b: &str,
+    frames: &Path,
+    json: &Path,
+    limit_kib: u32,
+) -> (i32, String) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "trap '' XFSZ; ulimit -f {}; exec \"$0\" \"$@\"",
+            limit_kib * 2
+        ))
+        .arg(env!("CARGO_BIN_EXE_sleeve-edge"))
+        .args(["run", "--bundle", b, "--files"])
+        .arg(frames)
+        .args([
+            "--whole-frame",
+            "--every-frame",
+            "--reuse-diff",
+            "0",
+            "--json",
+        ])
+        .arg(json)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("sh runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// Issue 18 (kill -9 and full disk): the kiosk's decisions file keeps every line written
+/// before a full disk or a kill -9; a full disk stops the run with an error naming the file.
+#[test]
+fn decisions_file_survives_a_full_disk_and_a_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let b = tiny_bundle(&tmp.path().join("b"));
+    let frames = tmp.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    for i in 0..60 {
+        tiny_cover(i % 5, 96, false)
+            .save(frames.join(format!("f{i:03}.png")))
+            .unwrap();
+    }
+    let whole_lines = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .matches('\n')
+            .count()
+    };
+    // an earlier day's lines, then a run on a "full disk" (1 KiB per file)
+    let json = tmp.path().join("decisions.jsonl");
+    std::fs::write(&json, "{\"event\":\"earlier\"}\n").unwrap();
+    let (code, text) = run_json_with_a_size_limit(&b, &frames, &json, 1);
+    assert_ne!(code, 101, "panicked:\n{text}");
+    assert_eq!(code, 1, "a full disk is an error:\n{text}");
+    assert!(
+        text.contains(json.to_str().unwrap()),
+        "names the file:\n{text}"
+    );
+    let kept = std::fs::read_to_string(&json).unwrap();
+    assert!(kept.starts_with("{\"event\":\"earlier\"}\n"), "{kept}");
+    assert!(kept.len() <= 1024, "{} bytes", kept.len());
+
+    // kill -9 mid-run: every complete line parses and the earlier ones are kept
+    let json = tmp.path().join("killed.jsonl");
+    std::fs::write(&json, "{\"event\":\"earlier\"}\n").unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sleeve-edge"))
+        .args(["run", "--bundle", &b, "--files"])
+        .arg(&frames)
+        .args([
+            "--whole-frame",
+            "--every-frame",
+            "--reuse-diff",
+            "0",
+            "--json",
+        ])
+        .arg(&json)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while whole_lines(&json) < 5 && t0.elapsed() < std::time::Duration::from_secs(60) {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&json).unwrap();
+    assert!(text.starts_with("{\"event\":\"earlier\"}\n"));
+    // a kill between two writes can leave at most one unterminated line at the end
+    let complete = text.rsplit_once('\n').map_or("", |(a, _)| a);
+    for line in complete.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+    assert!(complete.lines().count() >= 5, "{text}");
+}
