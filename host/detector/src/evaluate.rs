@@ -14,7 +14,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, anyhow};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sleeve_eval::detection::{
     DetectionReport, ImageDetections, ImageLevelReport, detection_report, image_level_report,
     image_max_scores,
@@ -31,7 +31,7 @@ use crate::train::eval_decode_params;
 pub const MAX_FPR: f64 = 0.02;
 
 /// Results on one evaluation set.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SetReport {
     /// Set name (`covers`, `scenes`).
     pub name: String,
@@ -102,11 +102,25 @@ pub fn evaluate_set(det: &dyn PaDetector, name: &str, samples: &[Sample]) -> Res
     })
 }
 
+/// Name of the JSON report [`write_reports`] writes.
+pub const REPORT_FILE: &str = "detector_eval.json";
+
+/// Reads a report written by [`write_reports`] (`sleeve eval detector --out`).
+pub fn read_reports(path: &Path) -> Result<Vec<SetReport>> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{} is not a `sleeve eval detector` report (a list of evaluation sets)",
+            path.display()
+        )
+    })
+}
+
 /// Writes the JSON report and one PR-curve PNG per set into `out`.
 pub fn write_reports(out: &Path, reports: &[SetReport]) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let json = serde_json::to_vec_pretty(reports)?;
-    let path = out.join("detector_eval.json");
+    let path = out.join(REPORT_FILE);
     write_atomic(&path, &json).with_context(|| format!("writing {}", path.display()))?;
     let curves: Vec<(&str, &sleeve_eval::PrCurve)> = reports
         .iter()

@@ -20,6 +20,7 @@ use sleeve_detector::data::{CoverPool, Split, preprocess_image};
 use sleeve_detector::evaluate::cover_set;
 use sleeve_detector::train::{VAL_SEED_SALT, ap50_of};
 use sleeve_nn::checkpoint::{Classifier, ClassifierMeta, load_any_classifier};
+use sleeve_nn::train::{SUMMARY_FILE, TrainSummary};
 use sleeve_shared::detect::{AnchorConfig, DecodeParams};
 use sleeve_shared::fsutil::write_atomic;
 use sleeve_shared::fusion::FusionParams;
@@ -199,8 +200,8 @@ pub const CALIBRATION_PNG: &str = "calibration.png";
 pub struct ClassifierSource {
     /// Directory holding `meta.json` and `model.bpk`.
     pub dir: PathBuf,
-    /// `summary.json` of the training run, when found.
-    pub summary: Option<serde_json::Value>,
+    /// The training run's summary, when found beside the classifier.
+    pub summary: Option<TrainSummary>,
 }
 
 /// Finds the classifier directory for a `sleeve train classifier` output: `path` itself
@@ -220,17 +221,13 @@ pub fn find_classifier(path: &Path) -> Result<ClassifierSource> {
             path.display()
         );
     };
-    let summary = [
-        dir.join("summary.json"),
-        dir.join("..").join("summary.json"),
-    ]
-    .into_iter()
-    .find(|p| p.is_file())
-    .map(|p| -> Result<serde_json::Value> {
-        let text = fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-        serde_json::from_slice(&text).with_context(|| format!("parsing {}", p.display()))
-    })
-    .transpose()?;
+    // the run folder is the classifier directory's parent (`--out`); a classifier copied
+    // elsewhere may carry the summary itself
+    let summary = [dir.clone(), dir.join("..")]
+        .into_iter()
+        .find(|d| d.join(SUMMARY_FILE).is_file())
+        .map(|d| TrainSummary::open(&d))
+        .transpose()?;
     Ok(ClassifierSource { dir, summary })
 }
 
@@ -615,7 +612,7 @@ fn number(v: &serde_json::Value, path: &[&str]) -> Option<f64> {
 
 fn classifier_metrics(
     meta: &ClassifierMeta,
-    summary: Option<&serde_json::Value>,
+    summary: Option<&TrainSummary>,
     m: &mut BTreeMap<String, f64>,
 ) {
     let mut put = |k: &str, v: Option<f64>| {
@@ -637,8 +634,8 @@ fn classifier_metrics(
         number(&meta.metrics, &["test", "macro_auc"]),
     );
     if let Some(s) = summary {
-        put("epochs", number(s, &["epochs"]));
-        put("fit_seconds", number(s, &["fit_seconds"]));
+        put("epochs", Some(s.epochs as f64));
+        put("fit_seconds", Some(s.fit_seconds));
     }
 }
 
@@ -669,27 +666,24 @@ fn detector_metrics(
             p.display()
         );
     }
+    let report = sleeve_detector::evaluate::REPORT_FILE;
     for p in explicit.into_iter().chain([
-        dir.join("detector_eval.json"),
-        dir.join("..").join("detector_eval.json"),
-        dir.join("eval").join("detector_eval.json"),
+        dir.join(report),
+        dir.join("..").join(report),
+        dir.join("eval").join(report),
     ]) {
         if !p.is_file() {
             continue;
         }
-        let v: serde_json::Value = serde_json::from_slice(
-            &fs::read(&p).with_context(|| format!("reading {}", p.display()))?,
-        )
-        .with_context(|| format!("parsing {}", p.display()))?;
-        for set in v.as_array().into_iter().flatten() {
-            let name = set.get("name").and_then(|n| n.as_str()).unwrap_or("set");
-            for (k, path) in [
-                ("ap50", &["boxes", "ap50"][..]),
-                ("ap75", &["boxes", "ap75"][..]),
-                ("ap50_95", &["boxes", "ap50_95"][..]),
-                ("image_auc", &["image_level", "auc"][..]),
+        for set in sleeve_detector::evaluate::read_reports(&p)? {
+            let name = &set.name;
+            for (k, x) in [
+                ("ap50", set.boxes.ap50),
+                ("ap75", set.boxes.ap75),
+                ("ap50_95", set.boxes.ap50_95),
+                ("image_auc", set.image_level.auc),
             ] {
-                if let Some(x) = number(set, path) {
+                if let Some(x) = x.filter(|x| x.is_finite()) {
                     m.insert(format!("detector.eval.{name}.{k}"), x);
                 }
             }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sleeve_shared::fsutil::{sha256_file, write_atomic};
 use sleeve_shared::preprocess::PreprocessConfig;
 
@@ -95,8 +95,10 @@ pub struct TrainPlan {
     pub device: Device,
 }
 
-/// Summary of a finished run (also written to `out/summary.json`).
-#[derive(Clone, Debug, Serialize)]
+/// Summary of a finished run (also written to `out/summary.json`; read back with
+/// [`TrainSummary::open`]).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrainSummary {
     /// Recipe name.
     pub recipe: String,
@@ -122,6 +124,20 @@ pub struct TrainSummary {
     pub stop_reason: String,
     /// Where the classifier was written.
     pub classifier: PathBuf,
+}
+
+/// File name of a run's [`TrainSummary`].
+pub const SUMMARY_FILE: &str = "summary.json";
+
+impl TrainSummary {
+    /// Reads `summary.json` of a run folder (`sleeve train classifier --out`). Fields an older
+    /// run did not write keep their defaults.
+    pub fn open(run_dir: &Path) -> Result<Self> {
+        let path = run_dir.join(SUMMARY_FILE);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a training summary", path.display()))
+    }
 }
 
 /// Runs a plan end to end: data, training, test evaluation, classifier directory.
@@ -294,7 +310,7 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
         Classifier::Scratch(m) => save_classifier(&summary.classifier, m, &meta)?,
     }
     write_json(&plan.out.join("history.json"), &outcome_state)?;
-    write_json(&plan.out.join("summary.json"), &summary)?;
+    write_json(&plan.out.join(SUMMARY_FILE), &summary)?;
     tracing::info!(
         "test accuracy {:.3}, macro AUC {:?}; classifier written to {}",
         summary.test_accuracy,
@@ -1170,5 +1186,31 @@ mod tests {
             assert_eq!(p[0].len(), 2);
             assert!((p[0].iter().sum::<f32>() - 1.0).abs() < 1e-4);
         }
+    }
+
+    #[test]
+    fn a_training_summary_round_trips_and_an_older_one_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = TrainSummary {
+            recipe: "pretrained-style-head".into(),
+            best_val_acc: 0.49,
+            epochs: 12,
+            fit_seconds: 33.5,
+            ..Default::default()
+        };
+        write_json(&dir.path().join(SUMMARY_FILE), &s).unwrap();
+        let back = TrainSummary::open(dir.path()).unwrap();
+        assert_eq!((back.epochs, back.fit_seconds), (12, 33.5));
+        assert_eq!(back.recipe, "pretrained-style-head");
+        // an older run wrote fewer fields
+        std::fs::write(dir.path().join(SUMMARY_FILE), r#"{"epochs": 3}"#).unwrap();
+        assert_eq!(TrainSummary::open(dir.path()).unwrap().epochs, 3);
+        // not a summary: the error names the file
+        std::fs::write(dir.path().join(SUMMARY_FILE), "[1, 2]").unwrap();
+        let e = format!("{:#}", TrainSummary::open(dir.path()).unwrap_err());
+        assert!(
+            e.contains(SUMMARY_FILE) && e.contains("not a training summary"),
+            "{e}"
+        );
     }
 }
