@@ -41,6 +41,80 @@ pub struct ModelPayload {
     pub preprocess: PreprocessConfig,
 }
 
+/// The detector part of a [`BundleSpec`].
+#[derive(Clone, Debug)]
+pub struct DetectorPayload {
+    /// Its ONNX files.
+    pub model: ModelPayload,
+    /// Anchor layout the heads were trained with.
+    pub anchors: AnchorConfig,
+    /// Score, NMS and count thresholds.
+    pub decode: DecodeParams,
+    /// The kiosk's PA decision threshold, when already calibrated on real covers (carried
+    /// over from an earlier bundle); `None` until `sleeve eval detector --calibrate`.
+    pub pa_threshold: Option<f32>,
+}
+
+/// What [`detector_from_bundle`] takes from an existing bundle.
+#[derive(Clone, Debug)]
+pub struct BundleDetector {
+    /// The detector's files (read back and checked against the manifest), anchors, decoding
+    /// and calibrated PA threshold.
+    pub payload: DetectorPayload,
+    /// The bundle's PA-aware fusion (fitted with that bundle's classifier).
+    pub fusion: Option<FusionParams>,
+    /// The bundle's `detector.*` and `export.detector.*` metrics.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// The detector of an existing bundle, for a new bundle that re-exports only the classifier
+/// (`sleeve export bundle --detector-bundle DIR`): the bundle is verified first (SHA-256 of
+/// every file, tract loads it), so what is carried over is exactly what was shipped.
+pub fn detector_from_bundle(dir: &Path) -> Result<BundleDetector> {
+    verify_bundle(dir).with_context(|| format!("--detector-bundle {}", dir.display()))?;
+    let m = read_manifest(dir)?;
+    let d = m.detector.as_ref().with_context(|| {
+        format!(
+            "--detector-bundle {}: the bundle has no detector",
+            dir.display()
+        )
+    })?;
+    let files = d
+        .model
+        .files
+        .iter()
+        .map(|f| {
+            let path = dir.join(&f.path);
+            fs::read(&path)
+                .map(|bytes| (f.precision, bytes))
+                .with_context(|| format!("reading {}", path.display()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let metrics = m
+        .metrics
+        .iter()
+        .filter(|(k, _)| k.starts_with("detector.") || k.starts_with("export.detector."))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    Ok(BundleDetector {
+        payload: DetectorPayload {
+            model: ModelPayload {
+                stem: "detector".into(),
+                files,
+                selected: d.model.selected,
+                input_name: d.model.input_name.clone(),
+                output_names: d.model.output_names.clone(),
+                preprocess: d.model.preprocess.clone(),
+            },
+            anchors: d.anchors.clone(),
+            decode: d.decode.clone(),
+            pa_threshold: d.pa_threshold,
+        },
+        fusion: m.fusion.clone(),
+        metrics,
+    })
+}
+
 /// Everything a bundle holds besides the files.
 #[derive(Clone, Debug)]
 pub struct BundleSpec {
@@ -51,7 +125,7 @@ pub struct BundleSpec {
     /// The classifier.
     pub classifier: ModelPayload,
     /// The detector, its anchors and decode parameters.
-    pub detector: Option<(ModelPayload, AnchorConfig, DecodeParams)>,
+    pub detector: Option<DetectorPayload>,
     /// Fitted PA fusion.
     pub fusion: Option<FusionParams>,
     /// Classifier temperature and abstain threshold fitted on validation data.
@@ -151,12 +225,11 @@ pub fn write_bundle(dir: &Path, spec: &BundleSpec) -> Result<BundleManifest> {
 fn write_bundle_into(dir: &Path, spec: &BundleSpec) -> Result<BundleManifest> {
     let classifier = write_model(dir, &spec.classifier)?;
     let detector = match &spec.detector {
-        Some((m, anchors, decode)) => Some(DetectorEntry {
-            model: write_model(dir, m)?,
-            anchors: anchors.clone(),
-            decode: decode.clone(),
-            // Calibrated on real covers after export (`sleeve eval detector --calibrate`).
-            pa_threshold: None,
+        Some(d) => Some(DetectorEntry {
+            model: write_model(dir, &d.model)?,
+            anchors: d.anchors.clone(),
+            decode: d.decode.clone(),
+            pa_threshold: d.pa_threshold,
         }),
         None => None,
     };

@@ -21,14 +21,13 @@ use sleeve_detector::evaluate::cover_set;
 use sleeve_detector::train::{VAL_SEED_SALT, ap50_of};
 use sleeve_nn::checkpoint::{Classifier, ClassifierMeta, load_any_classifier};
 use sleeve_nn::train::{SUMMARY_FILE, TrainSummary};
-use sleeve_shared::detect::{AnchorConfig, DecodeParams};
 use sleeve_shared::fsutil::write_atomic;
 use sleeve_shared::fusion::FusionParams;
 use sleeve_shared::manifest::Precision;
 use sleeve_shared::preprocess::PreprocessConfig;
 use tracing::{info, warn};
 
-use crate::bundle::{BundleSpec, ModelPayload, verify_bundle, write_bundle};
+use crate::bundle::{BundleSpec, DetectorPayload, ModelPayload, verify_bundle, write_bundle};
 use crate::images::load_tensor;
 use crate::parity::{argmax, compare_models};
 use crate::pipeline::{ExportSpec, Exported, export_checked, int8_full, int8_weights};
@@ -149,6 +148,9 @@ pub struct BundleOptions {
     pub classifier: PathBuf,
     /// `sleeve train detector` output (its `--out`, `best/`, or a `.bpk`/`.json`).
     pub detector: Option<PathBuf>,
+    /// Instead of `detector`: an existing bundle whose detector (files, anchors, decoding,
+    /// calibrated PA threshold, metrics) and fusion are carried over unchanged.
+    pub detector_bundle: Option<PathBuf>,
     /// Bundle directory to write.
     pub out: PathBuf,
     /// int8 forms to build (none: f32 only).
@@ -903,6 +905,26 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
     };
 
     // Detector.
+    ensure!(
+        o.detector.is_none() || o.detector_bundle.is_none(),
+        "give a detector checkpoint or a bundle to take the detector from, not both"
+    );
+    let carried = o
+        .detector_bundle
+        .as_deref()
+        .map(crate::bundle::detector_from_bundle)
+        .transpose()?;
+    if let Some(c) = &carried {
+        info!(
+            "detector carried over from {} ({} files; its fusion {})",
+            o.detector_bundle
+                .as_deref()
+                .unwrap_or(Path::new(""))
+                .display(),
+            c.payload.model.files.len(),
+            if c.fusion.is_some() { "too" } else { "absent" }
+        );
+    }
     let mut det_parts = None;
     if let Some(d) = &o.detector {
         let ddir = find_detector(d)?;
@@ -1027,11 +1049,21 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
         detector_metrics(ddir, o.detector_eval.as_deref(), dmeta, &mut metrics)?;
         add_form_metrics("export.detector", r, "ap50", &mut metrics);
     }
-    let fusion = find_fusion(
-        o.fusion.as_deref(),
-        det_parts.as_ref().map(|p| p.0.as_path()),
-        meta.labels.len(),
-    )?;
+    if let Some(c) = &carried {
+        metrics.extend(c.metrics.clone());
+    }
+    let fusion = match (
+        find_fusion(
+            o.fusion.as_deref(),
+            det_parts.as_ref().map(|p| p.0.as_path()),
+            meta.labels.len(),
+        )?,
+        &carried,
+    ) {
+        (Some(f), _) => Some(f),
+        (None, Some(c)) => c.fusion.clone(),
+        (None, None) => None,
+    };
     let mut data = format!(
         "classifier: {} ({})",
         meta.provenance.data, meta.provenance.recipe
@@ -1064,7 +1096,7 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
             "sleeve {} {} classifier{}",
             meta.arch.name(),
             meta.provenance.recipe,
-            if det_parts.is_some() {
+            if det_parts.is_some() || carried.is_some() {
                 " + SSD-Lite PA detector"
             } else {
                 ""
@@ -1092,10 +1124,9 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
         output_names: vec!["logits".into()],
         preprocess: meta.preprocess.clone(),
     };
-    let detector: Option<(ModelPayload, AnchorConfig, DecodeParams)> = match det_parts.as_ref() {
-        None => None,
-        Some((_, dm, b, r)) => Some((
-            ModelPayload {
+    let detector = match (det_parts.as_ref(), carried) {
+        (Some((_, dm, b, r)), _) => Some(DetectorPayload {
+            model: ModelPayload {
                 stem: "detector".into(),
                 files: shipped(&b.files, r.selected, "detector")?,
                 selected: r.selected,
@@ -1103,9 +1134,13 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
                 output_names: vec!["boxes".into(), "logits".into()],
                 preprocess: dm.preprocess.clone(),
             },
-            dm.model.anchors.clone(),
-            dm.decode.clone(),
-        )),
+            anchors: dm.model.anchors.clone(),
+            decode: dm.decode.clone(),
+            // calibrated on real covers after export (`sleeve eval detector --calibrate`)
+            pa_threshold: None,
+        }),
+        (None, Some(c)) => Some(c.payload),
+        (None, None) => None,
     };
     let spec = BundleSpec {
         name,

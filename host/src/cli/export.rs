@@ -16,7 +16,9 @@ use sleeve_shared::manifest::Precision;
 use sleeve_shared::preprocess::PreprocessConfig;
 use tracing::info;
 
-use sleeve_export::bundle::{BundleSpec, ModelPayload, read_manifest, verify_bundle, write_bundle};
+use sleeve_export::bundle::{
+    BundleSpec, DetectorPayload, ModelPayload, read_manifest, verify_bundle, write_bundle,
+};
 use sleeve_export::images::random_inputs;
 use sleeve_export::images::{Sample, load_samples};
 use sleeve_export::npy::to_npy;
@@ -300,8 +302,13 @@ pub struct BundleArgs {
     #[arg(long)]
     pub classifier: PathBuf,
     /// Output of `sleeve train detector` (its --out, best/, or the .bpk/.json).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "detector_bundle")]
     pub detector: Option<PathBuf>,
+    /// Take the detector (its files, anchors, decoding, calibrated PA threshold, metrics)
+    /// and the fusion from this existing bundle instead of a checkpoint: re-export only the
+    /// classifier. `--fusion` still overrides the fusion.
+    #[arg(long, value_name = "BUNDLE")]
+    pub detector_bundle: Option<PathBuf>,
     /// Bundle directory to write.
     #[arg(long)]
     pub out: PathBuf,
@@ -369,6 +376,7 @@ impl BundleArgs {
         BundleOptions {
             classifier: self.classifier.clone(),
             detector: self.detector.clone(),
+            detector_bundle: self.detector_bundle.clone(),
             out: self.out.clone(),
             int8: self.int8,
             calib: self.calib.calib.clone(),
@@ -760,8 +768,8 @@ fn demo(a: DemoArgs) -> Result<()> {
             output_names: vec!["logits".into()],
             preprocess: PreprocessConfig::signed_unit(a.size),
         },
-        detector: Some((
-            ModelPayload {
+        detector: Some(DetectorPayload {
+            model: ModelPayload {
                 stem: "detector".into(),
                 files: vec![(Precision::F32, det_exported.bytes.clone())],
                 selected: Precision::F32,
@@ -770,8 +778,9 @@ fn demo(a: DemoArgs) -> Result<()> {
                 preprocess: PreprocessConfig::signed_unit(a.size),
             },
             anchors,
-            DecodeParams::default(),
-        )),
+            decode: DecodeParams::default(),
+            pa_threshold: None,
+        }),
         fusion: None,
         calibration: None,
         provenance: provenance::collect("random initialisation (demo)", 1, &[]),

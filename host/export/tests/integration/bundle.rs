@@ -5,7 +5,8 @@ use std::fs;
 
 use burn::tensor::Device;
 use sleeve_export::bundle::{
-    BundleSpec, ModelPayload, model_file_name, read_manifest, verify_bundle, write_bundle,
+    BundleSpec, DetectorPayload, ModelPayload, model_file_name, read_manifest, verify_bundle,
+    write_bundle,
 };
 use sleeve_export::images::random_inputs;
 use sleeve_export::pipeline::{ExportSpec, PARITY_TOLERANCE, export_checked, int8_weights};
@@ -57,8 +58,8 @@ fn spec() -> BundleSpec {
             output_names: vec!["logits".into()],
             preprocess: pre.clone(),
         },
-        detector: Some((
-            ModelPayload {
+        detector: Some(DetectorPayload {
+            model: ModelPayload {
                 stem: "detector".into(),
                 files: vec![(Precision::F32, d.bytes.clone())],
                 selected: Precision::F32,
@@ -66,9 +67,10 @@ fn spec() -> BundleSpec {
                 output_names: vec!["boxes".into(), "logits".into()],
                 preprocess: pre,
             },
-            tiny_anchor_config(S),
-            DecodeParams::default(),
-        )),
+            anchors: tiny_anchor_config(S),
+            decode: DecodeParams::default(),
+            pa_threshold: None,
+        }),
         fusion: None,
         calibration: None,
         provenance: Provenance {

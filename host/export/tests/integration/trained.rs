@@ -114,6 +114,7 @@ fn options(root: &Path) -> BundleOptions {
     BundleOptions {
         classifier: root.join("clf"),
         detector: Some(root.join("det")),
+        detector_bundle: None,
         out: root.join("bundle"),
         int8: Some(Int8Forms::Both),
         calib: Some(root.join("images")),
@@ -233,6 +234,43 @@ fn bundle_from_trained_checkpoints() {
     );
     assert!(card.contains("Parental Advisory detector"));
     assert!(o.out.join(REPORT_FILE).is_file());
+
+    // re-export only the classifier, the detector carried over from that bundle (with a PA
+    // threshold calibrated after export)
+    let mp = o.out.join("manifest.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&mp).unwrap()).unwrap();
+    v["detector"]["pa_threshold"] = serde_json::json!(0.62);
+    std::fs::write(&mp, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    let mut o2 = o.clone();
+    o2.detector = None;
+    o2.detector_bundle = Some(o.out.clone());
+    o2.out = root.join("bundle2");
+    let r2 = build_bundle(&o2).expect("bundle with a carried detector");
+    assert!(
+        r2.detector.is_none(),
+        "the carried detector is not re-measured"
+    );
+    let m2 = read_manifest(&o2.out).unwrap();
+    let (d1, d2) = (m.detector.as_ref().unwrap(), m2.detector.as_ref().unwrap());
+    let hashes = |d: &sleeve_shared::manifest::DetectorEntry| -> Vec<String> {
+        d.model.files.iter().map(|f| f.sha256.clone()).collect()
+    };
+    assert_eq!(hashes(d2), hashes(d1));
+    assert_eq!((&d2.anchors, &d2.decode), (&d1.anchors, &d1.decode));
+    assert_eq!(d2.pa_threshold, Some(0.62));
+    assert_eq!(m2.fusion, m.fusion);
+    assert_eq!(m2.metrics["detector.best_val_ap50"], 0.3);
+    assert!(verify_bundle(&o2.out).is_ok());
+    // both sources at once, or a bundle without a detector, are refused
+    let mut both = o2.clone();
+    both.detector = Some(root.join("det"));
+    let e = format!("{:#}", build_bundle(&both).unwrap_err());
+    assert!(e.contains("not both"), "{e}");
+    let mut none = o2.clone();
+    none.detector_bundle = Some(root.join("images"));
+    let e = format!("{:#}", build_bundle(&none).unwrap_err());
+    assert!(e.contains("--detector-bundle"), "{e}");
 }
 
 #[test]
