@@ -800,6 +800,27 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
             p.as_str()
         );
     }
+    // A detector carried from a bundle is checked first: nothing is built if it is bad.
+    ensure!(
+        o.detector.is_none() || o.detector_bundle.is_none(),
+        "give a detector checkpoint or a bundle to take the detector from, not both"
+    );
+    let carried = o
+        .detector_bundle
+        .as_deref()
+        .map(crate::bundle::detector_from_bundle)
+        .transpose()?;
+    if let Some(c) = &carried {
+        info!(
+            "detector carried over from {} ({} files; its fusion {})",
+            o.detector_bundle
+                .as_deref()
+                .unwrap_or(Path::new(""))
+                .display(),
+            c.payload.model.files.len(),
+            if c.fusion.is_some() { "too" } else { "absent" }
+        );
+    }
     let device = Device::default();
     let src = find_classifier(&o.classifier)?;
     let (cls, meta) = load_any_classifier(&src.dir, &device)
@@ -905,26 +926,6 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
     };
 
     // Detector.
-    ensure!(
-        o.detector.is_none() || o.detector_bundle.is_none(),
-        "give a detector checkpoint or a bundle to take the detector from, not both"
-    );
-    let carried = o
-        .detector_bundle
-        .as_deref()
-        .map(crate::bundle::detector_from_bundle)
-        .transpose()?;
-    if let Some(c) = &carried {
-        info!(
-            "detector carried over from {} ({} files; its fusion {})",
-            o.detector_bundle
-                .as_deref()
-                .unwrap_or(Path::new(""))
-                .display(),
-            c.payload.model.files.len(),
-            if c.fusion.is_some() { "too" } else { "absent" }
-        );
-    }
     let mut det_parts = None;
     if let Some(d) = &o.detector {
         let ddir = find_detector(d)?;
