@@ -4,8 +4,8 @@
 use sleeve_shared::manifest::{JointEntry, Precision};
 use sleeve_shared::preprocess::PreprocessConfig;
 
-use crate::engine::{ExpectedOutputs, Plan, PlanOptions, load_plan_checked, run_values};
 use crate::error::Result;
+use crate::plan::{ExpectedOutputs, Plan, PlanOptions, load_plan_checked, run_values};
 
 /// The three outputs of one joint inference.
 #[derive(Clone, Debug)]

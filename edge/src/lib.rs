@@ -45,6 +45,7 @@ pub mod mqtt;
 pub mod notify;
 pub mod output;
 pub mod pipeline;
+pub mod plan;
 pub mod reuse;
 pub mod serve;
 pub mod source;

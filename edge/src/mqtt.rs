@@ -23,8 +23,6 @@ use thiserror::Error;
 
 use crate::serve::Hub;
 
-/// Default topic prefix.
-pub const DEFAULT_TOPIC: &str = crate::integration::DEFAULT_MQTT_TOPIC;
 /// Environment variable for the broker password (when the URL names a user only).
 pub const PASSWORD_ENV: &str = "SLEEVE_MQTT_PASSWORD";
 /// Messages queued for the broker before new ones are dropped.

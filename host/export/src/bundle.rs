@@ -21,6 +21,14 @@ use sleeve_shared::preprocess::PreprocessConfig;
 
 use crate::runtime::{F32Tensor, TractModel};
 
+/// File name of the detailed measurement report `sleeve export bundle` writes next to the
+/// manifest.
+pub const REPORT_FILE: &str = "export_report.json";
+
+/// Reliability diagram of the test split after temperature scaling, written next to the
+/// manifest when the bundle is calibrated.
+pub const CALIBRATION_PNG: &str = "calibration.png";
+
 /// File name of the model card inside a bundle.
 pub const MODEL_CARD_FILE: &str = "MODEL_CARD.md";
 
@@ -177,8 +185,8 @@ fn write_model(dir: &Path, m: &ModelPayload) -> Result<ModelEntry> {
 fn is_bundle_file(name: &str) -> bool {
     name == MANIFEST_FILE
         || name == MODEL_CARD_FILE
-        || name == crate::trained::REPORT_FILE
-        || name == crate::trained::CALIBRATION_PNG
+        || name == REPORT_FILE
+        || name == CALIBRATION_PNG
         || name == CATALOGUE_FILE
         || name.ends_with(".onnx")
         || (name.starts_with('.') && name.contains(".tmp."))

@@ -192,7 +192,7 @@ pub fn calibrate_bundle(
     let path = dir.join(&file.path);
     let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
     let model = TractModel::load(&bytes)?;
-    let ((txs, tys), (vxs, vys), _) = crate::trained::held_out_splits(
+    let ((txs, tys), (vxs, vys), _) = crate::held_out::held_out_splits(
         data,
         manifest.provenance.seed,
         &manifest.labels,
@@ -221,7 +221,7 @@ pub fn calibrate_bundle(
         &model,
         &test,
         report.fitted.temperature,
-        &dir.join(crate::trained::CALIBRATION_PNG),
+        &dir.join(crate::bundle::CALIBRATION_PNG),
     )?;
     let mpath = dir.join(sleeve_shared::manifest::MANIFEST_FILE);
     sleeve_shared::fsutil::write_atomic(&mpath, manifest.to_json().as_bytes())

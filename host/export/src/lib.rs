@@ -9,6 +9,7 @@
 pub mod bundle;
 pub mod burn_export;
 pub mod calibrate;
+mod held_out;
 pub mod images;
 pub mod joint;
 pub mod joint_bundle;

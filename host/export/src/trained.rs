@@ -28,6 +28,7 @@ use sleeve_shared::preprocess::PreprocessConfig;
 use tracing::{info, warn};
 
 use crate::bundle::{BundleSpec, DetectorPayload, ModelPayload, verify_bundle, write_bundle};
+use crate::held_out::held_out_splits;
 use crate::images::load_tensor;
 use crate::parity::{argmax, compare_models};
 use crate::pipeline::{ExportSpec, Exported, export_checked, int8_full, int8_weights};
@@ -35,8 +36,7 @@ use crate::quant::calib::RangeMethod;
 use crate::runtime::{F32Tensor, TractModel};
 use crate::{proto, provenance};
 
-/// File name of the detailed measurement report written next to the manifest.
-pub const REPORT_FILE: &str = "export_report.json";
+pub use crate::bundle::{CALIBRATION_PNG, REPORT_FILE};
 
 /// Minimum top-1 (classifier) or PA-decision (detector) agreement with f32 for an int8
 /// form to be eligible for automatic selection.
@@ -192,10 +192,6 @@ pub struct BundleOptions {
     /// What the abstain threshold aims for on the validation split (with `eval_data`).
     pub abstain: crate::calibrate::AbstainTarget,
 }
-
-/// Reliability diagram of the test split after temperature scaling, written next to the
-/// manifest when the bundle is calibrated.
-pub const CALIBRATION_PNG: &str = "calibration.png";
 
 /// A trained classifier found on disk.
 #[derive(Debug)]
@@ -725,57 +721,6 @@ fn find_fusion(
     );
     info!("fusion parameters from {}", path.display());
     Ok(Some(f))
-}
-
-/// Labelled tensors of one split: `(image tensors, labels)`, at most `count` (0: all),
-/// spread evenly over the split.
-pub(crate) type LabelledSplit = (Vec<F32Tensor>, Vec<usize>);
-
-/// The classifier's seeded split of `data` (the split it was trained with): the test and
-/// validation images as tensors (at most `count` each, 0: all) and the set of test paths.
-pub(crate) fn held_out_splits(
-    data: &Path,
-    seed: u64,
-    labels: &sleeve_shared::LabelSet,
-    preprocess: &PreprocessConfig,
-    count: usize,
-) -> Result<(LabelledSplit, LabelledSplit, HashSet<PathBuf>)> {
-    let splits = sleeve_nn::data::load_splits(data, seed, None)
-        .with_context(|| format!("splitting {}", data.display()))?;
-    ensure!(
-        &splits.labels == labels,
-        "{} has labels {:?}, the classifier {:?}",
-        data.display(),
-        splits.labels.names(),
-        labels.names()
-    );
-    let exclude: HashSet<PathBuf> = splits.test.iter().map(|s| s.path.clone()).collect();
-    ensure!(
-        !splits.test.is_empty(),
-        "{} has no test images",
-        data.display()
-    );
-    let load = |samples: &[sleeve_nn::data::Sample], what: &str| -> Result<LabelledSplit> {
-        let n = if count == 0 {
-            samples.len()
-        } else {
-            count.min(samples.len())
-        };
-        let bar = crate::progress(n as u64, &format!("loading {what} images"));
-        let mut xs = Vec::with_capacity(n);
-        let mut ys = Vec::with_capacity(n);
-        for i in 0..n {
-            let s = &samples[i * samples.len() / n];
-            xs.push(load_tensor(&s.path, preprocess)?);
-            ys.push(s.label);
-            bar.inc(1);
-        }
-        bar.finish_and_clear();
-        Ok((xs, ys))
-    };
-    let test = load(&splits.test, "test")?;
-    let val = load(&splits.val, "validation")?;
-    Ok((test, val, exclude))
 }
 
 fn accuracy(model: &TractModel, xs: &[F32Tensor], ys: &[usize]) -> Result<f64> {
