@@ -16,6 +16,11 @@ fn edge(args: &[&str]) -> (i32, String) {
         .env("RUST_LOG", "warn")
         .output()
         .expect("sleeve-edge runs");
+    status_and_text(&out)
+}
+
+/// The exit code (-1 when killed by a signal) and stdout + stderr of a finished run.
+fn status_and_text(out: &std::process::Output) -> (i32, String) {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -378,12 +383,7 @@ fn run_json_with_a_size_limit(
         .env("RUST_LOG", "warn")
         .output()
         .expect("sh runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    status_and_text(&out)
 }
 
 /// Issue 18 (kill -9 and full disk): the kiosk's decisions file keeps every line written
