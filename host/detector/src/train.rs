@@ -9,21 +9,21 @@
 //! backbones). All three checkpoint atomically after every epoch, keep the best epoch by
 //! validation AP@0.5, honour Ctrl-C and a time budget, and resume with `resume`.
 
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use indicatif::ProgressBar;
-use rand::SeedableRng;
-use rand::seq::SliceRandom;
-use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use sleeve_eval::detection::{ImageDetections, average_precision};
+use sleeve_nn::Stride16Tap;
+use sleeve_nn::learner::{
+    self, Batch, BatchLoss, FitState, LoopConfig, Optimizer, Saved, Schedule, TIME_BUDGET,
+    Validation, checkpoint_dir,
+};
 use sleeve_shared::detect::{Anchor, BoxF, DecodeParams, decode_detections};
 use sleeve_shared::preprocess::PreprocessConfig;
 
@@ -36,12 +36,9 @@ use crate::infer::split_outputs;
 use crate::loss::{LossConfig, TargetBatch, detection_loss};
 use crate::model::{HeadLayout, SsdHeads, SsdLite, SsdLiteConfig, anchor_config_for};
 use crate::targets::{MatchConfig, Targets, assign};
-use sleeve_nn::Stride16Tap;
 
 /// Salt mixed into the seed for validation images (never equal to training draws).
 pub const VAL_SEED_SALT: u64 = 0x0056_A11D;
-/// File of the optimizer state next to the checkpoint (for `--resume`).
-pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
 /// Sub-folder holding the best epoch by validation AP@0.5.
 pub const BEST_DIR: &str = "best";
 
@@ -164,17 +161,6 @@ pub struct TrainSummary {
     pub best: Option<(f64, usize)>,
     /// Whether Ctrl-C or the time budget stopped the run early.
     pub stopped_early: bool,
-}
-
-/// The process-wide Ctrl-C flag ([`sleeve_shared::stop::ctrl_c`]).
-pub fn stop_flag() -> Arc<AtomicBool> {
-    sleeve_shared::stop::ctrl_c("Ctrl-C: finishing the current step, saving a checkpoint …")
-}
-
-/// Cosine decay from `lr` to `0.05·lr` over `total` epochs.
-pub fn lr_at(lr: f64, epoch: usize, total: usize) -> f64 {
-    let t = epoch as f64 / total.max(1) as f64;
-    lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
 }
 
 fn progress_bar(len: u64, show: bool) -> ProgressBar {
@@ -334,35 +320,6 @@ fn meta_for(model_cfg: &SsdLiteConfig, state: &TrainingState) -> DetectorMeta {
     }
 }
 
-fn save_optimizer(dir: &Path, optim: &ModuleOptimizer) -> Result<()> {
-    let bytes = optim
-        .to_record()
-        .into_bytes()
-        .map_err(|e| anyhow::anyhow!("serialising optimizer state: {e:?}"))?;
-    let path = dir.join(OPTIMIZER_FILE);
-    sleeve_shared::fsutil::write_atomic(&path, &bytes)
-        .with_context(|| format!("writing {}", path.display()))
-}
-
-fn load_optimizer(dir: &Path, optim: ModuleOptimizer) -> ModuleOptimizer {
-    let path = dir.join(OPTIMIZER_FILE);
-    match std::fs::read(&path)
-        .map_err(|e| format!("{e}"))
-        .and_then(|b| {
-            burn::optim::OptimizerRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(b))
-                .map_err(|e| format!("{e:?}"))
-        }) {
-        Ok(rec) => optim.load_record(rec),
-        Err(e) => {
-            tracing::warn!(
-                "no optimizer state restored from {} ({e}); Adam moments restart",
-                path.display()
-            );
-            optim
-        }
-    }
-}
-
 /// Runs training as configured.
 pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     if !cfg.input_size.is_multiple_of(32) || cfg.input_size < 64 {
@@ -412,9 +369,19 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let anchors = anchors_cfg.anchors();
 
     // The model: fresh, or the checkpoint being resumed.
-    let (mut model, mut state, model_cfg) = if cfg.resume {
+    let (model, mut state, model_cfg) = if cfg.resume {
         let (m, meta) = load_detector(&cfg.out, &plain)
             .with_context(|| format!("resuming from {}", cfg.out.display()))?;
+        if FitState::open(&checkpoint_dir(&cfg.out))?.is_none() {
+            bail!(
+                "{} has no training checkpoint ({}/state.json): it was written by an older \
+                 sleeve; continue from its weights with `sleeve train detector --init-from {} \
+                 --out NEW_DIR`",
+                cfg.out.display(),
+                checkpoint_dir(&cfg.out).display(),
+                cfg.out.display()
+            );
+        }
         if meta.model.input_size != cfg.input_size {
             bail!(
                 "checkpoint input size {} differs from --input-size {}",
@@ -506,28 +473,54 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         cfg.val_sets.load(cfg.input_size)?
     };
     let val_gt: Vec<Vec<BoxF>> = val.iter().map(|s| s.boxes.clone()).collect();
-    let stop = stop_flag();
-    let started = Instant::now();
-    let spent_before = state.seconds;
-    let over_budget = |t: &Instant| cfg.time_budget.is_some_and(|b| t.elapsed() >= b);
-    let mut best =
-        state
-            .val_ap50_history
+    let match_all = |samples: &[Sample]| -> Vec<Targets> {
+        samples
             .iter()
-            .enumerate()
-            .fold(None::<(f64, usize)>, |acc, (i, &ap)| match acc {
-                Some((b, _)) if b >= ap => acc,
-                _ => Some((ap, i + 1)),
-            });
-    let mut optim = AdamConfig::new()
-        .with_weight_decay(Some(burn::optim::decay::WeightDecayConfig::new(1e-4)))
-        .init();
-    if cfg.resume {
-        optim = load_optimizer(&cfg.out, optim);
-    }
-    let mut stopped_early = false;
+            .map(|s| assign(&anchors, &s.boxes, anchors_cfg.variances, &cfg.matching))
+            .collect()
+    };
+    let scoring = Scoring {
+        val_targets: match_all(&val),
+        val_gt,
+        anchors: &anchors,
+        variances: anchors_cfg.variances,
+        loss: &cfg.loss,
+        plain: &plain,
+    };
+    // provenance for the run artifact; the histories come from the loop's state
+    let artifact = RunArtifact {
+        out: &cfg.out,
+        model_cfg: &model_cfg,
+        provenance: state.clone(),
+    };
+    let loop_cfg = LoopConfig {
+        epochs: cfg.epochs,
+        batch_size: cfg.batch_size,
+        schedule: Schedule::CosinePerEpoch { peak: cfg.lr },
+        optimizer: Optimizer::Adam { weight_decay: 1e-4 },
+        patience: 0,
+        time_budget: cfg.time_budget,
+        seed: cfg.seed,
+        progress: cfg.progress,
+    };
+    let ckpt = checkpoint_dir(&cfg.out);
+    let interrupt = learner::interrupt_flag();
 
-    if !cfg.end_to_end {
+    let fit = if cfg.end_to_end {
+        let task = StreamTask {
+            pool: &train_pool,
+            cfg,
+            anchors: &anchors,
+            variances: anchors_cfg.variances,
+            pre: &pre,
+            device: &train_dev,
+            val: &val,
+            scoring: &scoring,
+            artifact: &artifact,
+        };
+        let net = model.clone().to_device(&train_dev);
+        learner::learn(&task, net, &loop_cfg, Some(&ckpt), cfg.resume, &interrupt)?.state
+    } else {
         // The frozen part runs once per image; what follows it trains on the cache.
         let train = if cfg.train_sets.is_empty() {
             generate(
@@ -541,9 +534,6 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         } else {
             cfg.train_sets.load(cfg.input_size)?
         };
-        if !cfg.train_sets.is_empty() {
-            state.train_images = train.len();
-        }
         let t0 = Instant::now();
         let frozen = |x: Tensor<4>| match first_tuned {
             None => {
@@ -565,41 +555,38 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             t0.elapsed().as_secs_f64(),
             cache.megabytes() + val_cache.megabytes()
         );
-        let targets: Vec<Targets> = train
-            .iter()
-            .map(|s| assign(&anchors, &s.boxes, anchors_cfg.variances, &cfg.matching))
-            .collect();
-        drop(train);
-        let run = CachedRun {
-            cfg,
-            cache: &cache,
-            val_cache: &val_cache,
-            targets: &targets,
-            anchors: &anchors,
-            variances: anchors_cfg.variances,
-            val_gt: &val_gt,
-            model_cfg: &model_cfg,
-            train_dev: &train_dev,
-            plain: &plain,
-            started,
-            spent_before,
+        let targets = match_all(&train);
+        let artifact = RunArtifact {
+            provenance: TrainingState {
+                train_images: train.len(),
+                ..artifact.provenance.clone()
+            },
+            ..artifact
         };
-        stopped_early = match first_tuned {
+        drop(train);
+        match first_tuned {
             None => {
-                let heads = model.heads.clone();
-                run.fit(
-                    &mut model,
-                    &mut state,
-                    &mut best,
-                    &mut optim,
-                    heads,
-                    |h: &SsdHeads, m: Vec<Tensor<4>>| {
+                let task = CachedTask {
+                    cache: &cache,
+                    val_cache: &val_cache,
+                    targets: &targets,
+                    cfg,
+                    device: &train_dev,
+                    scoring: &scoring,
+                    artifact: &artifact,
+                    forward: |h: &SsdHeads, m: Vec<Tensor<4>>| {
                         let [c16, c32]: [Tensor<4>; 2] =
                             m.try_into().expect("the heads' cache holds two maps");
                         h.forward(c16, c32)
                     },
-                    |model: &mut SsdLite, h: SsdHeads| model.heads = h,
-                )?
+                    commit: |h: SsdHeads| SsdLite {
+                        heads: h,
+                        ..model.clone()
+                    },
+                    trainee: PhantomData,
+                };
+                let heads = model.heads.clone().to_device(&train_dev);
+                learner::learn(&task, heads, &loop_cfg, Some(&ckpt), cfg.resume, &interrupt)?.state
             }
             Some(first) => {
                 // keep the pretrained (folded) BNs as they are: only conv weights learn
@@ -607,106 +594,31 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
                     backbone: model.backbone.clone().freeze_batch_norms_from(first),
                     ..model.clone()
                 };
-                run.fit(
-                    &mut model,
-                    &mut state,
-                    &mut best,
-                    &mut optim,
-                    net,
-                    |n: &SsdLite, m: Vec<Tensor<4>>| {
+                let task = CachedTask {
+                    cache: &cache,
+                    val_cache: &val_cache,
+                    targets: &targets,
+                    cfg,
+                    device: &train_dev,
+                    scoring: &scoring,
+                    artifact: &artifact,
+                    forward: |n: &SsdLite, m: Vec<Tensor<4>>| {
                         let [x]: [Tensor<4>; 1] =
                             m.try_into().expect("the fine-tuning cache holds one map");
                         n.forward_from(x, first)
                     },
-                    |model: &mut SsdLite, n: SsdLite| *model = n,
-                )?
-            }
-        };
-    } else {
-        let mut net: SsdLite = model.clone().to_device(&train_dev).train();
-        let steps = cfg.train_images.div_ceil(cfg.batch_size);
-        for epoch in state.epochs_done..cfg.epochs {
-            let lr = lr_at(cfg.lr, epoch, cfg.epochs);
-            let pb = progress_bar((steps * cfg.batch_size) as u64, cfg.progress);
-            pb.set_prefix(format!("epoch {}/{}", epoch + 1, cfg.epochs));
-            let (mut loss_sum, mut batches) = (0.0f64, 0usize);
-            for step in 0..steps {
-                if stop.load(Ordering::SeqCst) || over_budget(&started) {
-                    stopped_early = true;
-                    break;
-                }
-                // Fresh images every step: (epoch, step) index a never-repeating stream.
-                let base = ((epoch * steps + step) * cfg.batch_size) as u64;
-                let batch: Vec<Sample> = (0..cfg.batch_size as u64)
-                    .into_par_iter()
-                    .map(|i| {
-                        training_sample(
-                            &train_pool,
-                            cfg.seed,
-                            base + i,
-                            cfg.input_size,
-                            cfg.scene_fraction,
-                        )
-                    })
-                    .collect();
-                let t: Vec<Targets> = batch
-                    .iter()
-                    .map(|s| assign(&anchors, &s.boxes, anchors_cfg.variances, &cfg.matching))
-                    .collect();
-                let refs: Vec<&Sample> = batch.iter().collect();
-                let x = image_batch(&refs, &pre, &train_dev)?;
-                let tb = TargetBatch::new(&t.iter().collect::<Vec<_>>(), &train_dev);
-                let (d, l) = net.forward(x);
-                let parts = detection_loss(d, l, &tb, &cfg.loss);
-                let v: f32 = parts.total.clone().into_scalar();
-                if !v.is_finite() {
-                    bail!("loss became {v} at epoch {}", epoch + 1);
-                }
-                loss_sum += v as f64;
-                batches += 1;
-                let grads = GradientsParams::from_grads(parts.total.backward(), &net);
-                net = optim.step(lr, net, grads);
-                pb.inc(cfg.batch_size as u64);
-                pb.set_message(format!("loss {:.3}", loss_sum / batches as f64));
-            }
-            pb.finish_and_clear();
-            model = net.valid();
-            if stopped_early && batches < steps {
-                tracing::warn!(
-                    "stopping in epoch {} (Ctrl-C or time budget); saving progress",
-                    epoch + 1
-                );
-                state.seconds = spent_before + started.elapsed().as_secs_f64();
-                save_checkpoint(&cfg.out, &model, &meta_for(&model_cfg, &state))?;
-                save_optimizer(&cfg.out, &optim)?;
-                break;
-            }
-            let mut outs = Vec::with_capacity(val.len());
-            for chunk in val.chunks(16) {
-                let refs: Vec<&Sample> = chunk.iter().collect();
-                let (d, l) = model.forward(image_batch(&refs, &pre, &plain)?);
-                outs.extend(split_outputs(d, l, anchors.len())?);
-            }
-            let ap = ap50_of(&anchors, anchors_cfg.variances, &outs, &val_gt)?;
-            finish_epoch(
-                cfg,
-                &model,
-                &model_cfg,
-                &mut state,
-                &mut best,
-                &optim,
-                loss_sum / batches.max(1) as f64,
-                ap,
-                spent_before + started.elapsed().as_secs_f64(),
-            )?;
-            if stopped_early {
-                break;
+                    commit: |n: SsdLite| n,
+                    trainee: PhantomData,
+                };
+                let net = net.to_device(&train_dev);
+                learner::learn(&task, net, &loop_cfg, Some(&ckpt), cfg.resume, &interrupt)?.state
             }
         }
-    }
+    };
+    let stopped_early = !fit.finished || fit.stop_reason == TIME_BUDGET;
     Ok(TrainSummary {
-        state,
-        best,
+        best: (!fit.history.is_empty()).then_some((fit.best_val_score, fit.best_epoch)),
+        state: artifact.state_of(&fit),
         stopped_early,
     })
 }
@@ -727,156 +639,207 @@ fn first_tuned_block(backbone: &sleeve_nn::MobileNetV2, k: usize) -> Result<Opti
     Ok(Some(n - k))
 }
 
-/// Training on cached activations, shared by the heads-only and the fine-tuning recipes.
-struct CachedRun<'a> {
-    cfg: &'a TrainConfig,
+/// The detector run's own artifact in `out`: the latest model (`detector.bpk` +
+/// `detector.json`) and the best epoch's in `best/`, rewritten with every checkpoint.
+struct RunArtifact<'a> {
+    out: &'a Path,
+    model_cfg: &'a SsdLiteConfig,
+    /// How the run was set up (its histories are taken from the loop's state).
+    provenance: TrainingState,
+}
+
+impl RunArtifact<'_> {
+    /// The [`TrainingState`] of the run at loop state `fit`.
+    fn state_of(&self, fit: &FitState) -> TrainingState {
+        TrainingState {
+            epochs_done: fit.epoch,
+            loss_history: fit.history.iter().map(|h| h.train_loss as f32).collect(),
+            val_ap50_history: fit.history.iter().map(|h| h.val_score).collect(),
+            seconds: fit.seconds(),
+            ..self.provenance.clone()
+        }
+    }
+
+    fn write(&self, latest: &SsdLite, best: Option<&SsdLite>, fit: &FitState) -> Result<()> {
+        let meta = meta_for(self.model_cfg, &self.state_of(fit));
+        save_checkpoint(self.out, latest, &meta)?;
+        if let Some(best) = best {
+            save_checkpoint(&self.out.join(BEST_DIR), best, &meta)?;
+        }
+        Ok(())
+    }
+}
+
+/// Validation of detector outputs: the SSD loss and AP@0.5 against the validation boxes.
+struct Scoring<'a> {
+    val_targets: Vec<Targets>,
+    val_gt: Vec<Vec<BoxF>>,
+    anchors: &'a [Anchor],
+    variances: [f32; 2],
+    loss: &'a LossConfig,
+    plain: &'a Device,
+}
+
+impl Scoring<'_> {
+    /// Scores the outputs of validation items in chunks: `forward(idx)` gives
+    /// `(deltas, logits)` of validation items `idx`.
+    fn validate(
+        &self,
+        chunk: usize,
+        forward: impl Fn(&[usize]) -> Result<(Tensor<3>, Tensor<2>)>,
+    ) -> Result<Validation> {
+        let n = self.val_gt.len();
+        let mut outs = Vec::with_capacity(n);
+        let mut loss_sum = 0.0f64;
+        for idx in (0..n).collect::<Vec<_>>().chunks(chunk) {
+            let (d, l) = forward(idx)?;
+            let t: Vec<&Targets> = idx.iter().map(|&i| &self.val_targets[i]).collect();
+            let tb = TargetBatch::new(&t, self.plain);
+            let part = detection_loss(d.clone(), l.clone(), &tb, self.loss);
+            loss_sum += part.total.into_scalar::<f32>() as f64 * idx.len() as f64;
+            outs.extend(split_outputs(d, l, self.anchors.len())?);
+        }
+        Ok(Validation {
+            loss: loss_sum / n.max(1) as f64,
+            score: ap50_of(self.anchors, self.variances, &outs, &self.val_gt)?,
+        })
+    }
+}
+
+/// Heads-only or last-blocks training on cached activations: `forward` maps a batch of
+/// cached maps to `(deltas, logits)`, `commit` turns the trainee into the whole detector.
+struct CachedTask<'a, M, F, C> {
     cache: &'a FeatureCache,
     val_cache: &'a FeatureCache,
     targets: &'a [Targets],
+    cfg: &'a TrainConfig,
+    device: &'a Device,
+    scoring: &'a Scoring<'a>,
+    artifact: &'a RunArtifact<'a>,
+    forward: F,
+    commit: C,
+    trainee: PhantomData<fn(M)>,
+}
+
+impl<M, F, C> learner::Task for CachedTask<'_, M, F, C>
+where
+    M: Module,
+    F: Fn(&M, Vec<Tensor<4>>) -> (Tensor<3>, Tensor<2>),
+    C: Fn(M) -> SsdLite,
+{
+    type Model = M;
+
+    fn train_len(&self) -> usize {
+        self.targets.len()
+    }
+
+    fn batch_loss(&self, model: &M, batch: Batch<'_>) -> Result<BatchLoss> {
+        let maps = self.cache.batch(batch.idx, self.device);
+        let t: Vec<&Targets> = batch.idx.iter().map(|&i| &self.targets[i]).collect();
+        let (d, l) = (self.forward)(model, maps);
+        let loss = detection_loss(d, l, &TargetBatch::new(&t, self.device), &self.cfg.loss);
+        Ok(BatchLoss {
+            loss: loss.total,
+            correct: None,
+        })
+    }
+
+    fn validate(&self, model: &M) -> Result<Validation> {
+        self.scoring.validate(64, |idx| {
+            Ok((self.forward)(
+                model,
+                self.val_cache.batch(idx, self.scoring.plain),
+            ))
+        })
+    }
+
+    fn score_name(&self) -> &'static str {
+        "AP@0.5"
+    }
+
+    fn checkpoint_saved(&self, saved: Saved<'_, M>) -> Result<()> {
+        let best = saved.new_best.then(|| (self.commit)(saved.best.clone()));
+        self.artifact.write(
+            &(self.commit)(saved.model.clone()),
+            best.as_ref(),
+            saved.state,
+        )
+    }
+}
+
+/// End-to-end training on freshly generated images: item `i` of epoch `e` is synthetic
+/// sample `e·n + i`, so no image repeats.
+struct StreamTask<'a> {
+    pool: &'a CoverPool,
+    cfg: &'a TrainConfig,
     anchors: &'a [Anchor],
     variances: [f32; 2],
-    val_gt: &'a [Vec<BoxF>],
-    model_cfg: &'a SsdLiteConfig,
-    train_dev: &'a Device,
-    plain: &'a Device,
-    started: Instant,
-    spent_before: f64,
+    pre: &'a PreprocessConfig,
+    device: &'a Device,
+    val: &'a [Sample],
+    scoring: &'a Scoring<'a>,
+    artifact: &'a RunArtifact<'a>,
 }
 
-impl CachedRun<'_> {
-    /// Trains `trainee` for the remaining epochs: `forward` maps a batch of cached maps to
-    /// `(deltas, logits)`, `commit` puts the trained (inference-mode) module into `model`,
-    /// which is what every epoch checkpoints. Returns whether Ctrl-C or the time budget
-    /// stopped the run.
-    #[allow(clippy::too_many_arguments)]
-    fn fit<M: Module>(
-        &self,
-        model: &mut SsdLite,
-        state: &mut TrainingState,
-        best: &mut Option<(f64, usize)>,
-        optim: &mut ModuleOptimizer,
-        trainee: M,
-        forward: impl Fn(&M, Vec<Tensor<4>>) -> (Tensor<3>, Tensor<2>),
-        commit: impl Fn(&mut SsdLite, M),
-    ) -> Result<bool> {
+impl learner::Task for StreamTask<'_> {
+    type Model = SsdLite;
+
+    fn train_len(&self) -> usize {
+        self.cfg.train_images
+    }
+
+    fn batch_loss(&self, model: &SsdLite, batch: Batch<'_>) -> Result<BatchLoss> {
         let cfg = self.cfg;
-        let stop = stop_flag();
-        let over_budget = || cfg.time_budget.is_some_and(|b| self.started.elapsed() >= b);
-        let seconds = || self.spent_before + self.started.elapsed().as_secs_f64();
-        let mut trainee = trainee.to_device(self.train_dev).train();
-        for epoch in state.epochs_done..cfg.epochs {
-            let lr = lr_at(cfg.lr, epoch, cfg.epochs);
-            let mut order: Vec<usize> = (0..self.targets.len()).collect();
-            order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-                cfg.seed.wrapping_add(epoch as u64),
-            ));
-            let pb = progress_bar(order.len() as u64, cfg.progress);
-            pb.set_prefix(format!("epoch {}/{}", epoch + 1, cfg.epochs));
-            let (mut loss_sum, mut batches, mut stopped) = (0.0f64, 0usize, false);
-            for idx in order.chunks(cfg.batch_size) {
-                if stop.load(Ordering::SeqCst) || over_budget() {
-                    stopped = true;
-                    break;
-                }
-                let maps = self.cache.batch(idx, self.train_dev);
-                let t: Vec<&Targets> = idx.iter().map(|&i| &self.targets[i]).collect();
-                let tb = TargetBatch::new(&t, self.train_dev);
-                let (d, l) = forward(&trainee, maps);
-                let parts = detection_loss(d, l, &tb, &cfg.loss);
-                let v: f32 = parts.total.clone().into_scalar();
-                if !v.is_finite() {
-                    bail!("loss became {v} at epoch {}", epoch + 1);
-                }
-                loss_sum += v as f64;
-                batches += 1;
-                let grads = GradientsParams::from_grads(parts.total.backward(), &trainee);
-                trainee = optim.step(lr, trainee, grads);
-                pb.inc(idx.len() as u64);
-                pb.set_message(format!("loss {:.3}", loss_sum / batches as f64));
-            }
-            pb.finish_and_clear();
-            if stopped && batches < order.len().div_ceil(cfg.batch_size) {
-                tracing::warn!(
-                    "stopping in epoch {} (Ctrl-C or time budget); saving progress",
-                    epoch + 1
-                );
-                commit(model, trainee.valid());
-                state.seconds = seconds();
-                save_checkpoint(&cfg.out, model, &meta_for(self.model_cfg, state))?;
-                save_optimizer(&cfg.out, optim)?;
-                return Ok(true);
-            }
-            let valid = trainee.valid();
-            let mut outs = Vec::with_capacity(self.val_gt.len());
-            for chunk in (0..self.val_gt.len()).collect::<Vec<_>>().chunks(64) {
-                let (d, l) = forward(&valid, self.val_cache.batch(chunk, self.plain));
-                outs.extend(split_outputs(d, l, self.anchors.len())?);
-            }
-            commit(model, valid);
-            let ap = ap50_of(self.anchors, self.variances, &outs, self.val_gt)?;
-            finish_epoch(
-                cfg,
-                model,
-                self.model_cfg,
-                state,
-                best,
-                optim,
-                loss_sum / batches.max(1) as f64,
-                ap,
-                seconds(),
-            )?;
-            if stopped {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let base = (batch.epoch * cfg.train_images) as u64;
+        let samples: Vec<Sample> = batch
+            .idx
+            .par_iter()
+            .map(|&i| {
+                training_sample(
+                    self.pool,
+                    cfg.seed,
+                    base + i as u64,
+                    cfg.input_size,
+                    cfg.scene_fraction,
+                )
+            })
+            .collect();
+        let t: Vec<Targets> = samples
+            .iter()
+            .map(|s| assign(self.anchors, &s.boxes, self.variances, &cfg.matching))
+            .collect();
+        let refs: Vec<&Sample> = samples.iter().collect();
+        let (d, l) = model.forward(image_batch(&refs, self.pre, self.device)?);
+        let tb = TargetBatch::new(&t.iter().collect::<Vec<_>>(), self.device);
+        Ok(BatchLoss {
+            loss: detection_loss(d, l, &tb, &cfg.loss).total,
+            correct: None,
+        })
     }
-}
 
-/// Records an epoch, writes the checkpoint (and the best one), logs.
-#[allow(clippy::too_many_arguments)]
-fn finish_epoch(
-    cfg: &TrainConfig,
-    model: &SsdLite,
-    model_cfg: &SsdLiteConfig,
-    state: &mut TrainingState,
-    best: &mut Option<(f64, usize)>,
-    optim: &ModuleOptimizer,
-    loss: f64,
-    ap: f64,
-    seconds: f64,
-) -> Result<()> {
-    state.epochs_done += 1;
-    state.loss_history.push(loss as f32);
-    state.val_ap50_history.push(ap);
-    state.seconds = seconds;
-    let meta = meta_for(model_cfg, state);
-    save_checkpoint(&cfg.out, model, &meta)?;
-    save_optimizer(&cfg.out, optim)?;
-    let improved = best.is_none_or(|(b, _)| ap > b);
-    if improved {
-        *best = Some((ap, state.epochs_done));
-        save_checkpoint(&cfg.out.join(BEST_DIR), model, &meta)?;
+    fn validate(&self, model: &SsdLite) -> Result<Validation> {
+        self.scoring.validate(16, |idx| {
+            let refs: Vec<&Sample> = idx.iter().map(|&i| &self.val[i]).collect();
+            Ok(model.forward(image_batch(&refs, self.pre, self.scoring.plain)?))
+        })
     }
-    tracing::info!(
-        "epoch {}/{}: loss {loss:.4}, val AP@0.5 {ap:.4}{} ({seconds:.0}s)",
-        state.epochs_done,
-        state.epochs_total,
-        if improved { " (best)" } else { "" }
-    );
-    Ok(())
+
+    fn score_name(&self) -> &'static str {
+        "AP@0.5"
+    }
+
+    fn checkpoint_saved(&self, saved: Saved<'_, SsdLite>) -> Result<()> {
+        self.artifact.write(
+            saved.model,
+            saved.new_best.then_some(saved.best),
+            saved.state,
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cosine_schedule_ends_low() {
-        assert!((lr_at(1.0, 0, 10) - 1.0).abs() < 1e-9);
-        assert!(lr_at(1.0, 9, 10) < 0.1);
-        assert!(lr_at(1.0, 5, 10) < lr_at(1.0, 4, 10));
-    }
 
     /// Heads-only training of a width-0.25 random backbone at 64 px on 24 procedural images.
     fn tiny_config(out: PathBuf, seed: u64) -> TrainConfig {
@@ -937,6 +900,15 @@ mod tests {
         assert_eq!(s2.state.epochs_done, 5);
         assert_eq!(s2.state.loss_history.len(), 5);
         assert_eq!(&s2.state.loss_history[..4], &h[..]);
+
+        // a run folder from before the common training loop (no checkpoint/) is refused
+        // with the command that continues from its weights
+        std::fs::remove_dir_all(checkpoint_dir(&cfg.out)).unwrap();
+        let err = format!("{:#}", train(&more).unwrap_err());
+        assert!(
+            err.contains("--init-from") && err.contains("older"),
+            "{err}"
+        );
     }
 
     /// The second phase: start from a heads-only checkpoint and fine-tune the stride-32

@@ -13,9 +13,9 @@ use sleeve_eval::{ClassificationReport, Knn, KnnParams, classification_report};
 use crate::augment::AugmentConfig;
 use crate::data::{Sample, load_splits, parse_split};
 use crate::features::{CacheKey, extract};
-use crate::fit::FitState;
 use crate::images::load_rgb;
 use crate::import::{config_for, load_pretrained};
+use crate::learner::FitState;
 use crate::predict::{embed_images, predict_probs_any};
 use crate::train::write_json;
 
@@ -186,8 +186,8 @@ pub fn training_curves(history: &Path, out: &Path) -> Result<()> {
             epoch: h.epoch,
             train_loss: h.train_loss,
             val_loss: Some(h.val_loss),
-            train_acc: Some(h.train_acc),
-            val_acc: Some(h.val_acc),
+            train_acc: h.train_acc,
+            val_acc: Some(h.val_score),
         })
         .collect();
     if !epochs.is_empty() {

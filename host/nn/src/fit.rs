@@ -1,34 +1,31 @@
-//! The generic training loop: AdamW, one-cycle LR, label-smoothed class-weighted
-//! cross-entropy, early stopping on validation accuracy, an atomic checkpoint after every
-//! epoch (and on Ctrl-C), `--resume`, a time budget and a progress bar.
+//! Classification on the one training loop ([`crate::learner`]): label-smoothed,
+//! class-weighted cross-entropy, mixup, accuracy as the validation score, AdamW and the
+//! one-cycle schedule.
 //!
-//! What is trained and on which inputs is a [`Task`]: cached embeddings → a linear head,
-//! cached activations → the last blocks, or images → a whole network.
+//! What is trained and on which inputs is a [`ClassifierTask`]: cached embeddings → a
+//! linear head, cached activations → the last blocks, or images → a whole network.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bytes, Int, Tensor, TensorData};
-use indicatif::ProgressBar;
+use burn::tensor::{Int, Tensor, TensorData};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Beta;
 use serde::{Deserialize, Serialize};
-use sleeve_shared::fsutil::write_atomic;
 
-use crate::checkpoint::{load_module_bytes, module_bytes};
 use crate::images::tensor_values;
+use crate::learner::{
+    self, Batch, BatchLoss, LoopConfig, Optimizer, Outcome, Schedule, Validation,
+};
 use crate::loss::{balanced_class_weights, cross_entropy};
-use crate::schedule::OneCycle;
 
-/// A supervised problem the loop can train.
-pub trait Task {
+/// A classification problem the loop can train.
+pub trait ClassifierTask {
     /// The trained module.
     type Model: Module;
     /// Number of training items (one epoch).
@@ -81,59 +78,25 @@ pub struct FitConfig {
     pub num_classes: usize,
 }
 
-/// One epoch's numbers.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct EpochLog {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss.
-    pub train_loss: f64,
-    /// Training accuracy (on augmented inputs, dropout on).
-    pub train_acc: f64,
-    /// Validation loss (plain cross-entropy).
-    pub val_loss: f64,
-    /// Validation accuracy.
-    pub val_acc: f64,
-    /// Learning rate at the epoch's last step.
-    pub lr: f64,
-    /// Wall seconds of the epoch (training and validation).
-    pub seconds: f64,
-    /// Training items per second.
-    pub items_per_sec: f64,
-}
-
-/// Where a run stands: written with every checkpoint.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct FitState {
-    /// Epochs completed.
-    pub epoch: usize,
-    /// Batches of the current (incomplete) epoch already done.
-    pub batch_in_epoch: usize,
-    /// Optimizer steps so far.
-    pub step: usize,
-    /// Best validation accuracy so far (-1 before the first epoch: JSON has no -inf).
-    pub best_val_acc: f64,
-    /// Epoch (1-based) of the best validation accuracy.
-    pub best_epoch: usize,
-    /// Per-epoch history.
-    pub history: Vec<EpochLog>,
-    /// Whether training has finished (early stop, epochs or budget).
-    pub finished: bool,
-    /// Why it finished.
-    pub stop_reason: String,
-    /// Running (loss sum, correct, seen) of the incomplete epoch.
-    #[serde(default)]
-    pub partial: (f64, usize, usize),
-}
-
-/// What [`fit`] returns.
-pub struct FitOutcome<M> {
-    /// The best model by validation accuracy (inference mode).
-    pub best: M,
-    /// Final state and history.
-    pub state: FitState,
-    /// Whether the run was interrupted (Ctrl-C) before finishing.
-    pub interrupted: bool,
+impl FitConfig {
+    /// The loop settings of this classifier recipe.
+    pub fn loop_config(&self) -> LoopConfig {
+        LoopConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            schedule: Schedule::OneCycle {
+                peak: self.lr,
+                warmup_frac: self.warmup_frac,
+            },
+            optimizer: Optimizer::AdamW {
+                weight_decay: self.weight_decay,
+            },
+            patience: self.patience,
+            time_budget: self.time_budget,
+            seed: self.seed,
+            progress: true,
+        }
+    }
 }
 
 /// Mixup of one training batch: inputs become `λ·x + (1−λ)·x[perm]` and the loss
@@ -179,194 +142,85 @@ pub fn mixed<const D: usize>(x: Tensor<D>, mix: Option<&Mix>) -> Tensor<D> {
     }
 }
 
-const STATE_FILE: &str = "state.json";
-const MODEL_FILE: &str = "model.bpk";
-const BEST_FILE: &str = "best.bpk";
-const OPTIM_FILE: &str = "optim.bpk";
-
-/// The process-wide Ctrl-C flag ([`sleeve_shared::stop::ctrl_c`]): training finishes its
-/// step, saves and returns.
-pub fn interrupt_flag() -> Arc<AtomicBool> {
-    sleeve_shared::stop::ctrl_c("Ctrl-C: finishing the current step, saving a checkpoint …")
+/// A [`ClassifierTask`] as a [`learner::Task`]: the loss and score of classification.
+struct Classification<'a, T> {
+    task: &'a T,
+    cfg: &'a FitConfig,
+    labels: Vec<usize>,
+    class_weights: Vec<f32>,
 }
 
-/// Trains `model` on `task`. With `checkpoint_dir`, saves model, optimizer and [`FitState`]
-/// atomically after every epoch (and when interrupted); with `resume`, continues from the
-/// state found there. `interrupt` is polled after every step.
-pub fn fit<T: Task>(
+impl<T: ClassifierTask> learner::Task for Classification<'_, T> {
+    type Model = T::Model;
+
+    fn train_len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn batch_loss(&self, model: &T::Model, batch: Batch<'_>) -> Result<BatchLoss> {
+        let cfg = self.cfg;
+        let mix = Mix::draw(cfg.mixup_alpha, batch.idx.len(), cfg.seed, batch.step)?;
+        let logits = self
+            .task
+            .train_logits(model, batch.idx, batch.epoch, mix.as_ref())?;
+        let targets: Vec<usize> = batch.idx.iter().map(|&i| self.labels[i]).collect();
+        let preds = argmax_rows(&tensor_values(logits.clone().detach())?, cfg.num_classes);
+        let correct = preds.iter().zip(&targets).filter(|(p, t)| p == t).count();
+        let ce = |y: &[usize]| {
+            cross_entropy(logits.clone(), y, cfg.label_smoothing, &self.class_weights)
+        };
+        let loss = match &mix {
+            None => ce(&targets),
+            Some(m) => {
+                let partners: Vec<usize> = m.perm.iter().map(|&j| targets[j]).collect();
+                ce(&targets).mul_scalar(m.lambda) + ce(&partners).mul_scalar(1.0 - m.lambda)
+            }
+        };
+        Ok(BatchLoss {
+            loss,
+            correct: Some(correct),
+        })
+    }
+
+    fn validate(&self, model: &T::Model) -> Result<Validation> {
+        let (probs, labels) = self.task.val_probs(model)?;
+        let (loss, score) = loss_and_accuracy(&probs, &labels, self.cfg.num_classes);
+        Ok(Validation { loss, score })
+    }
+}
+
+/// Trains a classifier on `task` with the one loop ([`learner::learn`]): checkpoints in
+/// `checkpoint_dir` after every epoch, continues from it with `resume`, polls `interrupt`
+/// after every step.
+pub fn fit<T: ClassifierTask>(
     task: &T,
     model: T::Model,
     cfg: &FitConfig,
     checkpoint_dir: Option<&Path>,
     resume: bool,
     interrupt: &AtomicBool,
-) -> Result<FitOutcome<T::Model>> {
+) -> Result<Outcome<T::Model>> {
     let n = task.train_len();
-    anyhow::ensure!(n > 0, "no training items");
-    let batch = cfg.batch_size.max(1);
-    let batches_per_epoch = n.div_ceil(batch);
-    let schedule = OneCycle::new(cfg.lr, cfg.epochs * batches_per_epoch, cfg.warmup_frac);
     let labels: Vec<usize> = (0..n).map(|i| task.train_label(i)).collect();
     let class_weights = if cfg.balanced {
         balanced_class_weights(&labels, cfg.num_classes)
     } else {
         Vec::new()
     };
-    let mut optim: ModuleOptimizer = AdamWConfig::new()
-        .with_weight_decay(cfg.weight_decay)
-        .init();
-    let mut model = model.train();
-    let mut best = model.valid();
-    let mut state = FitState {
-        epoch: 0,
-        batch_in_epoch: 0,
-        step: 0,
-        best_val_acc: -1.0,
-        best_epoch: 0,
-        history: Vec::new(),
-        finished: false,
-        stop_reason: String::new(),
-        partial: (0.0, 0, 0),
+    let classification = Classification {
+        task,
+        cfg,
+        labels,
+        class_weights,
     };
-    if resume && let Some(dir) = checkpoint_dir.filter(|d| d.join(STATE_FILE).is_file()) {
-        let (m, b, o, s) = load_checkpoint(dir, model, best, optim)?;
-        (model, best, optim, state) = (m, b, o, s);
-        tracing::info!(
-            "resumed from {}: epoch {}, batch {}, step {}",
-            dir.display(),
-            state.epoch,
-            state.batch_in_epoch,
-            state.step
-        );
-    }
-    let started = Instant::now();
-    let mut interrupted = false;
-    while !state.finished && state.epoch < cfg.epochs {
-        let epoch = state.epoch;
-        let t0 = Instant::now();
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut ChaCha8Rng::seed_from_u64(
-            cfg.seed ^ ((epoch as u64 + 1) * 0x9E37),
-        ));
-        let pb = progress_bar(batches_per_epoch as u64, epoch + 1, cfg.epochs);
-        pb.set_position(state.batch_in_epoch as u64);
-        let (mut loss_sum, mut correct, mut seen) = state.partial;
-        let first_batch = state.batch_in_epoch;
-        for (bi, idx) in order.chunks(batch).enumerate().skip(first_batch) {
-            let lr = schedule.lr(state.step);
-            let mix = Mix::draw(cfg.mixup_alpha, idx.len(), cfg.seed, state.step)?;
-            let logits = task.train_logits(&model, idx, epoch, mix.as_ref())?;
-            let targets: Vec<usize> = idx.iter().map(|&i| labels[i]).collect();
-            let preds = argmax_rows(&tensor_values(logits.clone().detach())?, cfg.num_classes);
-            correct += preds.iter().zip(&targets).filter(|(p, t)| p == t).count();
-            let loss = match &mix {
-                None => cross_entropy(logits, &targets, cfg.label_smoothing, &class_weights),
-                Some(m) => {
-                    let partners: Vec<usize> = m.perm.iter().map(|&j| targets[j]).collect();
-                    let ce = |y: &[usize]| {
-                        cross_entropy(logits.clone(), y, cfg.label_smoothing, &class_weights)
-                    };
-                    ce(&targets).mul_scalar(m.lambda) + ce(&partners).mul_scalar(1.0 - m.lambda)
-                }
-            };
-            let loss_value = tensor_values(loss.clone().detach())?[0] as f64;
-            anyhow::ensure!(
-                loss_value.is_finite(),
-                "training diverged (loss {loss_value}) at epoch {}, batch {bi}",
-                epoch + 1
-            );
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(lr, model, grads);
-            loss_sum += loss_value * idx.len() as f64;
-            seen += idx.len();
-            state.step += 1;
-            state.batch_in_epoch = bi + 1;
-            state.partial = (loss_sum, correct, seen);
-            pb.inc(1);
-            pb.set_message(format!(
-                "loss {:.3} acc {:.3} lr {lr:.2e}",
-                loss_sum / seen as f64,
-                correct as f64 / seen as f64
-            ));
-            let over_budget = cfg.time_budget.is_some_and(|b| started.elapsed() >= b);
-            if interrupt.load(Ordering::SeqCst) || (over_budget && bi + 1 < batches_per_epoch) {
-                interrupted = interrupt.load(Ordering::SeqCst);
-                if over_budget && !interrupted {
-                    state.finished = true;
-                    state.stop_reason = "time budget".into();
-                }
-                break;
-            }
-        }
-        pb.finish_and_clear();
-        let epoch_done = state.batch_in_epoch >= batches_per_epoch;
-        if epoch_done {
-            let (probs, val_labels) = task.val_probs(&model.valid())?;
-            let (val_loss, val_acc) = loss_and_accuracy(&probs, &val_labels, cfg.num_classes);
-            let seconds = t0.elapsed().as_secs_f64();
-            let log = EpochLog {
-                epoch: epoch + 1,
-                train_loss: loss_sum / seen.max(1) as f64,
-                train_acc: correct as f64 / seen.max(1) as f64,
-                val_loss,
-                val_acc,
-                lr: schedule.lr(state.step.saturating_sub(1)),
-                seconds,
-                items_per_sec: seen as f64 / seconds.max(1e-9),
-            };
-            tracing::info!(
-                "epoch {}/{}: train loss {:.4} acc {:.3} | val loss {:.4} acc {:.3} | {:.1}s, {:.1} items/s",
-                log.epoch,
-                cfg.epochs,
-                log.train_loss,
-                log.train_acc,
-                log.val_loss,
-                log.val_acc,
-                log.seconds,
-                log.items_per_sec
-            );
-            state.history.push(log);
-            state.epoch += 1;
-            state.batch_in_epoch = 0;
-            state.partial = (0.0, 0, 0);
-            if val_acc > state.best_val_acc {
-                state.best_val_acc = val_acc;
-                state.best_epoch = state.epoch;
-                best = model.valid();
-            } else if cfg.patience > 0 && state.epoch - state.best_epoch >= cfg.patience {
-                state.finished = true;
-                state.stop_reason =
-                    format!("no validation improvement for {} epochs", cfg.patience);
-            }
-            if !state.finished && cfg.time_budget.is_some_and(|b| started.elapsed() >= b) {
-                state.finished = true;
-                state.stop_reason = "time budget".into();
-            }
-        }
-        if state.epoch >= cfg.epochs && !state.finished {
-            state.finished = true;
-            state.stop_reason = format!("{} epochs", cfg.epochs);
-        }
-        if let Some(dir) = checkpoint_dir {
-            save_checkpoint(dir, &model, &best, &optim, &state)?;
-        }
-        if interrupted {
-            tracing::warn!("interrupted: checkpoint saved; continue with --resume");
-            break;
-        }
-    }
-    if state.history.is_empty() && !interrupted {
-        best = model.valid();
-    }
-    Ok(FitOutcome {
-        best,
-        state,
-        interrupted,
-    })
-}
-
-fn progress_bar(len: u64, epoch: usize, epochs: usize) -> ProgressBar {
-    sleeve_shared::progress::bar(len, format!("epoch {epoch}/{epochs}"))
+    learner::learn(
+        &classification,
+        model,
+        &cfg.loop_config(),
+        checkpoint_dir,
+        resume,
+        interrupt,
+    )
 }
 
 /// Index of the largest value of each row of a row-major `[N, c]` matrix.
@@ -398,58 +252,12 @@ pub fn loss_and_accuracy(probs: &[f32], labels: &[usize], c: usize) -> (f64, f64
     (loss / labels.len() as f64, acc)
 }
 
-fn save_checkpoint<M: Module>(
-    dir: &Path,
-    model: &M,
-    best: &M,
-    optim: &ModuleOptimizer,
-    state: &FitState,
-) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let write = |name: &str, bytes: &[u8]| -> Result<()> {
-        let p = dir.join(name);
-        write_atomic(&p, bytes).with_context(|| format!("cannot write {}", p.display()))
-    };
-    write(MODEL_FILE, &module_bytes(model)?)?;
-    write(BEST_FILE, &module_bytes(best)?)?;
-    let ob = optim
-        .into_bytes()
-        .map_err(|e| anyhow::anyhow!("cannot serialise the optimizer: {e:?}"))?;
-    write(OPTIM_FILE, &ob)?;
-    // the state goes last: it is what marks the checkpoint complete
-    write(STATE_FILE, &serde_json::to_vec_pretty(state)?)
-}
-
-fn load_checkpoint<M: Module>(
-    dir: &Path,
-    model: M,
-    best: M,
-    optim: ModuleOptimizer,
-) -> Result<(M, M, ModuleOptimizer, FitState)> {
-    let read = |name: &str| -> Result<Vec<u8>> {
-        let p = dir.join(name);
-        std::fs::read(&p).with_context(|| format!("cannot read checkpoint file {}", p.display()))
-    };
-    let state: FitState = serde_json::from_slice(&read(STATE_FILE)?)
-        .with_context(|| format!("malformed {}", dir.join(STATE_FILE).display()))?;
-    let model = load_module_bytes(model, read(MODEL_FILE)?)?.train();
-    let best = load_module_bytes(best, read(BEST_FILE)?)?.valid();
-    let optim = optim
-        .from_bytes(Bytes::from_bytes_vec(read(OPTIM_FILE)?))
-        .map_err(|e| anyhow::anyhow!("cannot load the optimizer state: {e:?}"))?;
-    Ok((model, best, optim, state))
-}
-
-/// The checkpoint directory of a training output directory.
-pub fn checkpoint_dir(out: &Path) -> PathBuf {
-    out.join("checkpoint")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::tasks::{Head, HeadTask, Rows};
     use burn::tensor::Device;
+    use std::sync::atomic::Ordering;
 
     fn toy_rows(n: usize, seed: u64) -> Rows {
         use rand::Rng;
@@ -512,7 +320,11 @@ mod tests {
         let h = &out.state.history;
         assert_eq!(h.len(), 6);
         assert!(h[5].train_loss < h[0].train_loss, "{h:?}");
-        assert!(out.state.best_val_acc > 0.6, "{}", out.state.best_val_acc);
+        assert!(
+            out.state.best_val_score > 0.6,
+            "{}",
+            out.state.best_val_score
+        );
         assert!(out.state.finished);
     }
 
@@ -548,7 +360,7 @@ mod tests {
         stop_at: usize,
     }
 
-    impl Task for StopAt<'_> {
+    impl ClassifierTask for StopAt<'_> {
         type Model = Head;
         fn train_len(&self) -> usize {
             self.inner.train_len()
@@ -606,7 +418,7 @@ mod tests {
                 "{la:?} vs {lb:?}"
             );
             assert!((la.val_loss - lb.val_loss).abs() < 1e-5, "{la:?} vs {lb:?}");
-            assert_eq!(la.val_acc, lb.val_acc);
+            assert_eq!(la.val_score, lb.val_score);
         }
     }
 
@@ -626,9 +438,37 @@ mod tests {
         )
         .unwrap();
         assert!(out.interrupted);
-        let state: FitState =
-            serde_json::from_slice(&std::fs::read(dir.path().join(STATE_FILE)).unwrap()).unwrap();
+        let state = crate::learner::FitState::open(dir.path()).unwrap().unwrap();
         assert_eq!((state.epoch, state.batch_in_epoch, state.step), (0, 1, 1));
         assert!(!state.finished);
+    }
+
+    #[test]
+    fn a_run_stopped_by_its_time_budget_resumes_to_the_end() {
+        let device = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        let no = AtomicBool::new(false);
+        let budget = FitConfig {
+            time_budget: Some(Duration::ZERO),
+            ..cfg(3)
+        };
+        let head = Head::new(8, 3, 0.0, &device);
+        let first = fit(&task(), head.clone(), &budget, Some(dir.path()), false, &no).unwrap();
+        assert!(!first.interrupted);
+        assert_eq!(first.state.stop_reason, crate::learner::TIME_BUDGET);
+        assert_eq!((first.state.epoch, first.state.step), (0, 1));
+        let rest = fit(&task(), head.clone(), &cfg(3), Some(dir.path()), true, &no).unwrap();
+        assert!(rest.state.finished);
+        assert_eq!(rest.state.epoch, 3);
+        assert_eq!(rest.state.step, 18);
+        // an early-stopped run is not reopened by --resume
+        let mut done = rest.state.clone();
+        done.epoch = 1;
+        done.stop_reason = "no validation improvement for 1 epochs".into();
+        let state_file = dir.path().join("state.json");
+        std::fs::write(&state_file, serde_json::to_vec(&done).unwrap()).unwrap();
+        let again = fit(&task(), head, &cfg(3), Some(dir.path()), true, &no).unwrap();
+        assert_eq!(again.state.epoch, 1);
+        assert_eq!(again.state.step, done.step);
     }
 }

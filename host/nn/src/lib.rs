@@ -12,6 +12,7 @@ pub mod features;
 pub mod fit;
 pub mod images;
 pub mod import;
+pub mod learner;
 pub mod loss;
 pub mod mobilenet;
 pub mod predict;

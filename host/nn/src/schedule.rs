@@ -1,5 +1,6 @@
-//! One-cycle learning-rate schedule: linear warm-up from `max_lr / div_start` to `max_lr`,
-//! then cosine annealing down to `max_lr / div_final`.
+//! Learning-rate schedules of the training loop ([`crate::learner`]): the one-cycle
+//! schedule (linear warm-up from `max_lr / div_start` to `max_lr`, then cosine annealing
+//! down to `max_lr / div_final`, per step) and a per-epoch cosine decay.
 
 use serde::{Deserialize, Serialize};
 
@@ -49,9 +50,62 @@ impl OneCycle {
     }
 }
 
+/// Cosine decay from `lr` at epoch 0 to `0.05·lr` at epoch `total`, constant within an
+/// epoch.
+pub fn cosine_per_epoch(lr: f64, epoch: usize, total: usize) -> f64 {
+    let t = epoch as f64 / total.max(1) as f64;
+    lr * (0.05 + 0.95 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos()))
+}
+
+/// How the loop sets the learning rate.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    /// [`OneCycle`] over all steps of the run: peak rate and warm-up fraction.
+    OneCycle {
+        /// Peak learning rate.
+        peak: f64,
+        /// Fraction of the steps spent warming up.
+        warmup_frac: f64,
+    },
+    /// [`cosine_per_epoch`] from this peak.
+    CosinePerEpoch {
+        /// Learning rate of the first epoch.
+        peak: f64,
+    },
+}
+
+impl Schedule {
+    /// Learning rate of optimizer step `step` in a run of `epochs` epochs of
+    /// `steps_per_epoch` steps.
+    pub fn lr(&self, step: usize, steps_per_epoch: usize, epochs: usize) -> f64 {
+        match *self {
+            Self::OneCycle { peak, warmup_frac } => {
+                OneCycle::new(peak, epochs * steps_per_epoch, warmup_frac).lr(step)
+            }
+            Self::CosinePerEpoch { peak } => {
+                cosine_per_epoch(peak, step / steps_per_epoch.max(1), epochs)
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cosine_schedule_ends_low() {
+        assert!((cosine_per_epoch(1.0, 0, 10) - 1.0).abs() < 1e-9);
+        assert!(cosine_per_epoch(1.0, 9, 10) < 0.1);
+        assert!(cosine_per_epoch(1.0, 5, 10) < cosine_per_epoch(1.0, 4, 10));
+        let s = Schedule::CosinePerEpoch { peak: 1.0 };
+        assert_eq!(s.lr(7, 4, 10), cosine_per_epoch(1.0, 1, 10));
+        let o = Schedule::OneCycle {
+            peak: 1e-2,
+            warmup_frac: 0.1,
+        };
+        assert_eq!(o.lr(10, 101, 1), OneCycle::new(1e-2, 101, 0.1).lr(10));
+    }
 
     #[test]
     fn warmup_peak_and_end_values() {

@@ -18,7 +18,7 @@ use sleeve_shared::preprocess::PreprocessConfig;
 use crate::augment::AugmentConfig;
 use crate::data::Sample;
 use crate::features::load_view;
-use crate::fit::{Mix, Task, mixed};
+use crate::fit::{ClassifierTask, Mix, mixed};
 use crate::images::{batch_tensor, tensor_values};
 use crate::mobilenet::{EmbeddingKind, MobileNetV2};
 use crate::scratch::ScratchCnn;
@@ -243,7 +243,7 @@ pub struct HeadTask {
     pub device: Device,
 }
 
-impl Task for HeadTask {
+impl ClassifierTask for HeadTask {
     type Model = Head;
     fn train_len(&self) -> usize {
         self.train.len()
@@ -308,7 +308,7 @@ impl FinetuneTask {
     }
 }
 
-impl Task for FinetuneTask {
+impl ClassifierTask for FinetuneTask {
     type Model = MobileNetV2;
     fn train_len(&self) -> usize {
         self.train.len()
@@ -420,7 +420,7 @@ impl FreshViewTask {
     }
 }
 
-impl Task for FreshViewTask {
+impl ClassifierTask for FreshViewTask {
     type Model = MobileNetV2;
     fn train_len(&self) -> usize {
         self.train.len()
@@ -493,7 +493,7 @@ impl ImageTask {
     }
 }
 
-impl<M: ImageClassifier> Task for (ImageTask, std::marker::PhantomData<M>) {
+impl<M: ImageClassifier> ClassifierTask for (ImageTask, std::marker::PhantomData<M>) {
     type Model = M;
     fn train_len(&self) -> usize {
         self.0.train.len()

@@ -25,8 +25,9 @@ use crate::checkpoint::{
 };
 use crate::data::{DataSplits, Sample, load_splits};
 use crate::features::{CacheKey, extract};
-use crate::fit::{FitConfig, FitOutcome, FitState, checkpoint_dir, fit, interrupt_flag};
+use crate::fit::{FitConfig, fit};
 use crate::import::{config_for, load_pretrained};
+use crate::learner::{FitState, checkpoint_dir, interrupt_flag};
 use crate::mobilenet::EmbeddingKind;
 use crate::mobilenet::{MobileNetV2, MobileNetV2Config};
 use crate::predict::predict_probs_any;
@@ -272,7 +273,7 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
     let n_ep = history.len().max(1) as f64;
     let summary = TrainSummary {
         recipe: recipe_name.clone(),
-        best_val_acc: outcome_state.best_val_acc,
+        best_val_acc: outcome_state.best_val_score,
         test_accuracy: report.as_ref().map_or(f64::NAN, |r| r.accuracy),
         test_macro_auc: report.as_ref().and_then(|r| r.macro_auc),
         test_macro_f1: report.as_ref().map_or(f64::NAN, |r| r.macro_f1),
@@ -299,7 +300,7 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
         },
         metrics: serde_json::json!({
-            "best_val_acc": outcome_state.best_val_acc,
+            "best_val_acc": outcome_state.best_val_score,
             "best_epoch": outcome_state.best_epoch,
             "test": report,
             "fit": plan.fit,
@@ -434,7 +435,7 @@ fn pretrained(
             device: device.clone(),
         };
         let head = Head::new(model.embed_dim(), fit_cfg.num_classes, plan.dropout, device);
-        let out: FitOutcome<Head> =
+        let out: crate::learner::Outcome<Head> =
             fit(&task, head, fit_cfg, Some(&ckpt), plan.resume, &interrupt)?;
         if out.interrupted {
             return Ok(None);
@@ -631,7 +632,7 @@ fn linear_probe(
     }
     tracing::info!(
         "linear probe: val accuracy {:.3} at epoch {}",
-        out.state.best_val_acc,
+        out.state.best_val_score,
         out.state.best_epoch
     );
     Ok(Some(Probe {
@@ -1001,7 +1002,7 @@ mod tests {
         stop_at: usize,
     }
 
-    impl crate::fit::Task for StopAt<'_> {
+    impl crate::fit::ClassifierTask for StopAt<'_> {
         type Model = MobileNetV2;
         fn train_len(&self) -> usize {
             self.inner.train_len()
@@ -1056,7 +1057,7 @@ mod tests {
         // the same run, interrupted during epoch 2's first batch, then resumed
         let ck = dir.path().join("ck");
         let flag = AtomicBool::new(false);
-        let batches = crate::fit::Task::train_len(&s.task).div_ceil(cfg.batch_size);
+        let batches = crate::fit::ClassifierTask::train_len(&s.task).div_ceil(cfg.batch_size);
         let stopping = StopAt {
             inner: &s.task,
             flag: &flag,
