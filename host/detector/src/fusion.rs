@@ -221,6 +221,39 @@ pub fn report(
     })
 }
 
+/// Reads `fusion.json` written by [`write_outputs`] for a model with `labels` genres,
+/// checking every number's range.
+pub fn read_params(path: &Path, labels: usize) -> Result<FusionParams> {
+    let text = std::fs::read(path)
+        .with_context(|| format!("reading fusion parameters {}", path.display()))?;
+    let f: FusionParams = serde_json::from_slice(&text)
+        .with_context(|| format!("parsing fusion parameters {}", path.display()))?;
+    let bad = |what: String| anyhow::anyhow!("{}: {what}", path.display());
+    if f.p_pa_given_genre.len() != labels {
+        return Err(bad(format!(
+            "fusion has {} genre rates for {labels} labels",
+            f.p_pa_given_genre.len()
+        )));
+    }
+    if let Some(q) = f
+        .p_pa_given_genre
+        .iter()
+        .find(|q| !(0.0..=1.0).contains(*q))
+    {
+        return Err(bad(format!("P(PA | genre) {q} is not in [0, 1]")));
+    }
+    if !(0.0..=10.0).contains(&f.strength) {
+        return Err(bad(format!("strength {} is not in [0, 10]", f.strength)));
+    }
+    if !(0.0..=1.0).contains(&f.pa_threshold) {
+        return Err(bad(format!(
+            "pa_threshold {} is not in [0, 1]",
+            f.pa_threshold
+        )));
+    }
+    Ok(f)
+}
+
 /// Writes `fusion.json` (the parameters for the bundle; strength 0 when not kept) and
 /// `fusion_report.json` into `out`.
 pub fn write_outputs(out: &Path, r: &FusionReport) -> Result<()> {
@@ -321,6 +354,40 @@ mod tests {
             serde_json::from_slice(&std::fs::read(dir.path().join("fusion.json")).unwrap())
                 .unwrap();
         assert_eq!(p, r.fit.params);
+        let path = dir.path().join("fusion.json");
+        assert_eq!(read_params(&path, 5).unwrap(), r.fit.params);
+        let err = format!("{:#}", read_params(&path, 4).unwrap_err());
+        assert!(
+            err.contains("fusion.json") && err.contains("4 labels"),
+            "{err}"
+        );
+        for (bad, what) in [
+            (
+                FusionParams {
+                    strength: -1.0,
+                    ..p.clone()
+                },
+                "strength",
+            ),
+            (
+                FusionParams {
+                    pa_threshold: 2.0,
+                    ..p.clone()
+                },
+                "pa_threshold",
+            ),
+            (
+                FusionParams {
+                    p_pa_given_genre: vec![0.1, 0.1, 1.5, 0.1, 0.1],
+                    ..p.clone()
+                },
+                "1.5",
+            ),
+        ] {
+            std::fs::write(&path, serde_json::to_vec(&bad).unwrap()).unwrap();
+            let err = format!("{:#}", read_params(&path, 5).unwrap_err());
+            assert!(err.contains(what) && err.contains("fusion.json"), "{err}");
+        }
     }
 
     #[test]

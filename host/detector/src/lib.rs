@@ -18,6 +18,7 @@ pub mod onnx;
 pub mod real;
 pub mod real_eval;
 pub mod review;
+pub mod run;
 pub mod train;
 
 pub use checkpoint::{DetectorMeta, load_detector};

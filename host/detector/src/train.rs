@@ -898,6 +898,13 @@ mod tests {
         };
         let s2 = train(&more).unwrap();
         assert_eq!(s2.state.epochs_done, 5);
+        let run = crate::run::DetectorRun::open(&cfg.out).unwrap();
+        assert!(run.checkpoint.ends_with(BEST_DIR));
+        assert_eq!(run.training.as_ref().map(|t| t.epoch), Some(5));
+        assert_eq!(
+            run.meta.training.loss_history,
+            s2.state.loss_history[..run.meta.training.epochs_done].to_vec()
+        );
         assert_eq!(s2.state.loss_history.len(), 5);
         assert_eq!(&s2.state.loss_history[..4], &h[..]);
 

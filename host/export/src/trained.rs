@@ -7,7 +7,6 @@
 //! metrics into a bundle that [`crate::bundle::verify_bundle`] accepts.
 
 use std::collections::{BTreeMap, HashSet};
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -18,11 +17,11 @@ use sleeve_detector::SsdLite;
 use sleeve_detector::checkpoint::{DetectorMeta, load_detector};
 use sleeve_detector::data::{CoverPool, Split, preprocess_image};
 use sleeve_detector::evaluate::cover_set;
+use sleeve_detector::run::DetectorRun;
 use sleeve_detector::train::{VAL_SEED_SALT, ap50_of};
 use sleeve_nn::checkpoint::{Classifier, ClassifierMeta, load_any_classifier};
 use sleeve_nn::train::{SUMMARY_FILE, TrainSummary};
 use sleeve_shared::fsutil::write_atomic;
-use sleeve_shared::fusion::FusionParams;
 use sleeve_shared::manifest::Precision;
 use sleeve_shared::preprocess::PreprocessConfig;
 use tracing::{info, warn};
@@ -174,7 +173,8 @@ pub struct BundleOptions {
     pub pa_covers: Option<PathBuf>,
     /// Seed of the AP composites (must differ from the detector's training seeds).
     pub ap_seed: u64,
-    /// Fusion parameters file (default: `fusion.json` in or next to the detector dir).
+    /// Fusion parameters file (`fusion.json` of `sleeve eval fusion`); none when absent
+    /// (unless carried from `detector_bundle`).
     pub fusion: Option<PathBuf>,
     /// Bundle name (default derived from the checkpoints).
     pub name: Option<String>,
@@ -186,8 +186,7 @@ pub struct BundleOptions {
     pub parity_count: usize,
     /// Which built files go into the bundle.
     pub ship: Ship,
-    /// `detector_eval.json` of `sleeve eval detector` (default: looked up next to the
-    /// checkpoint).
+    /// `detector_eval.json` of `sleeve eval detector`, whose metrics go into the manifest.
     pub detector_eval: Option<PathBuf>,
     /// What the abstain threshold aims for on the validation split (with `eval_data`).
     pub abstain: crate::calibrate::AbstainTarget,
@@ -227,24 +226,6 @@ pub fn find_classifier(path: &Path) -> Result<ClassifierSource> {
         .map(|d| TrainSummary::open(&d))
         .transpose()?;
     Ok(ClassifierSource { dir, summary })
-}
-
-/// Finds a detector checkpoint: `path` when it holds `detector.json` (or is the `.bpk` /
-/// `.json`), else `path/best`.
-pub fn find_detector(path: &Path) -> Result<PathBuf> {
-    let meta = sleeve_detector::checkpoint::META_FILE;
-    if path.is_file() || path.join(meta).is_file() {
-        return Ok(path.to_path_buf());
-    }
-    let best = path.join(sleeve_detector::train::BEST_DIR);
-    if best.join(meta).is_file() {
-        return Ok(best);
-    }
-    bail!(
-        "no detector checkpoint at {}: expected {meta} and detector.bpk there or in best/ \
-         (the output of `sleeve train detector`)",
-        path.display()
-    )
 }
 
 /// Exports a trained classifier (either architecture) with a parity check.
@@ -638,7 +619,6 @@ fn classifier_metrics(
 }
 
 fn detector_metrics(
-    dir: &Path,
     explicit: Option<&Path>,
     meta: &DetectorMeta,
     m: &mut BTreeMap<String, f64>,
@@ -655,25 +635,9 @@ fn detector_metrics(
     {
         m.insert("detector.best_val_ap50".into(), best);
     }
-    // `sleeve eval detector --out` reports, when saved in or next to the checkpoint.
-    let explicit = explicit.map(Path::to_path_buf);
-    if let Some(p) = &explicit {
-        ensure!(
-            p.is_file(),
-            "--detector-eval {} does not exist",
-            p.display()
-        );
-    }
-    let report = sleeve_detector::evaluate::REPORT_FILE;
-    for p in explicit.into_iter().chain([
-        dir.join(report),
-        dir.join("..").join(report),
-        dir.join("eval").join(report),
-    ]) {
-        if !p.is_file() {
-            continue;
-        }
-        for set in sleeve_detector::evaluate::read_reports(&p)? {
+    // `sleeve eval detector --out` reports, when given
+    if let Some(p) = explicit {
+        for set in sleeve_detector::evaluate::read_reports(p)? {
             let name = &set.name;
             for (k, x) in [
                 ("ap50", set.boxes.ap50),
@@ -686,41 +650,8 @@ fn detector_metrics(
                 }
             }
         }
-        break;
     }
     Ok(())
-}
-
-fn find_fusion(
-    explicit: Option<&Path>,
-    det_dir: Option<&Path>,
-    labels: usize,
-) -> Result<Option<FusionParams>> {
-    let path = match explicit {
-        Some(p) => Some(p.to_path_buf()),
-        None => det_dir.and_then(|d| {
-            [
-                d.join("fusion.json"),
-                d.join("..").join("fusion.json"),
-                d.join("fusion").join("fusion.json"),
-            ]
-            .into_iter()
-            .find(|p| p.is_file())
-        }),
-    };
-    let Some(path) = path else { return Ok(None) };
-    let text =
-        fs::read(&path).with_context(|| format!("reading fusion parameters {}", path.display()))?;
-    let f: FusionParams = serde_json::from_slice(&text)
-        .with_context(|| format!("parsing fusion parameters {}", path.display()))?;
-    ensure!(
-        f.p_pa_given_genre.len() == labels,
-        "{}: fusion has {} genre rates for {labels} labels",
-        path.display(),
-        f.p_pa_given_genre.len()
-    );
-    info!("fusion parameters from {}", path.display());
-    Ok(Some(f))
 }
 
 fn accuracy(model: &TractModel, xs: &[F32Tensor], ys: &[usize]) -> Result<f64> {
@@ -873,7 +804,7 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
     // Detector.
     let mut det_parts = None;
     if let Some(d) = &o.detector {
-        let ddir = find_detector(d)?;
+        let ddir = DetectorRun::open(d)?.checkpoint;
         let (model, dmeta) = load_detector(&ddir, &device)
             .with_context(|| format!("loading the detector {}", ddir.display()))?;
         let dsize = dmeta.preprocess.input_size as usize;
@@ -991,21 +922,22 @@ pub fn build_bundle(o: &BundleOptions) -> Result<BundleReport> {
         "test_accuracy",
         &mut metrics,
     );
-    if let Some((ddir, dmeta, _, r)) = &det_parts {
-        detector_metrics(ddir, o.detector_eval.as_deref(), dmeta, &mut metrics)?;
+    if let Some((_, dmeta, _, r)) = &det_parts {
+        detector_metrics(o.detector_eval.as_deref(), dmeta, &mut metrics)?;
         add_form_metrics("export.detector", r, "ap50", &mut metrics);
     }
     if let Some(c) = &carried {
         metrics.extend(c.metrics.clone());
     }
-    let fusion = match (
-        find_fusion(
-            o.fusion.as_deref(),
-            det_parts.as_ref().map(|p| p.0.as_path()),
-            meta.labels.len(),
-        )?,
-        &carried,
-    ) {
+    let explicit_fusion = match &o.fusion {
+        Some(p) => {
+            let f = sleeve_detector::fusion::read_params(p, meta.labels.len())?;
+            info!("fusion parameters from {}", p.display());
+            Some(f)
+        }
+        None => None,
+    };
+    let fusion = match (explicit_fusion, &carried) {
         (Some(f), _) => Some(f),
         (None, Some(c)) => c.fusion.clone(),
         (None, None) => None,

@@ -338,7 +338,8 @@ pub struct BundleArgs {
     /// Seed of the AP composites (must not be the detector's training or validation seed).
     #[arg(long, default_value_t = 9001)]
     pub ap_seed: u64,
-    /// Fusion parameters (default: fusion.json in or next to the detector checkpoint).
+    /// Fusion parameters (`fusion.json` of `sleeve eval fusion`; without it the bundle has no
+    /// fusion unless --detector-bundle carries one).
     #[arg(long)]
     pub fusion: Option<PathBuf>,
     /// Bundle name (default: derived from the checkpoints).
@@ -358,7 +359,7 @@ pub struct BundleArgs {
     #[arg(long = "files", default_value = "all", value_parser = choice::<Ship>(Ship::NAMES))]
     pub ship: Ship,
     /// `detector_eval.json` written by `sleeve eval detector` (its metrics go into the
-    /// manifest; default: looked up next to the detector checkpoint).
+    /// manifest).
     #[arg(long)]
     pub detector_eval: Option<PathBuf>,
     /// Selective accuracy the kiosk's abstain threshold aims for on the validation split

@@ -126,7 +126,7 @@ fn options(root: &Path) -> BundleOptions {
         ap_count: 0,
         pa_covers: None,
         ap_seed: 9001,
-        fusion: None,
+        fusion: Some(root.join("det").join("fusion.json")),
         name: None,
         latency_runs: 1,
         parity_tolerance: 1e-4,
@@ -300,6 +300,7 @@ fn bad_requests_are_refused_with_context() {
     );
     let base = BundleOptions {
         detector: None,
+        fusion: None,
         eval_data: None,
         select: Selection::Auto,
         ..options(root)
