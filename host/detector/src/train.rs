@@ -35,6 +35,7 @@ use crate::data::{CoverPool, Sample, Split, preprocess_image, training_sample};
 use crate::infer::split_outputs;
 use crate::loss::{LossConfig, TargetBatch, detection_loss};
 use crate::model::{HeadLayout, SsdHeads, SsdLite, SsdLiteConfig, anchor_config_for};
+use crate::real::RealSplit;
 use crate::targets::{MatchConfig, Targets, assign};
 
 /// Salt mixed into the seed for validation images (never equal to training draws).
@@ -98,19 +99,65 @@ pub struct TrainConfig {
     pub progress: bool,
 }
 
-/// Image sets on disk made by `sleeve synth pa` and `sleeve synth scenes`.
+/// Image sets on disk made by `sleeve synth pa` and `sleeve synth scenes`, and real covers
+/// with confirmed labels.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct DiskSets {
     /// `sleeve synth pa` output folders.
     pub pa: Vec<PathBuf>,
     /// `sleeve synth scenes` output folders.
     pub scenes: Vec<PathBuf>,
+    /// Real covers with printed labels boxed and label-free ones (`models/detector-data/`).
+    pub real: Option<RealCovers>,
+}
+
+/// Real covers of some real splits: `real-boxes.csv` rows are the labels, covers in
+/// `real-negatives.txt` carry none.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RealCovers {
+    /// `real-boxes.csv`.
+    pub boxes: PathBuf,
+    /// `real-negatives.txt`.
+    pub negatives: PathBuf,
+    /// Cover folder `DIR/<genre>/*.jpg`.
+    pub covers: PathBuf,
+    /// Which real splits ([`crate::real::real_split`]) to take.
+    pub splits: Vec<RealSplit>,
+}
+
+impl RealCovers {
+    /// The covers of the chosen splits as samples (boxes normalised to the centred square
+    /// the preprocessing crops).
+    pub fn load(&self) -> Result<Vec<Sample>> {
+        let boxes = crate::real::read_real_boxes(&self.boxes)?;
+        let negatives = crate::real::read_cover_list(&self.negatives)?;
+        let index = crate::real::index_covers(&self.covers)?;
+        let covers: Vec<_> = crate::real::real_covers(&boxes, &negatives, &index)?
+            .into_iter()
+            .filter(|c| self.splits.contains(&crate::real::real_split(&c.file)))
+            .collect();
+        covers
+            .par_iter()
+            .map(|c| {
+                let image = sleeve_shared::imageio::open_rgb(&c.path)
+                    .with_context(|| format!("decoding real cover {}", c.path.display()))?;
+                let (w, h) = image.dimensions();
+                let boxes = c
+                    .boxes
+                    .iter()
+                    .map(|b| crate::real::to_normalised(b, w, h))
+                    .filter(|b| b.width() > 0.0 && b.height() > 0.0)
+                    .collect();
+                Ok(Sample { image, boxes })
+            })
+            .collect()
+    }
 }
 
 impl DiskSets {
     /// Whether no folder is named.
     pub fn is_empty(&self) -> bool {
-        self.pa.is_empty() && self.scenes.is_empty()
+        self.pa.is_empty() && self.scenes.is_empty() && self.real.is_none()
     }
 
     /// All samples of all folders (scenes rectified to `size`), in the order given.
@@ -130,6 +177,16 @@ impl DiskSets {
             );
             out.extend(s);
         }
+        if let Some(r) = &self.real {
+            let s = r.load()?;
+            let labelled = s.iter().filter(|s| !s.boxes.is_empty()).count();
+            tracing::info!(
+                "{} real covers of {} ({labelled} with a label)",
+                s.len(),
+                r.boxes.display()
+            );
+            out.extend(s);
+        }
         if out.is_empty() {
             bail!("the image folders given hold no usable images");
         }
@@ -144,8 +201,20 @@ impl DiskSets {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let real = match &self.real {
+            Some(r) => format!(
+                " + real covers of {} ({})",
+                r.boxes.display(),
+                r.splits
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            None => String::new(),
+        };
         format!(
-            "synth pa folders [{}] + synth scenes folders [{}]",
+            "synth pa folders [{}] + synth scenes folders [{}]{real}",
             names(&self.pa),
             names(&self.scenes)
         )
@@ -968,5 +1037,52 @@ mod tests {
         };
         let err = format!("{:#}", train(&bad).unwrap_err());
         assert!(err.contains("--unfreeze-last 2"), "{err}");
+    }
+
+    /// Real covers load by split, with boxes normalised to the centred square.
+    #[test]
+    fn real_covers_load_by_split_with_normalised_boxes() {
+        let dir = tempfile::tempdir().unwrap();
+        let covers = dir.path().join("covers");
+        std::fs::create_dir_all(covers.join("hiphop")).unwrap();
+        let names: Vec<String> = (0..40).map(|i| format!("c{i}.png")).collect();
+        for n in &names {
+            image::RgbImage::from_pixel(200, 100, image::Rgb([90, 20, 20]))
+                .save(covers.join("hiphop").join(n))
+                .unwrap();
+        }
+        // the first half labelled (one box each), the rest label-free
+        let mut csv = String::from("file,x0,y0,x1,y1,confirmed\n");
+        for n in &names[..20] {
+            csv.push_str(&format!("{n},100,50,150,100,accepted\n"));
+        }
+        let negatives: String = names[20..].iter().map(|n| format!("{n}  # hiphop\n")).collect();
+        std::fs::write(dir.path().join("boxes.csv"), csv).unwrap();
+        std::fs::write(dir.path().join("neg.txt"), negatives).unwrap();
+        let set = RealCovers {
+            boxes: dir.path().join("boxes.csv"),
+            negatives: dir.path().join("neg.txt"),
+            covers: covers.clone(),
+            splits: vec![RealSplit::Train],
+        };
+        let samples = set.load().unwrap();
+        let in_train = |ns: &[String]| {
+            ns.iter()
+                .filter(|n| crate::real::real_split(n) == RealSplit::Train)
+                .count()
+        };
+        let (pos, neg) = (in_train(&names[..20]), in_train(&names[20..]));
+        assert!(pos > 0 && neg > 0, "{pos} {neg}");
+        assert_eq!(samples.len(), pos + neg);
+        let labelled: Vec<_> = samples.iter().filter(|s| !s.boxes.is_empty()).collect();
+        assert_eq!(labelled.len(), pos);
+        // 200x100: the centred square is x 50..150, so the box is its right half, full height
+        let b = labelled[0].boxes[0];
+        assert!((b.x0 - 0.5).abs() < 1e-6 && (b.x1 - 1.0).abs() < 1e-6, "{b:?}");
+        assert!((b.y0 - 0.5).abs() < 1e-6 && (b.y1 - 1.0).abs() < 1e-6, "{b:?}");
+        // a listed cover that is missing is named
+        std::fs::remove_file(covers.join("hiphop").join(&names[0])).unwrap();
+        let err = format!("{:#}", set.load().unwrap_err());
+        assert!(err.contains("c0.png"), "{err}");
     }
 }

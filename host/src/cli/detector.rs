@@ -12,7 +12,8 @@ use sleeve_detector::data::{CoverPool, Split};
 use sleeve_detector::evaluate::{cover_set, evaluate_set, scene_set, write_reports};
 use sleeve_detector::loss::LossConfig;
 use sleeve_detector::targets::MatchConfig;
-use sleeve_detector::train::{DiskSets, TrainConfig, train as run_training};
+use sleeve_detector::real::RealSplit;
+use sleeve_detector::train::{DiskSets, RealCovers, TrainConfig, train as run_training};
 
 /// Default seed of held-out evaluation images (training uses `--seed`, validation
 /// `--seed ^ VAL_SEED_SALT`; keep this different from both).
@@ -38,6 +39,23 @@ pub struct TrainArgs {
     /// Validate on a `sleeve synth scenes` folder too (repeatable).
     #[arg(long = "val-scene-data", value_name = "DIR")]
     pub val_scene_data: Vec<PathBuf>,
+    /// Real printed labels (`models/detector-data/real-boxes.csv`): train on the real covers
+    /// of `--real-train` and validate on those of `--real-val` (with `--negatives` and
+    /// `--real-covers`; frozen backbone only).
+    #[arg(long, value_name = "BOXES_CSV", requires_all = ["negatives", "real_covers"])]
+    pub real: Option<PathBuf>,
+    /// Label-free real covers (`real-negatives.txt`), with `--real`.
+    #[arg(long, value_name = "LIST", requires = "real")]
+    pub negatives: Option<PathBuf>,
+    /// Cover folder `DIR/<genre>/*.jpg` the real lists name, with `--real`.
+    #[arg(long, value_name = "DIR", requires = "real")]
+    pub real_covers: Option<PathBuf>,
+    /// Real splits trained on (comma-separated; `test` is refused: it is held out).
+    #[arg(long, value_delimiter = ',', default_value = "train")]
+    pub real_train: Vec<String>,
+    /// Real splits validated on, added to --val-data (comma-separated; `none` for none).
+    #[arg(long, value_delimiter = ',', default_value = "val")]
+    pub real_val: Vec<String>,
     /// Checkpoint folder (`detector.bpk`, `detector.json`, `best/`).
     #[arg(long, default_value = "runs/detector")]
     pub out: PathBuf,
@@ -217,15 +235,42 @@ pub fn train(a: TrainArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.scene_fraction) {
         bail!("--scene-fraction must be in [0, 1]");
     }
+    let real = |splits: &[String]| -> Result<Option<RealCovers>> {
+        let (Some(boxes), Some(negatives), Some(covers)) = (&a.real, &a.negatives, &a.real_covers)
+        else {
+            return Ok(None);
+        };
+        let splits = splits
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty() && *s != "none")
+            .map(RealSplit::parse)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((!splits.is_empty()).then(|| RealCovers {
+            boxes: boxes.clone(),
+            negatives: negatives.clone(),
+            covers: covers.clone(),
+            splits,
+        }))
+    };
+    let real_train = real(&a.real_train)?;
+    if real_train
+        .as_ref()
+        .is_some_and(|r| r.splits.contains(&RealSplit::Test))
+    {
+        bail!("--real-train test: the real test split is held out for reporting; train on train (and val)");
+    }
     let cfg = TrainConfig {
         covers: a.covers,
         train_sets: DiskSets {
             pa: a.data,
             scenes: a.scene_data,
+            real: real_train,
         },
         val_sets: DiskSets {
             pa: a.val_data,
             scenes: a.val_scene_data,
+            real: real(&a.real_val)?,
         },
         out: a.out,
         input_size: a.input_size,
