@@ -236,13 +236,17 @@ pub fn fetch(ds: &mut Dataset, opts: &FetchOptions, stop: &AtomicBool) -> Result
     let workers = opts.concurrency.clamp(1, 256).min(jobs.len());
     let mut last_save = Instant::now();
     let mut save_result = Ok(());
+    // a local write failure (full disk, permissions) stops the run; it is not the row's fault
+    let mut store_error: Option<String> = None;
+    let halt = AtomicBool::new(false);
+    let halted = || stop.load(Ordering::Relaxed) || halt.load(Ordering::Relaxed);
     std::thread::scope(|s| {
         for _ in 0..workers {
             let tx = tx.clone();
-            let (jobs, next, agent, store) = (&jobs, &next, &agent, &store);
+            let (jobs, next, agent, store, halted) = (&jobs, &next, &agent, &store, &halted);
             s.spawn(move || {
                 loop {
-                    if stop.load(Ordering::Relaxed) {
+                    if halted() {
                         break;
                     }
                     let j = next.fetch_add(1, Ordering::Relaxed);
@@ -277,6 +281,12 @@ pub fn fetch(ds: &mut Dataset, opts: &FetchOptions, stop: &AtomicBool) -> Result
                     report.ok += rows.len();
                     *counts.entry("ok").or_insert(0) += rows.len();
                 }
+                Err(FetchFailure::Store(e)) => {
+                    if store_error.is_none() {
+                        store_error = Some(e.clone());
+                    }
+                    halt.store(true, Ordering::Relaxed);
+                }
                 Err(f) => {
                     tracing::warn!("{}: {f}", jobs[j].0);
                     for &i in rows {
@@ -295,7 +305,7 @@ pub fn fetch(ds: &mut Dataset, opts: &FetchOptions, stop: &AtomicBool) -> Result
             if last_save.elapsed() >= opts.save_every {
                 if let Err(e) = ds.save() {
                     save_result = Err(e);
-                    stop.store(true, Ordering::Relaxed);
+                    halt.store(true, Ordering::Relaxed);
                 }
                 last_save = Instant::now();
             }
@@ -303,6 +313,16 @@ pub fn fetch(ds: &mut Dataset, opts: &FetchOptions, stop: &AtomicBool) -> Result
     });
     pb.finish_and_clear();
     save_result?;
+    if let Some(e) = store_error {
+        // keep what was stored before the failure (if the manifest can still be written)
+        ds.save()?;
+        return Err(crate::DataError::Invalid(format!(
+            "cannot store images in {}: {e}; the {} stored before that are recorded: rerun \
+             `sleeve dataset fetch` when there is room",
+            ds.root().display(),
+            report.ok
+        )));
+    }
     report.interrupted = stop.load(Ordering::Relaxed);
     ds.save()?;
     Ok(report)

@@ -1056,7 +1056,10 @@ mod tests {
         for n in &names[..20] {
             csv.push_str(&format!("{n},100,50,150,100,accepted\n"));
         }
-        let negatives: String = names[20..].iter().map(|n| format!("{n}  # hiphop\n")).collect();
+        let negatives: String = names[20..]
+            .iter()
+            .map(|n| format!("{n}  # hiphop\n"))
+            .collect();
         std::fs::write(dir.path().join("boxes.csv"), csv).unwrap();
         std::fs::write(dir.path().join("neg.txt"), negatives).unwrap();
         let set = RealCovers {
@@ -1078,8 +1081,14 @@ mod tests {
         assert_eq!(labelled.len(), pos);
         // 200x100: the centred square is x 50..150, so the box is its right half, full height
         let b = labelled[0].boxes[0];
-        assert!((b.x0 - 0.5).abs() < 1e-6 && (b.x1 - 1.0).abs() < 1e-6, "{b:?}");
-        assert!((b.y0 - 0.5).abs() < 1e-6 && (b.y1 - 1.0).abs() < 1e-6, "{b:?}");
+        assert!(
+            (b.x0 - 0.5).abs() < 1e-6 && (b.x1 - 1.0).abs() < 1e-6,
+            "{b:?}"
+        );
+        assert!(
+            (b.y0 - 0.5).abs() < 1e-6 && (b.y1 - 1.0).abs() < 1e-6,
+            "{b:?}"
+        );
         // a listed cover that is missing is named
         std::fs::remove_file(covers.join("hiphop").join(&names[0])).unwrap();
         let err = format!("{:#}", set.load().unwrap_err());

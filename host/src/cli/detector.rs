@@ -11,8 +11,8 @@ use sleeve_detector::backbone::{BackboneInit, DEFAULT_IMAGENET_WEIGHTS};
 use sleeve_detector::data::{CoverPool, Split};
 use sleeve_detector::evaluate::{cover_set, evaluate_set, scene_set, write_reports};
 use sleeve_detector::loss::LossConfig;
-use sleeve_detector::targets::MatchConfig;
 use sleeve_detector::real::RealSplit;
+use sleeve_detector::targets::MatchConfig;
 use sleeve_detector::train::{DiskSets, RealCovers, TrainConfig, train as run_training};
 
 /// Default seed of held-out evaluation images (training uses `--seed`, validation
@@ -258,7 +258,9 @@ pub fn train(a: TrainArgs) -> Result<()> {
         .as_ref()
         .is_some_and(|r| r.splits.contains(&RealSplit::Test))
     {
-        bail!("--real-train test: the real test split is held out for reporting; train on train (and val)");
+        bail!(
+            "--real-train test: the real test split is held out for reporting; train on train (and val)"
+        );
     }
     let cfg = TrainConfig {
         covers: a.covers,

@@ -261,3 +261,96 @@ fn training_killed_or_out_of_space_resumes_from_its_checkpoint() {
     ]);
     failed_cleanly(&out, os);
 }
+
+/// A local HTTP server answering `/NAME` with the bytes of `dir/NAME` (404 when absent),
+/// each response after `delay`.
+fn file_server(dir: &Path, delay: Duration) -> (String, std::sync::Arc<tiny_http::Server>) {
+    let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
+    let base = format!("http://{}", server.server_addr().to_ip().unwrap());
+    let (srv, dir) = (server.clone(), dir.to_path_buf());
+    std::thread::spawn(move || {
+        for req in srv.incoming_requests() {
+            let path = dir.join(req.url().trim_start_matches('/'));
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                let _ = match std::fs::read(&path) {
+                    Ok(bytes) => req.respond(tiny_http::Response::from_data(bytes).with_header(
+                        tiny_http::Header::from_bytes("Content-Type", "image/png").unwrap(),
+                    )),
+                    Err(_) => req.respond(tiny_http::Response::empty(404)),
+                };
+            });
+        }
+    });
+    (base, server)
+}
+
+#[test]
+fn fetch_killed_or_out_of_space_resumes_to_the_same_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("covers");
+    covers(&src, 6);
+    let (base, _server) = file_server(&src, Duration::from_millis(30));
+    let mut csv = String::from("id,url,genre\n");
+    for g in ["rock", "pop"] {
+        for i in 0..6 {
+            csv.push_str(&format!("{g}{i},{base}/{g}/{g}{i}.png,{g}\n"));
+        }
+    }
+    let list = tmp.path().join("list.csv");
+    std::fs::write(&list, csv).unwrap();
+    let ls = list.to_str().unwrap();
+    let imported = |name: &str| {
+        let d = tmp.path().join(name);
+        let ds = d.to_str().unwrap().to_string();
+        expect(
+            &["dataset", "import", "--from", "csv", ls, "--out", &ds],
+            0,
+            &[],
+        );
+        (d, ds)
+    };
+    let fetch = |ds: &str| -> Vec<String> {
+        ["dataset", "fetch", "--data", ds, "--concurrency", "1"]
+            .map(String::from)
+            .to_vec()
+    };
+
+    // the reference: one uninterrupted fetch
+    let (reference, rs) = imported("ref");
+    let f = fetch(&rs);
+    let t0 = Instant::now();
+    expect(&f.iter().map(String::as_str).collect::<Vec<_>>(), 0, &[]);
+    let full = t0.elapsed();
+    let want = manifest_rows(&reference);
+    assert_eq!(count_files(&reference, "png"), 12, "{want:?}");
+
+    // killed at six moments, then a rerun completes it to the same manifest
+    let (d, ds) = imported("d");
+    let f = fetch(&ds);
+    let a: Vec<&str> = f.iter().map(String::as_str).collect();
+    let pending = manifest_rows(&d);
+    for at in moments(full) {
+        kill_after(&a, at);
+        assert_eq!(
+            manifest_rows(&d).len(),
+            pending.len(),
+            "kill after {at:?}: rows lost or added"
+        );
+    }
+    expect(&a, 0, &[]);
+    assert_eq!(manifest_rows(&d), want);
+    assert_eq!(count_files(&d, "png"), 12);
+
+    // out of space: a clear error naming the dataset, no row lost, and the rerun with room
+    // completes it
+    let (e, es) = imported("e");
+    let before = manifest_rows(&e);
+    let f = fetch(&es);
+    let a: Vec<&str> = f.iter().map(String::as_str).collect();
+    let out = sleeve_on_a_full_disk(&a);
+    failed_cleanly(&out, &es);
+    assert_eq!(manifest_rows(&e).len(), before.len());
+    expect(&a, 0, &[]);
+    assert_eq!(manifest_rows(&e), want);
+}
