@@ -123,6 +123,9 @@ pub struct RealCovers {
     pub covers: PathBuf,
     /// Which real splits ([`crate::real::real_split`]) to take.
     pub splits: Vec<RealSplit>,
+    /// How many times each cover enters the set (oversampling the few real covers among
+    /// thousands of composites; 1 for validation).
+    pub repeat: usize,
 }
 
 impl RealCovers {
@@ -136,7 +139,7 @@ impl RealCovers {
             .into_iter()
             .filter(|c| self.splits.contains(&crate::real::real_split(&c.file)))
             .collect();
-        covers
+        let once: Vec<Sample> = covers
             .par_iter()
             .map(|c| {
                 let image = sleeve_shared::imageio::open_rgb(&c.path)
@@ -150,7 +153,9 @@ impl RealCovers {
                     .collect();
                 Ok(Sample { image, boxes })
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        let n = once.len() * self.repeat.max(1);
+        Ok(once.into_iter().cycle().take(n).collect())
     }
 }
 
@@ -1067,6 +1072,7 @@ mod tests {
             negatives: dir.path().join("neg.txt"),
             covers: covers.clone(),
             splits: vec![RealSplit::Train],
+            repeat: 1,
         };
         let samples = set.load().unwrap();
         let in_train = |ns: &[String]| {
@@ -1089,6 +1095,13 @@ mod tests {
             (b.y0 - 0.5).abs() < 1e-6 && (b.y1 - 1.0).abs() < 1e-6,
             "{b:?}"
         );
+        let twice = RealCovers {
+            repeat: 2,
+            ..set.clone()
+        }
+        .load()
+        .unwrap();
+        assert_eq!(twice.len(), 2 * samples.len());
         // a listed cover that is missing is named
         std::fs::remove_file(covers.join("hiphop").join(&names[0])).unwrap();
         let err = format!("{:#}", set.load().unwrap_err());

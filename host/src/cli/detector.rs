@@ -56,6 +56,9 @@ pub struct TrainArgs {
     /// Real splits validated on, added to --val-data (comma-separated; `none` for none).
     #[arg(long, value_delimiter = ',', default_value = "val")]
     pub real_val: Vec<String>,
+    /// Each real training cover enters the training set this many times (oversampling).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub real_repeat: u32,
     /// Checkpoint folder (`detector.bpk`, `detector.json`, `best/`).
     #[arg(long, default_value = "runs/detector")]
     pub out: PathBuf,
@@ -235,7 +238,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     if !(0.0..=1.0).contains(&a.scene_fraction) {
         bail!("--scene-fraction must be in [0, 1]");
     }
-    let real = |splits: &[String]| -> Result<Option<RealCovers>> {
+    let real = |splits: &[String], repeat: u32| -> Result<Option<RealCovers>> {
         let (Some(boxes), Some(negatives), Some(covers)) = (&a.real, &a.negatives, &a.real_covers)
         else {
             return Ok(None);
@@ -251,9 +254,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
             negatives: negatives.clone(),
             covers: covers.clone(),
             splits,
+            repeat: repeat as usize,
         }))
     };
-    let real_train = real(&a.real_train)?;
+    let real_train = real(&a.real_train, a.real_repeat)?;
     if real_train
         .as_ref()
         .is_some_and(|r| r.splits.contains(&RealSplit::Test))
@@ -272,7 +276,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         val_sets: DiskSets {
             pa: a.val_data,
             scenes: a.val_scene_data,
-            real: real(&a.real_val)?,
+            real: real(&a.real_val, 1)?,
         },
         out: a.out,
         input_size: a.input_size,
