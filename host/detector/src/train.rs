@@ -638,16 +638,19 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             ..artifact
         };
         drop(train);
+        let data = CachedData {
+            cache: &cache,
+            val_cache: &val_cache,
+            targets: &targets,
+            cfg,
+            device: &train_dev,
+            scoring: &scoring,
+            artifact: &artifact,
+        };
         match first_tuned {
             None => {
                 let task = CachedTask {
-                    cache: &cache,
-                    val_cache: &val_cache,
-                    targets: &targets,
-                    cfg,
-                    device: &train_dev,
-                    scoring: &scoring,
-                    artifact: &artifact,
+                    data: &data,
                     forward: |h: &SsdHeads, m: Vec<Tensor<4>>| {
                         let [c16, c32]: [Tensor<4>; 2] =
                             m.try_into().expect("the heads' cache holds two maps");
@@ -669,13 +672,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
                     ..model.clone()
                 };
                 let task = CachedTask {
-                    cache: &cache,
-                    val_cache: &val_cache,
-                    targets: &targets,
-                    cfg,
-                    device: &train_dev,
-                    scoring: &scoring,
-                    artifact: &artifact,
+                    data: &data,
                     forward: |n: &SsdLite, m: Vec<Tensor<4>>| {
                         let [x]: [Tensor<4>; 1] =
                             m.try_into().expect("the fine-tuning cache holds one map");
@@ -780,9 +777,9 @@ impl Scoring<'_> {
     }
 }
 
-/// Heads-only or last-blocks training on cached activations: `forward` maps a batch of
-/// cached maps to `(deltas, logits)`, `commit` turns the trainee into the whole detector.
-struct CachedTask<'a, M, F, C> {
+/// What training on cached activations reads: the caches, the training targets, where
+/// to score and to write.
+struct CachedData<'a> {
     cache: &'a FeatureCache,
     val_cache: &'a FeatureCache,
     targets: &'a [Targets],
@@ -790,6 +787,12 @@ struct CachedTask<'a, M, F, C> {
     device: &'a Device,
     scoring: &'a Scoring<'a>,
     artifact: &'a RunArtifact<'a>,
+}
+
+/// Heads-only or last-blocks training on cached activations: `forward` maps a batch of
+/// cached maps to `(deltas, logits)`, `commit` turns the trainee into the whole detector.
+struct CachedTask<'a, M, F, C> {
+    data: &'a CachedData<'a>,
     forward: F,
     commit: C,
     trainee: PhantomData<fn(M)>,
@@ -804,14 +807,19 @@ where
     type Model = M;
 
     fn train_len(&self) -> usize {
-        self.targets.len()
+        self.data.targets.len()
     }
 
     fn batch_loss(&self, model: &M, batch: Batch<'_>) -> Result<BatchLoss> {
-        let maps = self.cache.batch(batch.idx, self.device);
-        let t: Vec<&Targets> = batch.idx.iter().map(|&i| &self.targets[i]).collect();
+        let maps = self.data.cache.batch(batch.idx, self.data.device);
+        let t: Vec<&Targets> = batch.idx.iter().map(|&i| &self.data.targets[i]).collect();
         let (d, l) = (self.forward)(model, maps);
-        let loss = detection_loss(d, l, &TargetBatch::new(&t, self.device), &self.cfg.loss);
+        let loss = detection_loss(
+            d,
+            l,
+            &TargetBatch::new(&t, self.data.device),
+            &self.data.cfg.loss,
+        );
         Ok(BatchLoss {
             loss: loss.total,
             correct: None,
@@ -819,10 +827,10 @@ where
     }
 
     fn validate(&self, model: &M) -> Result<Validation> {
-        self.scoring.validate(64, |idx| {
+        self.data.scoring.validate(64, |idx| {
             Ok((self.forward)(
                 model,
-                self.val_cache.batch(idx, self.scoring.plain),
+                self.data.val_cache.batch(idx, self.data.scoring.plain),
             ))
         })
     }
@@ -833,7 +841,7 @@ where
 
     fn checkpoint_saved(&self, saved: Saved<'_, M>) -> Result<()> {
         let best = saved.new_best.then(|| (self.commit)(saved.best.clone()));
-        self.artifact.write(
+        self.data.artifact.write(
             &(self.commit)(saved.model.clone()),
             best.as_ref(),
             saved.state,
