@@ -18,6 +18,7 @@ use crate::engine::{Engine, Layout, MULTITHREAD, PlanOptions, ms};
 use crate::kiosk::{Kiosk, KioskOptions};
 use crate::notify::Notifier;
 use crate::output::JsonLines;
+use crate::finder::FinderConfig;
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::reuse::ReuseConfig;
 use crate::source::files::read_rgb;
@@ -173,6 +174,11 @@ pub struct DecisionArgs {
     /// Take each frame as the whole cover (no sleeve finding).
     #[arg(long)]
     pub whole_frame: bool,
+    /// The sleeve finder works on frames downscaled to this longer side (pixels); its
+    /// corners are then refined at full resolution.
+    #[arg(long, default_value_t = FinderConfig::default().work_size,
+          value_parser = clap::value_parser!(u32).range(64..=4096))]
+    pub finder_size: u32,
     /// Reuse the last analysis while the sleeve looks the same: mean grey-level
     /// difference of 16x16 thumbnails up to this; 0 runs the models on every frame.
     #[arg(long, default_value_t = ReuseConfig::default().max_diff)]
@@ -277,6 +283,10 @@ pub struct BenchArgs {
     /// Take each frame as the whole cover (model-only timings).
     #[arg(long)]
     whole_frame: bool,
+    /// Longer side of the frame the sleeve finder works on (see `run --finder-size`).
+    #[arg(long, default_value_t = FinderConfig::default().work_size,
+          value_parser = clap::value_parser!(u32).range(64..=4096))]
+    finder_size: u32,
     /// Seed of the synthetic scenes.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -326,6 +336,10 @@ fn pipeline_config(d: &DecisionArgs) -> PipelineConfig {
         },
         abstain_override: d.abstain,
         whole_frame: d.whole_frame,
+        finder: FinderConfig {
+            work_size: d.finder_size,
+            ..FinderConfig::default()
+        },
         reuse: (d.reuse_diff > 0.0).then_some(ReuseConfig {
             max_diff: d.reuse_diff,
             max_frames: d.reuse_max_frames,
@@ -549,6 +563,10 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let joint = engine.joint().is_some();
     let cfg = PipelineConfig {
         whole_frame: a.whole_frame,
+        finder: FinderConfig {
+            work_size: a.finder_size,
+            ..FinderConfig::default()
+        },
         ..PipelineConfig::default()
     };
     let total = a.warmup + a.frames;
