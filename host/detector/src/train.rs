@@ -576,6 +576,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         time_budget: cfg.time_budget,
         seed: cfg.seed,
         progress: cfg.progress,
+        ema_decay: None,
     };
     let ckpt = checkpoint_dir(&cfg.out);
     let interrupt = learner::interrupt_flag();

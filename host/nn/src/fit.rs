@@ -76,6 +76,9 @@ pub struct FitConfig {
     pub seed: u64,
     /// Classes of the output.
     pub num_classes: usize,
+    /// Exponential moving average of the weights (decay per step); `None`: off.
+    #[serde(default)]
+    pub ema_decay: Option<f32>,
 }
 
 impl FitConfig {
@@ -95,6 +98,7 @@ impl FitConfig {
             time_budget: self.time_budget,
             seed: self.seed,
             progress: true,
+            ema_decay: self.ema_decay,
         }
     }
 }
@@ -289,6 +293,7 @@ mod tests {
             time_budget: None,
             seed: 3,
             num_classes: 3,
+            ema_decay: None,
         }
     }
 
@@ -470,5 +475,46 @@ mod tests {
         let again = fit(&task(), head, &cfg(3), Some(dir.path()), true, &no).unwrap();
         assert_eq!(again.state.epoch, 1);
         assert_eq!(again.state.step, done.step);
+    }
+
+    #[test]
+    fn an_ema_run_keeps_the_average_and_resumes_to_the_same_weights() {
+        let device = Device::flex();
+        let init = Head::new(8, 3, 0.0, &device);
+        let no = AtomicBool::new(false);
+        let ema = FitConfig {
+            ema_decay: Some(0.9),
+            ..cfg(3)
+        };
+        let plain = fit(&task(), init.clone(), &cfg(3), None, false, &no).unwrap();
+        let full = fit(&task(), init.clone(), &ema, None, false, &no).unwrap();
+        assert!(full.state.best_val_score > 0.5, "{:?}", full.state);
+        assert_ne!(weights_of(&full.best), weights_of(&plain.best));
+        // interrupted in epoch 2, resumed: the average is restored, not restarted
+        let dir = tempfile::tempdir().unwrap();
+        let flag = AtomicBool::new(false);
+        let stopping = StopAt {
+            inner: task(),
+            flag: &flag,
+            calls: Default::default(),
+            stop_at: 8,
+        };
+        let first = fit(
+            &stopping,
+            init.clone(),
+            &ema,
+            Some(dir.path()),
+            false,
+            &flag,
+        )
+        .unwrap();
+        assert!(first.interrupted);
+        let resumed = fit(&task(), init, &ema, Some(dir.path()), true, &no).unwrap();
+        for (x, y) in weights_of(&full.best)
+            .iter()
+            .zip(&weights_of(&resumed.best))
+        {
+            assert!((x - y).abs() < 1e-5, "{x} vs {y}");
+        }
     }
 }

@@ -136,6 +136,9 @@ pub struct LoopConfig {
     pub seed: u64,
     /// Show a progress bar.
     pub progress: bool,
+    /// Validate, keep and return an exponential moving average of the weights with this
+    /// decay per step ([`crate::ema`]) instead of the raw weights; `None`: off.
+    pub ema_decay: Option<f32>,
 }
 
 /// One epoch's numbers.
@@ -237,6 +240,7 @@ const NO_IMPROVEMENT: &str = "no validation improvement";
 const MODEL_FILE: &str = "model.bpk";
 const BEST_FILE: &str = "best.bpk";
 const OPTIM_FILE: &str = "optim.bpk";
+const EMA_FILE: &str = "ema.bpk";
 
 /// The process-wide Ctrl-C flag ([`sleeve_shared::stop::ctrl_c`]): training finishes its
 /// step, saves and returns.
@@ -268,9 +272,20 @@ pub fn learn<T: Task>(
     let mut model = model.train();
     let mut best = model.valid();
     let mut state = FitState::new();
+    let mut ema = cfg.ema_decay.map(|_| model.valid());
     if resume && let Some(dir) = checkpoint_dir.filter(|d| d.join(STATE_FILE).is_file()) {
         let (m, b, o, s) = load_checkpoint(dir, model, best, optim)?;
         (model, best, optim, state) = (m, b, o, s);
+        ema = match ema {
+            Some(e) if dir.join(EMA_FILE).is_file() => Some(load_module_bytes(
+                e,
+                std::fs::read(dir.join(EMA_FILE))
+                    .with_context(|| format!("cannot read {}", dir.join(EMA_FILE).display()))?,
+            )?),
+            // a run started without an average: it starts from the resumed weights
+            Some(_) => Some(model.valid()),
+            None => None,
+        };
         let early_stopped = state.stop_reason.starts_with(NO_IMPROVEMENT);
         if state.finished && !early_stopped && state.epoch < cfg.epochs {
             // a time budget is per sitting, and more epochs may have been asked for
@@ -326,6 +341,9 @@ pub fn learn<T: Task>(
             }
             let grads = GradientsParams::from_grads(out.loss.backward(), &model);
             model = optim.step(lr, model, grads);
+            if let (Some(e), Some(decay)) = (ema.take(), cfg.ema_decay) {
+                ema = Some(crate::ema::update(e, &model, decay));
+            }
             loss_sum += loss_value * idx.len() as f64;
             seen += idx.len();
             state.step += 1;
@@ -349,8 +367,10 @@ pub fn learn<T: Task>(
         }
         pb.finish_and_clear();
         let mut new_best = false;
+        // what is validated, kept as the best and saved as the run's model
+        let current = || ema.clone().unwrap_or_else(|| model.valid());
         if state.batch_in_epoch >= batches_per_epoch {
-            let val = task.validate(&model.valid())?;
+            let val = task.validate(&current())?;
             let seconds = t0.elapsed().as_secs_f64();
             let log = EpochLog {
                 epoch: epoch + 1,
@@ -384,7 +404,7 @@ pub fn learn<T: Task>(
             if val.score > state.best_val_score {
                 state.best_val_score = val.score;
                 state.best_epoch = state.epoch;
-                best = model.valid();
+                best = current();
                 new_best = true;
             } else if cfg.patience > 0 && state.epoch - state.best_epoch >= cfg.patience {
                 state.finished = true;
@@ -400,10 +420,17 @@ pub fn learn<T: Task>(
             state.stop_reason = format!("{} epochs", cfg.epochs);
         }
         if let Some(dir) = checkpoint_dir {
+            if let Some(e) = &ema {
+                let p = dir.join(EMA_FILE);
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                write_atomic(&p, &module_bytes(e)?)
+                    .with_context(|| format!("cannot write {}", p.display()))?;
+            }
             save_checkpoint(dir, &model, &best, &optim, &state)?;
         }
         task.checkpoint_saved(Saved {
-            model: &model.valid(),
+            model: &current(),
             best: &best,
             state: &state,
             new_best,
@@ -414,7 +441,7 @@ pub fn learn<T: Task>(
         }
     }
     if state.history.is_empty() && !interrupted {
-        best = model.valid();
+        best = ema.unwrap_or_else(|| model.valid());
     }
     Ok(Outcome {
         best,

@@ -7,6 +7,7 @@ pub mod augment;
 pub mod checkpoint;
 pub mod data;
 pub mod device;
+pub mod ema;
 pub mod evaluate;
 pub mod features;
 pub mod fit;

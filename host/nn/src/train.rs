@@ -890,6 +890,7 @@ mod tests {
                 time_budget: None,
                 seed: 1,
                 num_classes: 0,
+                ema_decay: None,
             },
             resume: false,
             cache_dir: None,

@@ -116,6 +116,10 @@ pub struct TrainArgs {
     /// likewise (0: off; 0.2–0.4 is usual).
     #[arg(long, default_value_t = 0.0, value_parser = parse_mixup)]
     pub mixup: f32,
+    /// Validate and keep an exponential moving average of the weights with this decay per
+    /// step (e.g. 0.99; off when absent).
+    #[arg(long, value_name = "DECAY", value_parser = parse_ema)]
+    pub ema: Option<f32>,
     /// Dropout before the head.
     #[arg(long, default_value_t = 0.2)]
     pub dropout: f64,
@@ -257,6 +261,17 @@ pub fn weights_check(a: WeightsCheckArgs) -> Result<()> {
 }
 
 /// `--mixup`: a finite α in [0, 10].
+/// An EMA decay in `[0.5, 1)`.
+fn parse_ema(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if (0.5..1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!(
+            "{v} is outside [0.5, 1): a decay near 1 (e.g. 0.99) averages over ~1/(1-decay) steps"
+        )),
+        Err(e) => Err(format!("'{s}' is not a number: {e}")),
+    }
+}
+
 fn parse_mixup(s: &str) -> Result<f32, String> {
     let v: f32 = s
         .trim()
@@ -386,6 +401,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             time_budget: a.time_budget,
             seed: a.seed,
             num_classes: 0,
+            ema_decay: a.ema,
         },
         resume: a.resume,
         cache_dir: a.cache_dir.clone(),
