@@ -35,6 +35,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// parsed once at start-up: the size of the largest variant costs nothing
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the kiosk loop on a camera, image files, a sequence or synthetic scenes.
@@ -179,6 +181,10 @@ pub struct DecisionArgs {
     #[arg(long, default_value_t = FinderConfig::default().work_size,
           value_parser = clap::value_parser!(u32).range(64..=4096))]
     pub finder_size: u32,
+    /// Lowest score (0 to 1: edge support × squareness) of an accepted sleeve; higher
+    /// rejects more clutter on an empty counter, lower finds more sleeves.
+    #[arg(long, default_value_t = FinderConfig::default().min_score, value_parser = parse_unit)]
+    pub finder_min_score: f32,
     /// Reuse the last analysis while the sleeve looks the same: mean grey-level
     /// difference of 16x16 thumbnails up to this; 0 runs the models on every frame.
     #[arg(long, default_value_t = ReuseConfig::default().max_diff)]
@@ -338,6 +344,8 @@ fn pipeline_config(d: &DecisionArgs) -> PipelineConfig {
         whole_frame: d.whole_frame,
         finder: FinderConfig {
             work_size: d.finder_size,
+            min_score: d.finder_min_score,
+            min_vertex_score: d.finder_min_score,
             ..FinderConfig::default()
         },
         reuse: (d.reuse_diff > 0.0).then_some(ReuseConfig {
@@ -345,7 +353,6 @@ fn pipeline_config(d: &DecisionArgs) -> PipelineConfig {
             max_frames: d.reuse_max_frames,
             hold_views: d.hold_views,
         }),
-        ..PipelineConfig::default()
     }
 }
 

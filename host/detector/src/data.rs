@@ -18,6 +18,9 @@ use sleeve_synth::pa::{PaConfig, composite};
 use sleeve_synth::scenes::{SceneConfig, render_scene};
 use sleeve_synth::warp::{clip_box, map_box};
 
+/// Salt mixed into the seed for validation images (never equal to training draws).
+pub const VAL_SEED_SALT: u64 = 0x0056_A11D;
+
 /// Canonical genres used for procedural covers when no real cover is available.
 const PROCEDURAL_GENRES: [&str; 5] = ["country", "electronic", "hiphop", "pop", "rock"];
 

@@ -23,9 +23,9 @@ use sleeve_shared::fsutil::write_atomic;
 use sleeve_synth::pa::PaConfig;
 use sleeve_synth::scenes::{SceneConfig, render_scene};
 
+use crate::ap::eval_decode_params;
 use crate::data::{CoverPool, Sample, cover_sample, mix, rectify_scene};
 use crate::onnx::PaDetector;
-use crate::train::eval_decode_params;
 
 /// Image-level false-positive budget for the "recall at fixed FPR" number.
 pub const MAX_FPR: f64 = 0.02;

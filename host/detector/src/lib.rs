@@ -7,6 +7,7 @@ pub mod model;
 pub mod targets;
 
 pub use model::{SsdHeads, SsdLite, SsdLiteConfig, anchor_config_for};
+pub mod ap;
 pub mod backbone;
 pub mod checkpoint;
 pub mod data;

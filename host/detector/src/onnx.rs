@@ -66,7 +66,7 @@ impl PaDetector for crate::infer::Detector {
 
     fn used_seeds(&self) -> Vec<u64> {
         let s = self.meta.training.seed;
-        vec![s, s ^ crate::train::VAL_SEED_SALT]
+        vec![s, s ^ crate::data::VAL_SEED_SALT]
     }
 }
 

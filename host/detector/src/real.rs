@@ -26,8 +26,8 @@ use sleeve_eval::roc::OperatingPoint;
 use sleeve_shared::detect::BoxF;
 use sleeve_shared::fsutil::sha256_hex;
 
+use crate::ap::eval_decode_params;
 use crate::onnx::PaDetector;
-use crate::train::eval_decode_params;
 
 /// The header line of `real-boxes.csv`.
 pub const REAL_BOXES_HEADER: &str = "file,x0,y0,x1,y1,confirmed";

@@ -18,28 +18,26 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
-use sleeve_eval::detection::{ImageDetections, average_precision};
 use sleeve_nn::Stride16Tap;
 use sleeve_nn::learner::{
     self, Batch, BatchLoss, FitState, LoopConfig, Optimizer, Saved, Schedule, TIME_BUDGET,
     Validation, checkpoint_dir,
 };
-use sleeve_shared::detect::{Anchor, BoxF, DecodeParams, decode_detections};
+use sleeve_shared::detect::{Anchor, BoxF, DecodeParams};
 use sleeve_shared::preprocess::PreprocessConfig;
 
+use crate::ap::ap50_of;
 use crate::backbone::{BackboneInit, build_backbone};
 use crate::checkpoint::{
     ANCHOR_ORDER, DetectorMeta, META_VERSION, TrainingState, load_detector, save_checkpoint,
 };
-use crate::data::{CoverPool, Sample, Split, preprocess_image, training_sample};
+use crate::data::{CoverPool, Sample, Split, VAL_SEED_SALT, preprocess_image, training_sample};
 use crate::infer::split_outputs;
 use crate::loss::{LossConfig, TargetBatch, detection_loss};
 use crate::model::{HeadLayout, SsdHeads, SsdLite, SsdLiteConfig, anchor_config_for};
 use crate::real::RealSplit;
 use crate::targets::{MatchConfig, Targets, assign};
 
-/// Salt mixed into the seed for validation images (never equal to training draws).
-pub const VAL_SEED_SALT: u64 = 0x0056_A11D;
 /// Sub-folder holding the best epoch by validation AP@0.5.
 pub const BEST_DIR: &str = "best";
 
@@ -346,39 +344,6 @@ impl FeatureCache {
     fn megabytes(&self) -> f64 {
         let per: usize = self.dims.iter().map(|d| d.iter().product::<usize>()).sum();
         (per * self.maps.first().map_or(0, Vec::len) * 4) as f64 / 1e6
-    }
-}
-
-/// AP@0.5 of raw outputs against samples' boxes (decoding at a low threshold).
-pub fn ap50_of(
-    anchors: &[Anchor],
-    variances: [f32; 2],
-    outputs: &[(Vec<f32>, Vec<f32>)],
-    gts: &[Vec<BoxF>],
-) -> Result<f64> {
-    let params = eval_decode_params();
-    let images: Vec<ImageDetections> = outputs
-        .iter()
-        .zip(gts)
-        .map(|((d, l), g)| {
-            Ok(ImageDetections {
-                ground_truth: g.clone(),
-                detections: decode_detections(anchors, variances, d, l, &params)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
-            })
-        })
-        .collect::<Result<_>>()?;
-    Ok(average_precision(&images, 0.5)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .unwrap_or(0.0))
-}
-
-/// Decoding used for AP: keep everything above 1 % so the PR curve is complete.
-pub fn eval_decode_params() -> DecodeParams {
-    DecodeParams {
-        score_threshold: 0.01,
-        iou_threshold: 0.45,
-        max_detections: 10,
     }
 }
 
