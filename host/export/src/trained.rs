@@ -584,12 +584,6 @@ fn add_form_metrics(
     }
 }
 
-fn number(v: &serde_json::Value, path: &[&str]) -> Option<f64> {
-    path.iter()
-        .try_fold(v, |v, k| v.get(k))
-        .and_then(serde_json::Value::as_f64)
-}
-
 fn classifier_metrics(
     meta: &ClassifierMeta,
     summary: Option<&TrainSummary>,
@@ -600,19 +594,11 @@ fn classifier_metrics(
             m.insert(format!("classifier.{k}"), v);
         }
     };
-    put("best_val_acc", number(&meta.metrics, &["best_val_acc"]));
-    put(
-        "test.accuracy",
-        number(&meta.metrics, &["test", "accuracy"]),
-    );
-    put(
-        "test.macro_f1",
-        number(&meta.metrics, &["test", "macro_f1"]),
-    );
-    put(
-        "test.macro_auc",
-        number(&meta.metrics, &["test", "macro_auc"]),
-    );
+    let test = meta.metrics.test.as_ref();
+    put("best_val_acc", meta.metrics.best_val_acc);
+    put("test.accuracy", test.and_then(|t| t.accuracy));
+    put("test.macro_f1", test.and_then(|t| t.macro_f1));
+    put("test.macro_auc", test.and_then(|t| t.macro_auc));
     if let Some(s) = summary {
         put("epochs", Some(s.epochs as f64));
         put("fit_seconds", Some(s.fit_seconds));

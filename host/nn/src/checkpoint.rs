@@ -83,8 +83,58 @@ pub struct ClassifierMeta {
     pub preprocess: PreprocessConfig,
     /// Training provenance.
     pub provenance: Provenance,
-    /// Training/validation/test metrics (free-form JSON written by the trainer).
-    pub metrics: serde_json::Value,
+    /// What training measured.
+    pub metrics: ClassifierMetrics,
+}
+
+/// What training measured, in `meta.json`. Every field is optional, so older and
+/// hand-made metadata still load; what is not typed here is kept as written.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierMetrics {
+    /// Best validation accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_val_acc: Option<f64>,
+    /// Epoch (1-based) of the best validation accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub best_epoch: Option<usize>,
+    /// Held-out test results.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<TestMetrics>,
+    /// Anything else the trainer recorded (e.g. its `fit` settings).
+    #[serde(flatten)]
+    pub other: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// The headline numbers of a held-out test (the full report's other fields are kept).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TestMetrics {
+    /// Top-1 accuracy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accuracy: Option<f64>,
+    /// Macro-averaged F1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macro_f1: Option<f64>,
+    /// Macro one-vs-rest ROC AUC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub macro_auc: Option<f64>,
+    /// The rest of the report.
+    #[serde(flatten)]
+    pub other: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+impl ClassifierMetrics {
+    /// The first number outside `[0, 1]` (all of these are fractions), named.
+    fn out_of_range(&self) -> Option<(&'static str, f64)> {
+        let t = self.test.as_ref();
+        [
+            ("best_val_acc", self.best_val_acc),
+            ("test.accuracy", t.and_then(|t| t.accuracy)),
+            ("test.macro_f1", t.and_then(|t| t.macro_f1)),
+            ("test.macro_auc", t.and_then(|t| t.macro_auc)),
+        ]
+        .into_iter()
+        .find_map(|(k, v)| v.filter(|v| !(0.0..=1.0).contains(v)).map(|v| (k, v)))
+    }
 }
 
 /// A loaded classifier of either architecture.
@@ -181,6 +231,12 @@ pub fn read_meta(path: &Path) -> Result<ClassifierMeta> {
             meta.arch.num_classes()
         );
     }
+    if let Some((name, v)) = meta.metrics.out_of_range() {
+        bail!(
+            "{}: metrics.{name} is {v}, outside 0 to 1",
+            meta_path.display()
+        );
+    }
     Ok(meta)
 }
 
@@ -250,7 +306,7 @@ mod tests {
             labels: LabelSet::new(&["rock", "pop", "jazz"]).unwrap(),
             preprocess: PreprocessConfig::signed_unit(32),
             provenance: Provenance::default(),
-            metrics: serde_json::json!({"acc": 0.5}),
+            metrics: serde_json::from_value(serde_json::json!({"acc": 0.5})).unwrap(),
         };
         let out = dir.path().join("clf");
         save_classifier(&out, &model, &meta).unwrap();
@@ -271,5 +327,30 @@ mod tests {
         save_classifier(&out, &scfg.init(&device), &smeta).unwrap();
         assert!(load_classifier(&out, &device).is_err());
         assert!(load_any_classifier(&out, &device).is_ok());
+    }
+
+    #[test]
+    fn metrics_are_typed_keep_the_rest_and_have_ranges() {
+        // the shape `sleeve train classifier` has written since the style head
+        let written = serde_json::json!({
+            "best_val_acc": 0.507, "best_epoch": 6,
+            "test": {"accuracy": 0.42, "macro_f1": 0.41, "macro_auc": null, "n_samples": 359},
+            "fit": {"epochs": 60, "lr": 0.0003}
+        });
+        let m: ClassifierMetrics = serde_json::from_value(written.clone()).unwrap();
+        assert_eq!(m.best_val_acc, Some(0.507));
+        assert_eq!(m.test.as_ref().unwrap().accuracy, Some(0.42));
+        assert_eq!(m.test.as_ref().unwrap().macro_auc, None);
+        assert_eq!(serde_json::to_value(&m).unwrap()["fit"], written["fit"]);
+        assert_eq!(serde_json::to_value(&m).unwrap()["test"]["n_samples"], 359);
+        assert_eq!(m.out_of_range(), None);
+        // an empty or foreign map still loads; a fraction outside 0..1 is named
+        assert_eq!(
+            serde_json::from_value::<ClassifierMetrics>(serde_json::json!({})).unwrap(),
+            ClassifierMetrics::default()
+        );
+        let bad: ClassifierMetrics =
+            serde_json::from_value(serde_json::json!({"test": {"accuracy": 1.5}})).unwrap();
+        assert_eq!(bad.out_of_range(), Some(("test.accuracy", 1.5)));
     }
 }

@@ -21,7 +21,8 @@ use sleeve_shared::preprocess::PreprocessConfig;
 
 use crate::augment::AugmentConfig;
 use crate::checkpoint::{
-    ArchConfig, Classifier, ClassifierMeta, META_VERSION, Provenance, now_unix, save_classifier,
+    ArchConfig, Classifier, ClassifierMeta, ClassifierMetrics, META_VERSION, Provenance, now_unix,
+    save_classifier,
 };
 use crate::data::{DataSplits, Sample, load_splits};
 use crate::features::{CacheKey, extract};
@@ -299,12 +300,17 @@ pub fn run(plan: &TrainPlan) -> Result<Option<TrainSummary>> {
             created_unix: now_unix(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
         },
-        metrics: serde_json::json!({
-            "best_val_acc": outcome_state.best_val_score,
-            "best_epoch": outcome_state.best_epoch,
-            "test": report,
-            "fit": plan.fit,
-        }),
+        metrics: ClassifierMetrics {
+            best_val_acc: Some(outcome_state.best_val_score),
+            best_epoch: Some(outcome_state.best_epoch),
+            test: report
+                .as_ref()
+                .map(serde_json::to_value)
+                .transpose()?
+                .map(serde_json::from_value)
+                .transpose()?,
+            other: [("fit".to_string(), serde_json::to_value(&plan.fit)?)].into(),
+        },
     };
     match &classifier {
         Classifier::Mobilenet(m) => save_classifier(&summary.classifier, m, &meta)?,

@@ -55,7 +55,10 @@ fn write_classifier(out: &Path, data: &Path, embedding: EmbeddingKind) {
             recipe: "test".into(),
             ..Provenance::default()
         },
-        metrics: serde_json::json!({"best_val_acc": 0.25, "test": {"accuracy": 0.5, "macro_f1": 0.4}}),
+        metrics: serde_json::from_value(
+            serde_json::json!({"best_val_acc": 0.25, "test": {"accuracy": 0.5, "macro_f1": 0.4}}),
+        )
+        .unwrap(),
     };
     save_classifier(&out.join("classifier"), &model, &meta).unwrap();
     std::fs::write(
