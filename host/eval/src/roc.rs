@@ -29,7 +29,9 @@ pub struct RocCurve {
 /// Confusion counts and rates at one threshold.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct OperatingPoint {
-    /// Scores `>= threshold` are predicted positive.
+    /// Scores `>= threshold` are predicted positive (`+inf`: none is; written as JSON
+    /// `null`, which reads back as `+inf`).
+    #[serde(deserialize_with = "null_as_infinity")]
     pub threshold: f64,
     /// True positives.
     pub tp: usize,
@@ -45,6 +47,12 @@ pub struct OperatingPoint {
     pub fpr: f64,
     /// Precision `tp / (tp + fp)` (1 when nothing is predicted positive).
     pub precision: f64,
+}
+
+/// A number, or `null` (how serde_json writes a non-finite one) as `+inf`.
+fn null_as_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    let v: Option<f64> = serde::Deserialize::deserialize(d)?;
+    Ok(v.unwrap_or(f64::INFINITY))
 }
 
 fn check_binary(scores: &[f32], positive: &[bool]) -> Result<()> {
@@ -172,6 +180,32 @@ pub fn recall_at_fpr(scores: &[f32], positive: &[bool], max_fpr: f64) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A report of a set without positives (threshold +inf) reads back (it did not: the
+    /// `null` serde_json writes for +inf was refused by the reader).
+    #[test]
+    fn an_infinite_threshold_round_trips_through_json() {
+        let p = OperatingPoint {
+            threshold: f64::INFINITY,
+            tp: 0,
+            fp: 0,
+            tn: 300,
+            fn_: 0,
+            tpr: 0.0,
+            fpr: 0.0,
+            precision: 1.0,
+        };
+        let text = serde_json::to_string(&p).unwrap();
+        assert!(text.contains("\"threshold\":null"), "{text}");
+        assert_eq!(serde_json::from_str::<OperatingPoint>(&text).unwrap(), p);
+        let finite = OperatingPoint {
+            threshold: 0.35,
+            ..p
+        };
+        let back: OperatingPoint =
+            serde_json::from_str(&serde_json::to_string(&finite).unwrap()).unwrap();
+        assert_eq!(back, finite);
+    }
 
     fn auc(s: &[f32], y: &[bool]) -> Option<f64> {
         roc_auc(s, y).unwrap()
