@@ -257,6 +257,25 @@ mod tests {
         assert!(matches!(read_coco(&p), Err(SynthError::Json { .. })));
     }
 
+    /// Found by `scripts/fuzz.sh` (2026-12-05): the property took any `..` in a name for a
+    /// parent reference; only a `..` component is one.
+    #[test]
+    fn dots_inside_a_file_name_are_a_name_not_a_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.json");
+        for (name, ok) in [
+            ("..¡", true),
+            ("a..b.jpg", true),
+            ("../x.jpg", false),
+            ("i/../x.jpg", false),
+        ] {
+            let mut c = sample();
+            c.images[0].file_name = name.into();
+            write_coco(&p, &c).unwrap();
+            assert_eq!(read_coco(&p).is_ok(), ok, "{name}");
+        }
+    }
+
     #[test]
     fn xywh_conversions() {
         let b = BoxF::new(1.0, 2.0, 11.0, 7.0);
@@ -305,7 +324,12 @@ mod fuzz {
             match read_coco(&p) {
                 Ok(c) => {
                     for im in &c.images {
-                        prop_assert!(!im.file_name.contains(".."), "{}", im.file_name);
+                        // a component `..` would leave the folder; `..¡` or `a..b.jpg` are names
+                        prop_assert!(
+                            !im.file_name.split(['/', '\\']).any(|c| c == ".."),
+                            "{}",
+                            im.file_name
+                        );
                     }
                     for a in &c.annotations {
                         let im = c.images.iter().find(|i| i.id == a.image_id);
