@@ -42,14 +42,14 @@ pub struct FinderConfig {
 impl Default for FinderConfig {
     fn default() -> Self {
         Self {
-            work_size: 200,
+            work_size: 400,
             blur_sigma: 1.2,
             canny_low: 20.0,
             canny_high: 60.0,
             min_area_fraction: 0.04,
             max_aspect: 1.45,
-            min_score: 0.75,
-            min_vertex_score: 0.75,
+            min_score: 0.55,
+            min_vertex_score: 0.55,
         }
     }
 }
