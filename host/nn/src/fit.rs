@@ -365,6 +365,18 @@ mod tests {
         stop_at: usize,
     }
 
+    impl<'a> StopAt<'a> {
+        /// The toy task, raising `flag` during training call `stop_at`.
+        fn new(flag: &'a AtomicBool, stop_at: usize) -> Self {
+            Self {
+                inner: task(),
+                flag,
+                calls: Default::default(),
+                stop_at,
+            }
+        }
+    }
+
     impl ClassifierTask for StopAt<'_> {
         type Model = Head;
         fn train_len(&self) -> usize {
@@ -400,12 +412,7 @@ mod tests {
         // the same run interrupted in the middle of epoch 2 (6 batches per epoch), resumed
         let ck = dir.path().join("ck");
         let flag = AtomicBool::new(false);
-        let stopping = StopAt {
-            inner: task(),
-            flag: &flag,
-            calls: Default::default(),
-            stop_at: 8,
-        };
+        let stopping = StopAt::new(&flag, 8);
         let first = fit(&stopping, init.clone(), &cfg(3), Some(&ck), false, &flag).unwrap();
         assert!(first.interrupted);
         assert_eq!((first.state.epoch, first.state.batch_in_epoch), (1, 2));
@@ -493,12 +500,7 @@ mod tests {
         // interrupted in epoch 2, resumed: the average is restored, not restarted
         let dir = tempfile::tempdir().unwrap();
         let flag = AtomicBool::new(false);
-        let stopping = StopAt {
-            inner: task(),
-            flag: &flag,
-            calls: Default::default(),
-            stop_at: 8,
-        };
+        let stopping = StopAt::new(&flag, 8);
         let first = fit(
             &stopping,
             init.clone(),
