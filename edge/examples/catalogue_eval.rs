@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! catalogue_eval --catalogue FILE --negatives LIST [--queries N] [--seed S] [--records OUT.jsonl]
+//!                [--candidates K]   (finder outlines matched per scene, best match wins)
 //! catalogue_eval --covers DIR --catalogue-size N ...     (in-process catalogue, for tuning)
 //! catalogue_eval --timing-only ...                        (search time and file size only)
 //! ```
@@ -22,8 +23,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use image::RgbImage;
 use serde_json::json;
-use sleeve_edge::catalogue::{DEFAULT_MARGIN, DEFAULT_THRESHOLD};
-use sleeve_edge::finder::{FinderConfig, SleeveQuad, find_sleeve, rectify};
+use sleeve_edge::catalogue::{DEFAULT_CANDIDATES, DEFAULT_MARGIN, DEFAULT_THRESHOLD};
+use sleeve_edge::finder::{FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
 use sleeve_shared::RgbView;
 use sleeve_shared::catalogue::{
     CELL_DIM, Catalogue, CatalogueEntry, DESCRIPTOR_DIM, Index, describe_quantized,
@@ -42,6 +43,8 @@ struct Opts {
     timing_only: bool,
     rect: u32,
     dump: Option<PathBuf>,
+    candidates: usize,
+    min_angle: Option<f32>,
 }
 
 fn parse() -> anyhow::Result<Opts> {
@@ -57,6 +60,8 @@ fn parse() -> anyhow::Result<Opts> {
         timing_only: false,
         rect: 224,
         dump: None,
+        candidates: DEFAULT_CANDIDATES,
+        min_angle: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -73,6 +78,8 @@ fn parse() -> anyhow::Result<Opts> {
             "--rect" => o.rect = val()?.parse()?,
             "--timing-only" => o.timing_only = true,
             "--dump" => o.dump = Some(val()?.into()),
+            "--finder-min-angle" => o.min_angle = Some(val()?.parse()?),
+            "--candidates" => o.candidates = val()?.parse::<usize>()?.max(1),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -144,7 +151,10 @@ fn main() -> anyhow::Result<()> {
             no_sleeve_prob: 0.0,
             ..SceneConfig::default()
         };
-        let finder = FinderConfig::default();
+        let mut finder = FinderConfig::default();
+        if let Some(a) = o.min_angle {
+            finder.min_corner_angle = a;
+        }
         let mut order: Vec<usize> = (0..sources.len()).collect();
         shuffle(&mut order, o.seed);
         order.truncate(o.queries);
@@ -180,10 +190,17 @@ fn main() -> anyhow::Result<()> {
                 second: -1.0,
             };
             let mut oracle = out;
-            if let Some(q) = find_sleeve(&scene.image, &finder)
-                && let Some(r) = rectify(&scene.image, &q, o.rect)
-                && let Some(hit) = index.search(&describe(&r)?)
-            {
+            // as the kiosk does: each candidate outline rectified and matched, best score wins
+            let mut best: Option<(sleeve_shared::catalogue::Hit, RgbImage, SleeveQuad)> = None;
+            for q in find_sleeve_candidates(&scene.image, &finder, o.candidates) {
+                if let Some(r) = rectify(&scene.image, &q, o.rect)
+                    && let Some(hit) = index.search(&describe(&r)?)
+                    && best.as_ref().is_none_or(|(b, _, _)| hit.score > b.score)
+                {
+                    best = Some((hit, r, q));
+                }
+            }
+            if let Some((hit, r, q)) = best {
                 if let Some(d) = &o.dump
                     && truth.is_some()
                     && Some(hit.entry) != *truth
@@ -192,6 +209,12 @@ fn main() -> anyhow::Result<()> {
                     std::fs::create_dir_all(d)?;
                     r.save(d.join(format!("{k}_rect.png")))?;
                     scene.image.save(d.join(format!("{k}_scene.png")))?;
+                    std::fs::write(
+                        d.join(format!("{k}_quad.json")),
+                        json!({"found": q, "truth": scene.corners,
+                            "truth_score": scene.corners.map(|c| sleeve_edge::finder::score_outline(&scene.image, &finder, &c)),
+                            "candidates": find_sleeve_candidates(&scene.image, &finder, 16)}).to_string(),
+                    )?;
                 }
                 out.found = true;
                 out.best = Some(hit.entry);

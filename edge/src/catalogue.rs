@@ -17,17 +17,21 @@ use image::RgbImage;
 use serde::Serialize;
 use sleeve_shared::RgbView;
 use sleeve_shared::catalogue::file::CATALOGUE_FILE;
-use sleeve_shared::catalogue::{Catalogue, CatalogueEntry, Index, describe_quantized};
+use sleeve_shared::catalogue::{Catalogue, CatalogueEntry, Hit, Index, describe_quantized};
 
 use crate::engine::ms;
 
 /// Default similarity threshold, calibrated on synthetic camera scenes for a false-match
 /// rate of at most 1 % (docs/catalogue.md).
-pub const DEFAULT_THRESHOLD: f32 = 0.90;
+pub const DEFAULT_THRESHOLD: f32 = 0.88;
 /// Default margin over the best other entry.
 pub const DEFAULT_MARGIN: f32 = 0.05;
 /// Default frames between checks of the catalogue file for changes.
 pub const DEFAULT_CHECK_EVERY: u64 = 30;
+/// Default number of the finder's candidate outlines tried against the catalogue.
+pub const DEFAULT_CANDIDATES: usize = 4;
+/// Most candidate outlines a frame may try.
+pub const MAX_CANDIDATES: usize = 16;
 
 /// Matching settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -38,6 +42,9 @@ pub struct MatchConfig {
     pub margin: f32,
     /// Frames between checks of the file's modification time and size (≥ 1).
     pub check_every: u64,
+    /// How many of the finder's candidate outlines of a sleeve are matched (the best
+    /// match wins), `1..=MAX_CANDIDATES`.
+    pub candidates: usize,
 }
 
 impl Default for MatchConfig {
@@ -46,6 +53,7 @@ impl Default for MatchConfig {
             threshold: DEFAULT_THRESHOLD,
             margin: DEFAULT_MARGIN,
             check_every: DEFAULT_CHECK_EVERY,
+            candidates: DEFAULT_CANDIDATES,
         }
     }
 }
@@ -154,6 +162,7 @@ impl Recogniser {
             path,
             cfg: MatchConfig {
                 check_every: cfg.check_every.max(1),
+                candidates: cfg.candidates.clamp(1, MAX_CANDIDATES),
                 ..cfg
             },
             current: None,
@@ -227,20 +236,32 @@ impl Recogniser {
         }
     }
 
+    /// How many candidate outlines per frame to match (1 when no catalogue is loaded).
+    pub fn candidates(&self) -> usize {
+        if self.current.is_some() {
+            self.cfg.candidates
+        } else {
+            1
+        }
+    }
+
     /// Matches a rectified sleeve against the catalogue in use.
     pub fn recognise(&self, rectified: &RgbImage) -> Recognition {
+        self.recognise_best(&[rectified])
+    }
+
+    /// Matches the best of several rectifications of one sleeve (the finder's candidate
+    /// outlines): the one whose best entry scores highest is kept, then thresholded as in
+    /// [`Self::recognise`].
+    pub fn recognise_best(&self, views: &[&RgbImage]) -> Recognition {
         let t = Instant::now();
         let Some(cat) = &self.current else {
             return Recognition::default();
         };
-        let view = match RgbView::new(rectified.width(), rectified.height(), rectified.as_raw()) {
-            Ok(v) => v,
-            Err(_) => return Recognition::default(),
-        };
-        let Ok(q) = describe_quantized(&view) else {
-            return Recognition::default();
-        };
-        let hit = cat.index.search(&q);
+        let hit = views
+            .iter()
+            .filter_map(|v| search(cat, v))
+            .max_by(|a, b| a.score.total_cmp(&b.score));
         let record = hit
             .filter(|h| h.score >= self.cfg.threshold && h.score - h.second >= self.cfg.margin)
             .and_then(|h| {
@@ -254,6 +275,13 @@ impl Recogniser {
             ms: ms(t),
         }
     }
+}
+
+/// The best entry for one rectified sleeve (None: nothing comparable).
+fn search(cat: &Loaded, rectified: &RgbImage) -> Option<Hit> {
+    let view = RgbView::new(rectified.width(), rectified.height(), rectified.as_raw()).ok()?;
+    let q = describe_quantized(&view).ok()?;
+    cat.index.search(&q)
 }
 
 /// A change of the record shown.
@@ -348,6 +376,12 @@ pub struct CatalogueArgs {
     /// How much the best record must beat the next one, [0, 1).
     #[arg(long, default_value_t = DEFAULT_MARGIN)]
     pub match_margin: f32,
+    /// How many of the sleeve finder's candidate outlines are matched per frame (the best
+    /// match wins): a part of the cover or the cover with its shadow is often ranked
+    /// first, the right outline next.
+    #[arg(long, default_value_t = DEFAULT_CANDIDATES as u16,
+          value_parser = clap::value_parser!(u16).range(1..=MAX_CANDIDATES as i64))]
+    pub match_candidates: u16,
 }
 
 impl CatalogueArgs {
@@ -380,6 +414,7 @@ impl CatalogueArgs {
             MatchConfig {
                 threshold: self.match_threshold,
                 margin: self.match_margin,
+                candidates: self.match_candidates as usize,
                 ..MatchConfig::default()
             },
         )))

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::catalogue::Recogniser;
 use crate::engine::Engine;
-use crate::finder::{find_sleeve, rectify};
+use crate::finder::{find_sleeve_candidates, rectify};
 use crate::output::analysis_json;
 
 /// How to classify one image.
@@ -50,10 +50,19 @@ pub fn classify_image(
     img: RgbImage,
     opts: &ClassifyOptions,
 ) -> anyhow::Result<Value> {
+    let side = rectified_side(engine);
+    // the finder's runner-up outlines, rectified, for the catalogue
+    let mut others: Vec<RgbImage> = Vec::new();
     let (cover, sleeve) = if opts.find {
-        let q = find_sleeve(&img, &Default::default()).context("no sleeve found in the image")?;
+        let wanted = recogniser.map_or(1, |r| r.candidates());
+        let found = find_sleeve_candidates(&img, &Default::default(), wanted);
+        let q = *found.first().context("no sleeve found in the image")?;
+        others = found[1..]
+            .iter()
+            .filter_map(|o| rectify(&img, o, side))
+            .collect();
         (
-            rectify(&img, &q, rectified_side(engine)).context("degenerate sleeve outline")?,
+            rectify(&img, &q, side).context("degenerate sleeve outline")?,
             Some(q),
         )
     } else {
@@ -74,7 +83,9 @@ pub fn classify_image(
     );
     v["sleeve"] = json!(sleeve);
     if let Some(r) = recogniser {
-        let rec = r.recognise(&cover);
+        let mut views = vec![&cover];
+        views.extend(others.iter());
+        let rec = r.recognise_best(&views);
         v["record"] = json!(rec.record);
         v["record_score"] = json!(rec.best_score);
     }

@@ -185,6 +185,11 @@ pub struct DecisionArgs {
     /// rejects more clutter on an empty counter, lower finds more sleeves.
     #[arg(long, default_value_t = FinderConfig::default().min_score, value_parser = parse_unit)]
     pub finder_min_score: f32,
+    /// Smallest corner angle (degrees, 0 to 90) of an accepted sleeve outline; outlines
+    /// with sharper or flatter corners (slivers, a part of the sleeve cut by a hand) are
+    /// rejected.
+    #[arg(long, default_value_t = FinderConfig::default().min_corner_angle, value_parser = parse_angle)]
+    pub finder_min_angle: f32,
     /// Reuse the last analysis while the sleeve looks the same: mean grey-level
     /// difference of 16x16 thumbnails up to this; 0 runs the models on every frame.
     #[arg(long, default_value_t = ReuseConfig::default().max_diff)]
@@ -204,6 +209,14 @@ fn parse_unit(s: &str) -> Result<f32, String> {
     match s.trim().parse::<f32>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
         Ok(v) => Err(format!("{v} is outside 0 to 1")),
+        Err(e) => Err(format!("'{s}' is not a number: {e}")),
+    }
+}
+
+fn parse_angle(s: &str) -> Result<f32, String> {
+    match s.trim().parse::<f32>() {
+        Ok(v) if (0.0..=90.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is outside 0 to 90 degrees")),
         Err(e) => Err(format!("'{s}' is not a number: {e}")),
     }
 }
@@ -346,6 +359,7 @@ fn pipeline_config(d: &DecisionArgs) -> PipelineConfig {
             work_size: d.finder_size,
             min_score: d.finder_min_score,
             min_vertex_score: d.finder_min_score,
+            min_corner_angle: d.finder_min_angle,
             ..FinderConfig::default()
         },
         reuse: (d.reuse_diff > 0.0).then_some(ReuseConfig {

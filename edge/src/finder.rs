@@ -17,6 +17,9 @@ use imageproc::morphology::dilate;
 use imageproc::point::Point;
 use serde::Serialize;
 
+/// Default [`FinderConfig::min_corner_angle`], degrees.
+pub const DEFAULT_MIN_CORNER_ANGLE: f32 = 45.0;
+
 /// Tuning of the sleeve finder.
 #[derive(Clone, Debug)]
 pub struct FinderConfig {
@@ -37,6 +40,10 @@ pub struct FinderConfig {
     /// Minimum score of a sleeve cut out of a merged contour (four of its polygon's
     /// vertices).
     pub min_vertex_score: f32,
+    /// Smallest interior corner angle of an accepted outline, degrees (the largest is
+    /// 180° minus this): a square sleeve seen by a camera looking at it keeps its corners
+    /// near 90°; a sliver or a triangle with a fourth vertex on one side does not.
+    pub min_corner_angle: f32,
 }
 
 impl Default for FinderConfig {
@@ -50,6 +57,7 @@ impl Default for FinderConfig {
             max_aspect: 1.45,
             min_score: 0.55,
             min_vertex_score: 0.55,
+            min_corner_angle: DEFAULT_MIN_CORNER_ANGLE,
         }
     }
 }
@@ -81,9 +89,18 @@ impl SleeveQuad {
 
 /// Locates the sleeve in `frame`; `None` when no candidate is good enough.
 pub fn find_sleeve(frame: &RgbImage, cfg: &FinderConfig) -> Option<SleeveQuad> {
+    find_sleeve_candidates(frame, cfg, 1).into_iter().next()
+}
+
+/// Up to `max` distinct sleeve candidates, best first; the first is [`find_sleeve`]'s
+/// answer. The others are the next-ranked quadrilaterals that differ from every better one
+/// by more than [`DISTINCT_CORNERS`] of the frame: when the best one is a part of the cover
+/// or the cover with its shadow, the right outline is often among them (the catalogue
+/// matcher tries each).
+pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) -> Vec<SleeveQuad> {
     let (w, h) = frame.dimensions();
-    if w < 16 || h < 16 {
-        return None;
+    if w < 16 || h < 16 || max == 0 {
+        return Vec::new();
     }
     let scale = (cfg.work_size as f32 / w.max(h) as f32).min(1.0);
     let (sw, sh) = (
@@ -98,14 +115,12 @@ pub fn find_sleeve(frame: &RgbImage, cfg: &FinderConfig) -> Option<SleeveQuad> {
     let edges = colour_edges(&small, cfg);
     let closed = dilate(&edges, Norm::LInf, 1);
     let frame_area = (sw * sh) as f32;
-    let mut best: Option<SleeveQuad> = None;
     let min_area = cfg.min_area_fraction * frame_area;
-    // Rank: well-supported and big (the sleeve, not a sticker on it). Squaring the score or
-    // a stricter threshold for vertex candidates measured worse on synthetic scenes.
-    let rank_of = |score: f32, area: f32| score * area.sqrt();
-    let consider = |quad: [(f32, f32); 4], min_score: f32, best: &mut Option<SleeveQuad>| {
+    let mut kept = Ranked::new(max, DISTINCT_CORNERS * sw.max(sh) as f32);
+    let max_abs_cos = cfg.min_corner_angle.clamp(0.0, 90.0).to_radians().cos();
+    let consider = |quad: [(f32, f32); 4], min_score: f32, kept: &mut Ranked| {
         let area = polygon_area(&quad);
-        if area < min_area || area > 0.98 * frame_area {
+        if area < min_area || area > 0.98 * frame_area || !corners_near_square(&quad, max_abs_cos) {
             return;
         }
         let aspect = rectified_aspect(&quad);
@@ -113,9 +128,8 @@ pub fn find_sleeve(frame: &RgbImage, cfg: &FinderConfig) -> Option<SleeveQuad> {
             return;
         }
         let squareness = 1.0 - (aspect - 1.0) / (cfg.max_aspect - 1.0).max(1e-3) * 0.5;
-        // Cheap screen first: a quad that cannot beat the current best is not measured in full.
-        let rank_bound = rank_of(squareness, area);
-        if best.is_some_and(|b| rank_bound <= rank_of(b.score, b.area())) {
+        // Cheap screen first: a quad that cannot enter the list is not measured in full.
+        if !kept.could_enter(rank_of(squareness, area)) {
             return;
         }
         // Loose screen: polygon vertices sit a few pixels off the true corners (a drop
@@ -125,45 +139,288 @@ pub fn find_sleeve(frame: &RgbImage, cfg: &FinderConfig) -> Option<SleeveQuad> {
         }
         // Snap the sides to the strongest colour steps nearby, then measure strictly.
         let snapped = refine_corners(&small, quad, 5.0);
-        let quad = if is_convex(&snapped) { snapped } else { quad };
+        let quad = if is_convex(&snapped) && corners_near_square(&snapped, max_abs_cos) {
+            snapped
+        } else {
+            quad
+        };
         let aspect = rectified_aspect(&quad);
         if aspect > cfg.max_aspect {
             return;
         }
         let squareness = 1.0 - (aspect - 1.0) / (cfg.max_aspect - 1.0).max(1e-3) * 0.5;
-        let area = polygon_area(&quad);
         let score = edge_support(&quad, &closed) * squareness;
         if score < min_score {
             return;
         }
-        let rank = rank_of(score, area);
-        if best
-            .map(|b| rank > rank_of(b.score, b.area()))
-            .unwrap_or(true)
-        {
-            *best = Some(SleeveQuad {
-                corners: quad,
-                score,
-            });
-        }
+        kept.offer(SleeveQuad {
+            corners: quad,
+            score,
+        });
     };
     for contour in find_contours::<i32>(&closed) {
         if contour.points.len() < 16 {
             continue;
         }
         if let Some(quad) = quad_of(&contour.points) {
-            consider(quad, cfg.min_score, &mut best);
+            consider(quad, cfg.min_score, &mut kept);
         }
         // A sleeve touching a hand, another sleeve or clutter merges with them into one
         // contour that is not four-sided; its corners are still vertices of the contour's
         // polygon, so four-vertex subsets of that polygon are candidates too.
         if bbox_area(&contour.points) >= min_area {
             for quad in vertex_quads(&contour.points) {
-                consider(quad, cfg.min_vertex_score, &mut best);
+                consider(quad, cfg.min_vertex_score, &mut kept);
             }
         }
     }
-    let best = best?;
+    // A sleeve whose outline merges with a hand, clutter or its own art in the edge map
+    // still has four straight sides: quads of four strong lines are candidates too.
+    for quad in line_quads(&edges, min_area.sqrt(), cfg.max_aspect) {
+        consider(quad, cfg.min_vertex_score, &mut kept);
+    }
+    kept.quads
+        .into_iter()
+        .map(|q| refine_at_full_scale(frame, q, scale))
+        .collect()
+}
+
+/// Strongest straight lines kept for [`line_quads`].
+const MAX_LINES: usize = 16;
+/// Hough resolution: angle step (degrees) and distance step (pixels).
+const HOUGH_DEG: usize = 2;
+const HOUGH_R: f32 = 2.0;
+
+/// A straight line `x·cos θ + y·sin θ = r` with its Hough votes.
+#[derive(Clone, Copy, Debug)]
+struct Line {
+    theta: f32,
+    r: f32,
+    votes: u32,
+}
+
+/// The strongest lines of a binary edge map (Hough transform, local maxima), best first;
+/// a line needs `min_votes` edge pixels.
+fn strong_lines(edges: &GrayImage, min_votes: u32) -> Vec<Line> {
+    let (w, h) = edges.dimensions();
+    let n_theta = 180 / HOUGH_DEG;
+    let r_max = ((w * w + h * h) as f32).sqrt();
+    let n_r = (2.0 * r_max / HOUGH_R) as usize + 2;
+    let trig: Vec<(f32, f32)> = (0..n_theta)
+        .map(|t| ((t * HOUGH_DEG) as f32).to_radians().sin_cos())
+        .collect();
+    let mut acc = vec![0u32; n_theta * n_r];
+    for (x, y, p) in edges.enumerate_pixels() {
+        if p[0] == 0 {
+            continue;
+        }
+        for (t, (sin, cos)) in trig.iter().enumerate() {
+            let r = x as f32 * cos + y as f32 * sin;
+            let bin = ((r + r_max) / HOUGH_R) as usize;
+            acc[t * n_r + bin] += 1;
+        }
+    }
+    let at = |t: isize, r: isize| -> u32 {
+        // θ wraps around with r mirrored
+        let (t, r) = if t < 0 {
+            (t + n_theta as isize, n_r as isize - 1 - r)
+        } else if t >= n_theta as isize {
+            (t - n_theta as isize, n_r as isize - 1 - r)
+        } else {
+            (t, r)
+        };
+        if r < 0 || r >= n_r as isize {
+            0
+        } else {
+            acc[t as usize * n_r + r as usize]
+        }
+    };
+    let mut lines = Vec::new();
+    for t in 0..n_theta as isize {
+        for r in 0..n_r as isize {
+            let v = acc[t as usize * n_r + r as usize];
+            if v < min_votes {
+                continue;
+            }
+            // a local maximum over ±2 angle steps and ±3 distance steps (ties: first wins)
+            let is_peak = (-2..=2).all(|dt| {
+                (-3..=3).all(|dr| {
+                    let o = at(t + dt, r + dr);
+                    (dt, dr) == (0, 0) || o < v || (o == v && (dt, dr) > (0, 0))
+                })
+            });
+            if is_peak {
+                lines.push(Line {
+                    theta: ((t as usize * HOUGH_DEG) as f32).to_radians(),
+                    r: (r as f32 + 0.5) * HOUGH_R - r_max,
+                    votes: v,
+                });
+            }
+        }
+    }
+    lines.sort_by(|a, b| b.votes.cmp(&a.votes));
+    lines.truncate(MAX_LINES);
+    lines
+}
+
+/// Angle between two lines' directions, radians in `[0, π/2]`.
+fn line_angle(a: &Line, b: &Line) -> f32 {
+    let d = (a.theta - b.theta).abs() % std::f32::consts::PI;
+    d.min(std::f32::consts::PI - d)
+}
+
+/// Intersection of two lines.
+fn cross(a: &Line, b: &Line) -> Option<(f32, f32)> {
+    let (sa, ca) = a.theta.sin_cos();
+    let (sb, cb) = b.theta.sin_cos();
+    let det = ca * sb - sa * cb;
+    if det.abs() < 1e-3 {
+        return None;
+    }
+    Some(((a.r * sb - b.r * sa) / det, (ca * b.r - cb * a.r) / det))
+}
+
+/// Quads bounded by four strong lines: two nearly parallel pairs, each pair at least
+/// `min_side` apart, the pairs roughly perpendicular (camera tilt allowed).
+fn line_quads(edges: &GrayImage, min_side: f32, max_aspect: f32) -> Vec<[(f32, f32); 4]> {
+    let lines = strong_lines(edges, (min_side * 0.5).max(8.0) as u32);
+    let parallel = 20f32.to_radians();
+    let mut pairs = Vec::new();
+    for i in 0..lines.len() {
+        for j in i + 1..lines.len() {
+            let (a, b) = (&lines[i], &lines[j]);
+            if line_angle(a, b) > parallel {
+                continue;
+            }
+            // distance between the two lines, measured along the first one's normal at
+            // the second one's foot point
+            let (s, c) = b.theta.sin_cos();
+            let foot = (b.r * c, b.r * s);
+            let (sa, ca) = a.theta.sin_cos();
+            if (foot.0 * ca + foot.1 * sa - a.r).abs() >= min_side {
+                pairs.push((i, j));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let (w, h) = (edges.width() as f32, edges.height() as f32);
+    let inside = |p: (f32, f32)| p.0 >= -2.0 && p.1 >= -2.0 && p.0 <= w + 1.0 && p.1 <= h + 1.0;
+    for (k, &(a, b)) in pairs.iter().enumerate() {
+        for &(c, d) in &pairs[k + 1..] {
+            if [a, b].contains(&c) || [a, b].contains(&d) {
+                continue;
+            }
+            if line_angle(&lines[a], &lines[c]) < 50f32.to_radians() {
+                continue;
+            }
+            let corners = [
+                cross(&lines[a], &lines[c]),
+                cross(&lines[c], &lines[b]),
+                cross(&lines[b], &lines[d]),
+                cross(&lines[d], &lines[a]),
+            ];
+            let Some(q) = corners.iter().copied().collect::<Option<Vec<_>>>() else {
+                continue;
+            };
+            let q = order_clockwise([q[0], q[1], q[2], q[3]]);
+            if q.iter().all(|&p| inside(p)) && is_convex(&q) && rectified_aspect(&q) <= max_aspect {
+                out.push(q);
+            }
+        }
+    }
+    out
+}
+
+/// The score [`find_sleeve`] would give the outline `corners` (frame pixels, clockwise
+/// from the top-left) in `frame`: for diagnosing misses (is the right outline weak, or
+/// never proposed?).
+pub fn score_outline(frame: &RgbImage, cfg: &FinderConfig, corners: &[(f32, f32); 4]) -> f32 {
+    let (w, h) = frame.dimensions();
+    let scale = (cfg.work_size as f32 / w.max(h) as f32).min(1.0);
+    let small = if scale < 1.0 {
+        let (sw, sh) = (
+            ((w as f32 * scale).round() as u32).max(1),
+            ((h as f32 * scale).round() as u32).max(1),
+        );
+        imageops::resize(frame, sw, sh, FilterType::Triangle)
+    } else {
+        frame.clone()
+    };
+    let closed = dilate(&colour_edges(&small, cfg), Norm::LInf, 1);
+    let quad = corners.map(|(x, y)| ((x + 0.5) * scale - 0.5, (y + 0.5) * scale - 0.5));
+    let aspect = rectified_aspect(&quad);
+    let squareness = 1.0 - (aspect - 1.0) / (cfg.max_aspect - 1.0).max(1e-3) * 0.5;
+    edge_support(&quad, &closed) * squareness
+}
+
+/// Two candidates are the same outline when no corner moved more than this share of the
+/// working image's longer side.
+pub const DISTINCT_CORNERS: f32 = 0.04;
+
+/// Rank of a candidate: well-supported and big (the sleeve, not a sticker on it). Squaring
+/// the score or a stricter threshold for vertex candidates measured worse on synthetic
+/// scenes.
+fn rank_of(score: f32, area: f32) -> f32 {
+    score * area.sqrt()
+}
+
+/// The best `max` mutually distinct candidates seen so far, best first.
+struct Ranked {
+    max: usize,
+    same_within: f32,
+    quads: Vec<SleeveQuad>,
+}
+
+impl Ranked {
+    fn new(max: usize, same_within: f32) -> Self {
+        Self {
+            max,
+            same_within,
+            quads: Vec::with_capacity(max + 1),
+        }
+    }
+
+    fn rank(q: &SleeveQuad) -> f32 {
+        rank_of(q.score, q.area())
+    }
+
+    /// Whether a candidate of rank at most `bound` could still be kept. (A near-duplicate
+    /// of a kept one could replace it anyway; the bound only prunes a full list.)
+    fn could_enter(&self, bound: f32) -> bool {
+        self.quads.len() < self.max || self.quads.last().is_some_and(|w| bound > Self::rank(w))
+    }
+
+    fn offer(&mut self, q: SleeveQuad) {
+        let rank = Self::rank(&q);
+        // A near-duplicate of a better kept outline adds nothing.
+        if let Some(i) = self
+            .quads
+            .iter()
+            .position(|k| k.max_corner_error(&q.corners) <= self.same_within)
+        {
+            if Self::rank(&self.quads[i]) >= rank {
+                return;
+            }
+            self.quads.remove(i);
+        }
+        let at = self.quads.partition_point(|k| Self::rank(k) >= rank);
+        self.quads.insert(at, q);
+        // Any kept outline now duplicating the new, better one goes.
+        let within = self.same_within;
+        let mut i = at + 1;
+        while i < self.quads.len() {
+            if self.quads[i].max_corner_error(&q.corners) <= within {
+                self.quads.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        self.quads.truncate(self.max);
+    }
+}
+
+/// Corners found on the working image, moved to the frame and refined there.
+fn refine_at_full_scale(frame: &RgbImage, best: SleeveQuad, scale: f32) -> SleeveQuad {
     let coarse = best
         .corners
         .map(|(x, y)| ((x + 0.5) / scale - 0.5, (y + 0.5) / scale - 0.5));
@@ -179,10 +436,10 @@ pub fn find_sleeve(frame: &RgbImage, cfg: &FinderConfig) -> Option<SleeveQuad> {
     } else {
         refine_corners(frame, coarse, 1.5 / scale + 2.0)
     };
-    Some(SleeveQuad {
+    SleeveQuad {
         corners: if is_convex(&refined) { refined } else { coarse },
         score: best.score,
-    })
+    }
 }
 
 /// Sub-pixel refinement at full resolution: along each side, the strongest intensity step
@@ -472,6 +729,16 @@ fn dist(a: (f32, f32), b: (f32, f32)) -> f32 {
 }
 
 /// Ratio (≥ 1) of the mean horizontal to the mean vertical side length.
+/// Whether every interior angle's cosine is at most `max_abs_cos` in magnitude.
+fn corners_near_square(q: &[(f32, f32); 4], max_abs_cos: f32) -> bool {
+    (0..4).all(|i| {
+        let (p, a, b) = (q[i], q[(i + 3) % 4], q[(i + 1) % 4]);
+        let (u, v) = ((a.0 - p.0, a.1 - p.1), (b.0 - p.0, b.1 - p.1));
+        let norms = (u.0.hypot(u.1) * v.0.hypot(v.1)).max(1e-6);
+        ((u.0 * v.0 + u.1 * v.1) / norms).abs() <= max_abs_cos
+    })
+}
+
 fn rectified_aspect(q: &[(f32, f32); 4]) -> f32 {
     let horiz = (dist(q[0], q[1]) + dist(q[3], q[2])) / 2.0;
     let vert = (dist(q[0], q[3]) + dist(q[1], q[2])) / 2.0;
@@ -534,6 +801,63 @@ fn edge_support_sampled(q: &[(f32, f32); 4], edges: &GrayImage, per_side: usize,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tilted outline drawn into an edge map, broken in places and crossed by
+    /// interior strokes that join it (so its contour is not four-sided): the four-line
+    /// quads include it.
+    #[test]
+    fn line_quads_recover_an_outline_merged_with_strokes() {
+        use imageproc::drawing::draw_line_segment_mut;
+        let mut edges = GrayImage::new(320, 240);
+        let truth = [(70.0, 40.0), (250.0, 55.0), (240.0, 215.0), (58.0, 200.0)];
+        for i in 0..4 {
+            let (a, b) = (truth[i], truth[(i + 1) % 4]);
+            // each side drawn in two pieces with a gap
+            let mid = |t: f32| (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+            draw_line_segment_mut(&mut edges, a, mid(0.45), image::Luma([255]));
+            draw_line_segment_mut(&mut edges, mid(0.55), b, image::Luma([255]));
+        }
+        // interior art strokes touching the outline
+        for k in 0..6 {
+            let y = 70.0 + 22.0 * k as f32;
+            draw_line_segment_mut(
+                &mut edges,
+                (66.0, y),
+                (150.0 + 10.0 * k as f32, y + 30.0),
+                image::Luma([255]),
+            );
+        }
+        let quads = line_quads(&edges, 40.0, 1.45);
+        let err = |q: &[(f32, f32); 4]| {
+            q.iter()
+                .zip(&truth)
+                .map(|(a, b)| dist(*a, *b))
+                .fold(0.0, f32::max)
+        };
+        let best = quads.iter().map(err).fold(f32::INFINITY, f32::min);
+        assert!(
+            best < 4.0,
+            "closest four-line quad is {best:.1} px off ({} quads)",
+            quads.len()
+        );
+        // the strongest lines are the outline's four sides
+        let lines = strong_lines(&edges, 20);
+        assert!(lines.len() >= 4 && lines[0].votes >= 100, "{lines:?}");
+    }
+
+    #[test]
+    fn corner_angles_tell_a_sleeve_from_a_sliver() {
+        let max_cos = DEFAULT_MIN_CORNER_ANGLE.to_radians().cos();
+        // a tilted square with mild perspective: corners within 80–100°
+        let sleeve = [(10.0, 12.0), (110.0, 8.0), (114.0, 106.0), (6.0, 110.0)];
+        assert!(corners_near_square(&sleeve, max_cos));
+        // a triangle with a fourth vertex on one of its sides (a 180° corner)
+        let triangle = [(0.0, 0.0), (100.0, 0.0), (100.0, 50.0), (100.0, 100.0)];
+        assert!(!corners_near_square(&triangle, max_cos));
+        // a rhombus with 30° corners
+        let rhombus = [(0.0, 0.0), (100.0, 0.0), (186.6, 50.0), (86.6, 50.0)];
+        assert!(!corners_near_square(&rhombus, max_cos));
+    }
 
     #[test]
     fn ordering_is_clockwise_from_top_left() {

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::catalogue::{Recogniser, RecordEvent, RecordHold, RecordMatch};
 use crate::engine::{Analysis, Engine, ms};
 use crate::error::Result;
-use crate::finder::{FinderConfig, SleeveQuad, find_sleeve, rectify};
+use crate::finder::{FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
 use crate::reuse::{Reuse, ReuseConfig, Step, thumbnail};
 use crate::source::{Frame, FrameTruth};
 use crate::stabilize::{Event, Observation, Stabilizer, StabilizerConfig, StableDecision};
@@ -159,6 +159,8 @@ impl Pipeline {
             r.tick();
         }
         let t = Instant::now();
+        // The finder's runner-up outlines are only worth rectifying for the catalogue.
+        let mut others: Vec<SleeveQuad> = Vec::new();
         let (sleeve, rectified) = if self.cfg.whole_frame {
             let (w, h) = (frame.image.width() as f32, frame.image.height() as f32);
             let quad = SleeveQuad {
@@ -167,8 +169,13 @@ impl Pipeline {
             };
             (Some(quad), Some(frame.image.clone()))
         } else {
-            match find_sleeve(&frame.image, &self.cfg.finder) {
-                Some(q) => (Some(q), rectify(&frame.image, &q, self.rect_size)),
+            let wanted = self.recogniser.as_ref().map_or(1, |r| r.candidates());
+            let mut found = find_sleeve_candidates(&frame.image, &self.cfg.finder, wanted);
+            match found.first().copied() {
+                Some(q) => {
+                    others = found.split_off(1);
+                    (Some(q), rectify(&frame.image, &q, self.rect_size))
+                }
                 None => (None, None),
             }
         };
@@ -198,10 +205,19 @@ impl Pipeline {
             }));
         let (recognition, record_event) = match &self.recogniser {
             Some(r) => {
-                let rec = rectified
-                    .as_ref()
-                    .map(|img| r.recognise(img))
-                    .unwrap_or_default();
+                let rec = match &rectified {
+                    Some(first) if !others.is_empty() => {
+                        let more: Vec<RgbImage> = others
+                            .iter()
+                            .filter_map(|q| rectify(&frame.image, q, self.rect_size))
+                            .collect();
+                        let mut views = vec![first];
+                        views.extend(more.iter());
+                        r.recognise_best(&views)
+                    }
+                    Some(first) => r.recognise(first),
+                    None => Default::default(),
+                };
                 let ev = self.hold.update(rec.record.as_ref());
                 (rec, ev)
             }

@@ -9,7 +9,7 @@ use image::RgbImage;
 use sleeve_edge::bundle::Bundle;
 use sleeve_edge::catalogue::{MatchConfig, Recogniser};
 use sleeve_edge::engine::Engine;
-use sleeve_edge::finder::{FinderConfig, find_sleeve, rectify};
+use sleeve_edge::finder::{FinderConfig, find_sleeve, find_sleeve_candidates, rectify};
 use sleeve_edge::fixtures::{TinyBundle, write_tiny_bundle};
 use sleeve_edge::kiosk::{Kiosk, KioskOptions};
 use sleeve_edge::notify::Notifier;
@@ -64,11 +64,16 @@ fn scene(cover_seed: u64, seed: u64) -> RgbImage {
     render_scene(Some(&cover(cover_seed)), None, &cfg, seed).image
 }
 
-/// The id the recogniser gives the sleeve in a scene (None: no sleeve or no match).
+/// The id the recogniser gives the sleeve in a scene (None: no sleeve or no match), the
+/// finder's candidate outlines tried as the kiosk does.
 fn recognise(r: &Recogniser, frame: &RgbImage) -> Option<u64> {
-    let q = find_sleeve(frame, &FinderConfig::default())?;
-    let rect = rectify(frame, &q, 224)?;
-    r.recognise(&rect).record.map(|m| m.id)
+    let found = find_sleeve_candidates(frame, &FinderConfig::default(), r.candidates());
+    let views: Vec<RgbImage> = found
+        .iter()
+        .filter_map(|q| rectify(frame, q, 224))
+        .collect();
+    let views: Vec<&RgbImage> = views.iter().collect();
+    r.recognise_best(&views).record.map(|m| m.id)
 }
 
 const ENROLLED: [u64; 12] = [101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112];

@@ -1,6 +1,8 @@
 //! The sleeve finder on generated scenes: corners within tolerance, nothing on empty frames.
 
-use sleeve_edge::finder::{FinderConfig, find_sleeve, rectify};
+use sleeve_edge::finder::{
+    DISTINCT_CORNERS, FinderConfig, find_sleeve, find_sleeve_candidates, rectify,
+};
 use sleeve_edge::fixtures::{tiny_cover, tiny_scene};
 
 const CASES: [[(f32, f32); 4]; 4] = [
@@ -44,6 +46,42 @@ fn finds_sleeve_corners_within_tolerance() {
                 .all(|(a, b)| (*a as i32 - b as i32).abs() < 30),
             "case {i}: {c:?} vs {want:?}"
         );
+    }
+}
+
+#[test]
+fn candidates_come_best_first_and_distinct() {
+    let cfg = FinderConfig::default();
+    for (i, corners) in CASES.iter().enumerate() {
+        let cover = tiny_cover(i, 256, i % 2 == 0);
+        let frame = tiny_scene(640, 480, Some(&cover), *corners, i as u32);
+        let all = find_sleeve_candidates(&frame, &cfg, 6);
+        assert!(
+            !all.is_empty() && all.len() <= 6,
+            "case {i}: {} candidates",
+            all.len()
+        );
+        // the first is the sleeve
+        assert!(
+            all[0].max_corner_error(corners) < 6.0,
+            "case {i}: {:?}",
+            all[0]
+        );
+        assert_eq!(Some(all[0]), find_sleeve(&frame, &cfg), "case {i}");
+        // ranked by score × √area, and no two the same outline (in working pixels: the
+        // frame is 640 wide, the working image 400)
+        let rank = |q: &sleeve_edge::finder::SleeveQuad| q.score * q.area().sqrt();
+        for w in all.windows(2) {
+            assert!(rank(&w[0]) >= rank(&w[1]) * 0.9, "case {i}: not best first");
+        }
+        for (a, qa) in all.iter().enumerate() {
+            for qb in &all[a + 1..] {
+                assert!(
+                    qa.max_corner_error(&qb.corners) > DISTINCT_CORNERS * 400.0,
+                    "case {i}: two candidates are one outline"
+                );
+            }
+        }
     }
 }
 

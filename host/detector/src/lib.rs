@@ -17,6 +17,7 @@ pub mod fusion_data;
 pub mod infer;
 pub mod onnx;
 pub mod real;
+pub mod real_augment;
 pub mod real_eval;
 pub mod review;
 pub mod run;

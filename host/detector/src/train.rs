@@ -122,14 +122,17 @@ pub struct RealCovers {
     /// Which real splits ([`crate::real::real_split`]) to take.
     pub splits: Vec<RealSplit>,
     /// How many times each cover enters the set (oversampling the few real covers among
-    /// thousands of composites; 1 for validation).
+    /// thousands of composites; 1 for validation): the cover itself, then `repeat - 1`
+    /// augmented views ([`crate::real_augment`]).
     pub repeat: usize,
+    /// Seed of the augmented views.
+    pub seed: u64,
 }
 
 impl RealCovers {
     /// The covers of the chosen splits as samples (boxes normalised to the centred square
-    /// the preprocessing crops).
-    pub fn load(&self) -> Result<Vec<Sample>> {
+    /// the preprocessing crops); augmented views are `size` pixels square.
+    pub fn load(&self, size: u32) -> Result<Vec<Sample>> {
         let boxes = crate::real::read_real_boxes(&self.boxes)?;
         let negatives = crate::real::read_cover_list(&self.negatives)?;
         let index = crate::real::index_covers(&self.covers)?;
@@ -137,23 +140,36 @@ impl RealCovers {
             .into_iter()
             .filter(|c| self.splits.contains(&crate::real::real_split(&c.file)))
             .collect();
-        let once: Vec<Sample> = covers
+        let views = self.repeat.max(1) as u32;
+        let per_cover: Vec<Vec<Sample>> = covers
             .par_iter()
             .map(|c| {
                 let image = sleeve_shared::imageio::open_rgb(&c.path)
                     .with_context(|| format!("decoding real cover {}", c.path.display()))?;
                 let (w, h) = image.dimensions();
-                let boxes = c
+                let boxes: Vec<BoxF> = c
                     .boxes
                     .iter()
                     .map(|b| crate::real::to_normalised(b, w, h))
                     .filter(|b| b.width() > 0.0 && b.height() > 0.0)
                     .collect();
-                Ok(Sample { image, boxes })
+                let mut out: Vec<Sample> = (1..views)
+                    .map(|v| {
+                        crate::real_augment::augmented_view(
+                            &image, &boxes, size, self.seed, &c.file, v,
+                        )
+                    })
+                    .collect();
+                out.insert(0, Sample { image, boxes });
+                Ok(out)
             })
             .collect::<Result<_>>()?;
-        let n = once.len() * self.repeat.max(1);
-        Ok(once.into_iter().cycle().take(n).collect())
+        // all originals first, then the first views of all covers, …
+        let mut out = Vec::with_capacity(per_cover.len() * views as usize);
+        for v in 0..views as usize {
+            out.extend(per_cover.iter().map(|s| s[v].clone()));
+        }
+        Ok(out)
     }
 }
 
@@ -181,7 +197,7 @@ impl DiskSets {
             out.extend(s);
         }
         if let Some(r) = &self.real {
-            let s = r.load()?;
+            let s = r.load(size)?;
             let labelled = s.iter().filter(|s| !s.boxes.is_empty()).count();
             tracing::info!(
                 "{} real covers of {} ({labelled} with a label)",
@@ -1047,8 +1063,9 @@ mod tests {
             covers: covers.clone(),
             splits: vec![RealSplit::Train],
             repeat: 1,
+            seed: 1,
         };
-        let samples = set.load().unwrap();
+        let samples = set.load(64).unwrap();
         let in_train = |ns: &[String]| {
             ns.iter()
                 .filter(|n| crate::real::real_split(n) == RealSplit::Train)
@@ -1073,12 +1090,16 @@ mod tests {
             repeat: 2,
             ..set.clone()
         }
-        .load()
+        .load(64)
         .unwrap();
         assert_eq!(twice.len(), 2 * samples.len());
+        // the second copy of each cover is an augmented view carrying its boxes
+        let views = &twice[samples.len()..];
+        assert!(views.iter().all(|s| s.image.dimensions() == (64, 64)));
+        assert_eq!(views.iter().filter(|s| !s.boxes.is_empty()).count(), pos);
         // a listed cover that is missing is named
         std::fs::remove_file(covers.join("hiphop").join(&names[0])).unwrap();
-        let err = format!("{:#}", set.load().unwrap_err());
+        let err = format!("{:#}", set.load(64).unwrap_err());
         assert!(err.contains("c0.png"), "{err}");
     }
 }

@@ -59,22 +59,38 @@ pub fn view_rng(seed: u64, key: &str, view: u32) -> ChaCha8Rng {
 
 /// One augmented view of `img` as an `out_side × out_side` image.
 pub fn augment(img: &RgbImage, cfg: &AugmentConfig, out_side: u32, rng: &mut impl Rng) -> RgbImage {
+    augment_mapped(img, cfg, out_side, rng).0
+}
+
+/// [`augment`], also returning the map from `img`'s pixel coordinates to the view's, so
+/// that annotations (boxes, points) can follow the pixels.
+pub fn augment_mapped(
+    img: &RgbImage,
+    cfg: &AugmentConfig,
+    out_side: u32,
+    rng: &mut impl Rng,
+) -> (RgbImage, Projection) {
     let out_side = out_side.max(1);
     let mut out = RgbImage::new(out_side, out_side);
+    let (w, h) = (img.width().max(1) as f32, img.height().max(1) as f32);
     let projection = random_projection(img.width(), img.height(), cfg, out_side, rng);
-    match projection {
-        Some(p) => warp_into(img, p, Interpolation::Bilinear, Border::Replicate, &mut out),
+    let map = match projection {
+        Some(p) => {
+            warp_into(img, p, Interpolation::Bilinear, Border::Replicate, &mut out);
+            p
+        }
         None => {
             out = image::imageops::resize(
                 img,
                 out_side,
                 out_side,
                 image::imageops::FilterType::Triangle,
-            )
+            );
+            Projection::scale(out_side as f32 / w, out_side as f32 / h)
         }
-    }
+    };
     colour_jitter(&mut out, cfg, rng);
-    out
+    (out, map)
 }
 
 /// The projective map from a randomly cropped, rotated and perspective-jittered quad of the
@@ -158,6 +174,31 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);
+    }
+
+    #[test]
+    fn the_returned_map_follows_the_pixels() {
+        // a bright 4x4 patch on black: after augmenting, the patch's mapped centre is bright
+        let mut img = RgbImage::from_pixel(64, 64, Rgb([0, 0, 0]));
+        for y in 30..34 {
+            for x in 40..44 {
+                img.put_pixel(x, y, Rgb([255, 255, 255]));
+            }
+        }
+        let cfg = AugmentConfig {
+            brightness: 0.0,
+            contrast: 0.0,
+            saturation: 0.0,
+            ..AugmentConfig::default()
+        };
+        for view in 0..8 {
+            let (out, map) = augment_mapped(&img, &cfg, 64, &mut view_rng(3, "patch", view));
+            let (x, y) = map * (42.0, 32.0);
+            if (0.0..63.0).contains(&x) && (0.0..63.0).contains(&y) {
+                let p = out.get_pixel(x.round() as u32, y.round() as u32);
+                assert!(p[0] > 128, "view {view}: ({x}, {y}) is {p:?}");
+            }
+        }
     }
 
     #[test]

@@ -56,7 +56,8 @@ pub struct TrainArgs {
     /// Real splits validated on, added to --val-data (comma-separated; `none` for none).
     #[arg(long, value_delimiter = ',', default_value = "val")]
     pub real_val: Vec<String>,
-    /// Each real training cover enters the training set this many times (oversampling).
+    /// Each real training cover enters the training set this many times: itself, then
+    /// augmented views (zoom, tilt, colour, blur, JPEG; boxes carried along).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub real_repeat: u32,
     /// Checkpoint folder (`detector.bpk`, `detector.json`, `best/`).
@@ -255,6 +256,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
             covers: covers.clone(),
             splits,
             repeat: repeat as usize,
+            seed: a.seed,
         }))
     };
     let real_train = real(&a.real_train, a.real_repeat)?;
