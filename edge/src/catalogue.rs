@@ -23,7 +23,7 @@ use crate::engine::ms;
 
 /// Default similarity threshold, calibrated on synthetic camera scenes for a false-match
 /// rate of at most 1 % (docs/catalogue.md).
-pub const DEFAULT_THRESHOLD: f32 = 0.88;
+pub const DEFAULT_THRESHOLD: f32 = 0.90;
 /// Default margin over the best other entry.
 pub const DEFAULT_MARGIN: f32 = 0.05;
 /// Default frames between checks of the catalogue file for changes.

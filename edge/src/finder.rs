@@ -258,7 +258,7 @@ fn strong_lines(edges: &GrayImage, min_votes: u32) -> Vec<Line> {
             }
         }
     }
-    lines.sort_by(|a, b| b.votes.cmp(&a.votes));
+    lines.sort_by_key(|l| std::cmp::Reverse(l.votes));
     lines.truncate(MAX_LINES);
     lines
 }

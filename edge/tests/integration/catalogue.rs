@@ -9,7 +9,7 @@ use image::RgbImage;
 use sleeve_edge::bundle::Bundle;
 use sleeve_edge::catalogue::{MatchConfig, Recogniser};
 use sleeve_edge::engine::Engine;
-use sleeve_edge::finder::{FinderConfig, find_sleeve, find_sleeve_candidates, rectify};
+use sleeve_edge::finder::{FinderConfig, find_sleeve_candidates, rectify};
 use sleeve_edge::fixtures::{TinyBundle, write_tiny_bundle};
 use sleeve_edge::kiosk::{Kiosk, KioskOptions};
 use sleeve_edge::notify::Notifier;
