@@ -170,6 +170,17 @@ fn main() {
         "find_sleeve_640x480".into(),
         json!({ "ours_ms": find, "allocations": allocations(|| { black_box(find_sleeve(&frame, &finder)); }) }),
     );
+    let contours_only = FinderConfig {
+        line_proposals: false,
+        ..finder.clone()
+    };
+    let ms = time_ms(5, || {
+        black_box(find_sleeve(&frame, &contours_only));
+    });
+    stages.insert(
+        "find_sleeve_640x480_contours_only".into(),
+        json!({ "ours_ms": ms, "over_default": ms / find }),
+    );
     for work in [320u32, 240, 200] {
         let cfg = FinderConfig {
             work_size: work,

@@ -190,6 +190,10 @@ pub struct DecisionArgs {
     /// rejected.
     #[arg(long, default_value_t = FinderConfig::default().min_corner_angle, value_parser = parse_angle)]
     pub finder_min_angle: f32,
+    /// Propose sleeve outlines from contours only, not also from four straight lines
+    /// (faster on a slow CPU, finds fewer sleeves right: docs/deploy.md).
+    #[arg(long)]
+    pub finder_contours_only: bool,
     /// Reuse the last analysis while the sleeve looks the same: mean grey-level
     /// difference of 16x16 thumbnails up to this; 0 runs the models on every frame.
     #[arg(long, default_value_t = ReuseConfig::default().max_diff)]
@@ -306,6 +310,9 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = FinderConfig::default().work_size,
           value_parser = clap::value_parser!(u32).range(64..=4096))]
     finder_size: u32,
+    /// Contour proposals only (see `run --finder-contours-only`).
+    #[arg(long)]
+    finder_contours_only: bool,
     /// Seed of the synthetic scenes.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -360,6 +367,7 @@ fn pipeline_config(d: &DecisionArgs) -> PipelineConfig {
             min_score: d.finder_min_score,
             min_vertex_score: d.finder_min_score,
             min_corner_angle: d.finder_min_angle,
+            line_proposals: !d.finder_contours_only,
             ..FinderConfig::default()
         },
         reuse: (d.reuse_diff > 0.0).then_some(ReuseConfig {
@@ -586,6 +594,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
         whole_frame: a.whole_frame,
         finder: FinderConfig {
             work_size: a.finder_size,
+            line_proposals: !a.finder_contours_only,
             ..FinderConfig::default()
         },
         ..PipelineConfig::default()

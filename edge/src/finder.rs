@@ -44,6 +44,9 @@ pub struct FinderConfig {
     /// 180° minus this): a square sleeve seen by a camera looking at it keeps its corners
     /// near 90°; a sliver or a triangle with a fourth vertex on one side does not.
     pub min_corner_angle: f32,
+    /// Also propose quads bounded by four strong straight lines (Hough), besides the
+    /// contours' polygons: finds sleeves whose contour merges with art, hands or clutter.
+    pub line_proposals: bool,
 }
 
 impl Default for FinderConfig {
@@ -58,6 +61,7 @@ impl Default for FinderConfig {
             min_score: 0.55,
             min_vertex_score: 0.55,
             min_corner_angle: DEFAULT_MIN_CORNER_ANGLE,
+            line_proposals: true,
         }
     }
 }
@@ -176,8 +180,10 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
     }
     // A sleeve whose outline merges with a hand, clutter or its own art in the edge map
     // still has four straight sides: quads of four strong lines are candidates too.
-    for quad in line_quads(&edges, min_area.sqrt(), cfg.max_aspect) {
-        consider(quad, cfg.min_vertex_score, &mut kept);
+    if cfg.line_proposals {
+        for quad in line_quads(&edges, min_area.sqrt(), cfg.max_aspect) {
+            consider(quad, cfg.min_vertex_score, &mut kept);
+        }
     }
     kept.quads
         .into_iter()
