@@ -1,9 +1,11 @@
 //! Finding the record sleeve in a camera frame and rectifying it to a square.
 //!
 //! Classical vision, no model: grey → blur → Canny edges → dilate (close small gaps) →
-//! contours → convex hull → Douglas–Peucker polygon → quadrilateral candidates. Each
-//! candidate is scored by how much of its outline lies on edges and how square it is once
-//! rectified; the best one above a threshold is the sleeve, otherwise the frame has none.
+//! contours → convex hull → Douglas–Peucker polygon → quadrilateral candidates, plus quads
+//! bounded by four strong Hough lines (a sleeve whose contour merged with its art, a hand
+//! or clutter still has four straight sides). Each candidate with near-square corners is
+//! scored by how much of its outline lies on edges and how square it is once rectified;
+//! the best one above a threshold is the sleeve, otherwise the frame has none.
 
 use image::imageops::{self, FilterType};
 use image::{GrayImage, RgbImage};
