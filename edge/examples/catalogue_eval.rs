@@ -4,6 +4,7 @@
 //! ```text
 //! catalogue_eval --catalogue FILE --negatives LIST [--queries N] [--seed S] [--records OUT.jsonl]
 //!                [--candidates K]   (finder outlines matched per scene, best match wins)
+//!                [--holds N]        (also N-frame holds with the kiosk's hold rule)
 //! catalogue_eval --covers DIR --catalogue-size N ...     (in-process catalogue, for tuning)
 //! catalogue_eval --timing-only ...                        (search time and file size only)
 //! ```
@@ -27,9 +28,9 @@ use sleeve_edge::catalogue::{DEFAULT_CANDIDATES, DEFAULT_MARGIN, DEFAULT_THRESHO
 use sleeve_edge::finder::{FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
 use sleeve_shared::RgbView;
 use sleeve_shared::catalogue::{
-    CELL_DIM, Catalogue, CatalogueEntry, DESCRIPTOR_DIM, Index, describe_quantized,
+    CELL_DIM, Catalogue, CatalogueEntry, DESCRIPTOR_DIM, Hit, Index, describe_quantized,
 };
-use sleeve_synth::scenes::{SceneConfig, render_scene};
+use sleeve_synth::scenes::{SceneConfig, render_hold, render_scene};
 
 struct Opts {
     catalogue: Option<PathBuf>,
@@ -45,6 +46,7 @@ struct Opts {
     dump: Option<PathBuf>,
     candidates: usize,
     min_angle: Option<f32>,
+    holds: usize,
 }
 
 fn parse() -> anyhow::Result<Opts> {
@@ -62,6 +64,7 @@ fn parse() -> anyhow::Result<Opts> {
         dump: None,
         candidates: DEFAULT_CANDIDATES,
         min_angle: None,
+        holds: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -78,6 +81,7 @@ fn parse() -> anyhow::Result<Opts> {
             "--rect" => o.rect = val()?.parse()?,
             "--timing-only" => o.timing_only = true,
             "--dump" => o.dump = Some(val()?.into()),
+            "--holds" => o.holds = val()?.parse()?,
             "--finder-min-angle" => o.min_angle = Some(val()?.parse()?),
             "--candidates" => o.candidates = val()?.parse::<usize>()?.max(1),
             other => bail!("unknown argument {other}"),
@@ -190,17 +194,7 @@ fn main() -> anyhow::Result<()> {
                 second: -1.0,
             };
             let mut oracle = out;
-            // as the kiosk does: each candidate outline rectified and matched, best score wins
-            let mut best: Option<(sleeve_shared::catalogue::Hit, RgbImage, SleeveQuad)> = None;
-            for q in find_sleeve_candidates(&scene.image, &finder, o.candidates) {
-                if let Some(r) = rectify(&scene.image, &q, o.rect)
-                    && let Some(hit) = index.search(&describe(&r)?)
-                    && best.as_ref().is_none_or(|(b, _, _)| hit.score > b.score)
-                {
-                    best = Some((hit, r, q));
-                }
-            }
-            if let Some((hit, r, q)) = best {
+            if let Some((hit, r, q)) = best_hit(&scene.image, &index, &finder, &o)? {
                 if let Some(d) = &o.dump
                     && truth.is_some()
                     && Some(hit.entry) != *truth
@@ -261,11 +255,109 @@ fn main() -> anyhow::Result<()> {
             m.remove("sweep");
         }
         report["with_true_corners"] = true_corners;
+        if o.holds > 0 {
+            report["holds"] = hold_eval(&o, &index, &finder, &jobs, &cfg)?;
+        }
     }
     report["search"] = timing()?;
     report["wall_s"] = json!(t0.elapsed().as_secs_f64());
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// As the kiosk does: each candidate outline rectified and matched, the best score wins.
+fn best_hit(
+    image: &RgbImage,
+    index: &Index,
+    finder: &FinderConfig,
+    o: &Opts,
+) -> anyhow::Result<Option<(Hit, RgbImage, SleeveQuad)>> {
+    let mut best: Option<(Hit, RgbImage, SleeveQuad)> = None;
+    for q in find_sleeve_candidates(image, finder, o.candidates) {
+        if let Some(r) = rectify(image, &q, o.rect)
+            && let Some(hit) = index.search(&describe(&r)?)
+            && best.as_ref().is_none_or(|(b, _, _)| hit.score > b.score)
+        {
+            best = Some((hit, r, q));
+        }
+    }
+    Ok(best)
+}
+
+/// The kiosk's answer per hold: `o.holds` frames of one held sleeve (`render_hold`), each
+/// matched at the default threshold and margin; a record is shown once the same entry
+/// matched the kiosk's `hold_frames` frames in a row. Two worker threads.
+fn hold_eval(
+    o: &Opts,
+    index: &Index,
+    finder: &FinderConfig,
+    jobs: &[(PathBuf, Option<u32>)],
+    cfg: &SceneConfig,
+) -> anyhow::Result<serde_json::Value> {
+    let need = sleeve_edge::stabilize::StabilizerConfig::default()
+        .hold_frames
+        .max(1);
+    let half = jobs.len().div_ceil(2).max(1);
+    let shown: Vec<(Option<u32>, Option<u32>)> = std::thread::scope(|s| {
+        let workers: Vec<_> = jobs
+            .chunks(half)
+            .enumerate()
+            .map(|(c, chunk)| {
+                s.spawn(move || -> anyhow::Result<Vec<(Option<u32>, Option<u32>)>> {
+                    let mut out = Vec::with_capacity(chunk.len());
+                    for (i, (path, truth)) in chunk.iter().enumerate() {
+                        let seed = o.seed.wrapping_mul(104_729) + (c * half + i) as u64;
+                        let frames = render_hold(Some(&load(path)?), None, cfg, seed, o.holds);
+                        let (mut run, mut shown) = (None::<(u32, u32)>, None);
+                        for f in &frames {
+                            let m = best_hit(&f.image, index, finder, o)?
+                                .map(|(h, _, _)| h)
+                                .filter(|h| {
+                                    h.score >= DEFAULT_THRESHOLD
+                                        && h.score - h.second >= DEFAULT_MARGIN
+                                })
+                                .map(|h| h.entry);
+                            run = match (m, run) {
+                                (Some(e), Some((p, n))) if e == p => Some((e, n + 1)),
+                                (Some(e), _) => Some((e, 1)),
+                                (None, _) => None,
+                            };
+                            if shown.is_none()
+                                && let Some((e, n)) = run
+                                && n >= need
+                            {
+                                shown = Some(e);
+                            }
+                        }
+                        out.push((*truth, shown));
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| {
+                w.join()
+                    .map_err(|_| anyhow::anyhow!("a hold worker panicked"))?
+            })
+            .collect::<anyhow::Result<Vec<_>>>()
+            .map(|v| v.into_iter().flatten().collect())
+    })?;
+    let cat: Vec<_> = shown.iter().filter(|(t, _)| t.is_some()).collect();
+    let neg: Vec<_> = shown.iter().filter(|(t, _)| t.is_none()).collect();
+    let share = |n: usize, of: usize| n as f64 / of.max(1) as f64;
+    Ok(json!({
+        "frames_per_hold": o.holds,
+        "hold_frames": need,
+        "threshold": DEFAULT_THRESHOLD,
+        "margin": DEFAULT_MARGIN,
+        "catalogued_holds": cat.len(),
+        "uncatalogued_holds": neg.len(),
+        "recognised": share(cat.iter().filter(|(t, s)| s.is_some() && s == t).count(), cat.len()),
+        "wrong_record": share(cat.iter().filter(|(t, s)| s.is_some() && s != t).count(), cat.len()),
+        "false_match": share(neg.iter().filter(|(_, s)| s.is_some()).count(), neg.len()),
+    }))
 }
 
 /// The catalogue, each entry's cover path (vector order) and the covers not in it.
