@@ -14,7 +14,9 @@
 # into one scene each (`sleeve_synth::scenes`, default camera settings, always a sleeve).
 # Env: PROFILE=dev for the dev build (default release; search times are only meaningful
 # in release); VIEWS=N descriptors per cover (default 1); SEED (default 1); SWEEP=1 keeps
-# the threshold sweep in the output.
+# the threshold sweep in the output; HOLDS=N also renders every cover as an N-frame hold and
+# reports the kiosk's per-hold answer (3 matching frames in a row; default 0: off);
+# CANDIDATES=K finder outlines matched per frame (default: the kiosk's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COVERS="$(realpath "${1:-../shared/data/covers5}")"
@@ -23,6 +25,8 @@ QUERIES="${3:-1000}"
 PROFILE="${PROFILE:-release}"
 VIEWS="${VIEWS:-1}"
 SEED="${SEED:-1}"
+HOLDS="${HOLDS:-0}"
+CANDIDATES="${CANDIDATES:-}"
 [ -d "$COVERS" ] || { echo "bench-catalogue: no covers folder $COVERS" >&2; exit 2; }
 cargo build -q -p sleeve-host --profile "$PROFILE" >&2
 cargo build -q -p sleeve-edge --features synthetic --example catalogue_eval --profile "$PROFILE" >&2
@@ -50,7 +54,8 @@ fi
 "$T/sleeve" catalogue stats "$TMP/cat.slvc" >"$TMP/stats.json"
 echo "== catalogue_eval: $QUERIES catalogued + $(wc -l <"$TMP/negatives.txt") uncatalogued scenes" >&2
 "$T/examples/catalogue_eval" --catalogue "$TMP/cat.slvc" --negatives "$TMP/negatives.txt" \
-  --queries "$QUERIES" --seed "$SEED" >"$TMP/eval.json"
+  --queries "$QUERIES" --seed "$SEED" --holds "$HOLDS" \
+  ${CANDIDATES:+--candidates "$CANDIDATES"} >"$TMP/eval.json"
 python3 - "$TMP" "$COVERS" "$VIEWS" "${SWEEP:-0}" <<'PY'
 import json, sys
 tmp, covers, views, keep_sweep = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"
