@@ -20,6 +20,7 @@ use sleeve_shared::catalogue::file::CATALOGUE_FILE;
 use sleeve_shared::catalogue::{Catalogue, CatalogueEntry, Hit, Index, describe_quantized};
 
 use crate::engine::ms;
+use crate::finder::{SleeveQuad, rectify};
 
 /// Default similarity threshold, calibrated on synthetic camera scenes for a false-match
 /// rate of at most 1 % (docs/catalogue.md).
@@ -248,6 +249,27 @@ impl Recogniser {
     /// Matches a rectified sleeve against the catalogue in use.
     pub fn recognise(&self, rectified: &RgbImage) -> Recognition {
         self.recognise_best(&[rectified])
+    }
+
+    /// Matches a found sleeve: its rectification `rectified` and the finder's runner-up
+    /// outlines `others` in `frame` (rectified here to the same side); the best match wins.
+    pub fn recognise_outlines(
+        &self,
+        rectified: &RgbImage,
+        frame: &RgbImage,
+        others: &[SleeveQuad],
+    ) -> Recognition {
+        let t = Instant::now();
+        let side = rectified.width();
+        let more: Vec<RgbImage> = others
+            .iter()
+            .filter_map(|q| rectify(frame, q, side))
+            .collect();
+        let mut views = vec![rectified];
+        views.extend(more.iter());
+        let rec = self.recognise_best(&views);
+        // rectifying the runner-ups is part of the recognition time
+        Recognition { ms: ms(t), ..rec }
     }
 
     /// Matches the best of several rectifications of one sleeve (the finder's candidate

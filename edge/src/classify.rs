@@ -50,23 +50,20 @@ pub fn classify_image(
     img: RgbImage,
     opts: &ClassifyOptions,
 ) -> anyhow::Result<Value> {
-    let side = rectified_side(engine);
-    // the finder's runner-up outlines, rectified, for the catalogue
-    let mut others: Vec<RgbImage> = Vec::new();
-    let (cover, sleeve) = if opts.find {
+    // the finder's runner-up outlines, for the catalogue
+    let mut others = Vec::new();
+    let (cover, sleeve, frame) = if opts.find {
         let wanted = recogniser.map_or(1, |r| r.candidates());
-        let found = find_sleeve_candidates(&img, &Default::default(), wanted);
+        let mut found = find_sleeve_candidates(&img, &Default::default(), wanted);
         let q = *found.first().context("no sleeve found in the image")?;
-        others = found[1..]
-            .iter()
-            .filter_map(|o| rectify(&img, o, side))
-            .collect();
+        others = found.split_off(1);
         (
-            rectify(&img, &q, side).context("degenerate sleeve outline")?,
+            rectify(&img, &q, rectified_side(engine)).context("degenerate sleeve outline")?,
             Some(q),
+            Some(img),
         )
     } else {
-        (img, None)
+        (img, None, None)
     };
     let analysis = crate::views::analyze_views(engine, &cover, opts.views)?;
     let labels = engine.labels();
@@ -83,9 +80,10 @@ pub fn classify_image(
     );
     v["sleeve"] = json!(sleeve);
     if let Some(r) = recogniser {
-        let mut views = vec![&cover];
-        views.extend(others.iter());
-        let rec = r.recognise_best(&views);
+        let rec = match &frame {
+            Some(f) => r.recognise_outlines(&cover, f, &others),
+            None => r.recognise(&cover),
+        };
         v["record"] = json!(rec.record);
         v["record_score"] = json!(rec.best_score);
     }

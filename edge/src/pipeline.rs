@@ -205,19 +205,10 @@ impl Pipeline {
             }));
         let (recognition, record_event) = match &self.recogniser {
             Some(r) => {
-                let rec = match &rectified {
-                    Some(first) if !others.is_empty() => {
-                        let more: Vec<RgbImage> = others
-                            .iter()
-                            .filter_map(|q| rectify(&frame.image, q, self.rect_size))
-                            .collect();
-                        let mut views = vec![first];
-                        views.extend(more.iter());
-                        r.recognise_best(&views)
-                    }
-                    Some(first) => r.recognise(first),
-                    None => Default::default(),
-                };
+                let rec = rectified
+                    .as_ref()
+                    .map(|img| r.recognise_outlines(img, &frame.image, &others))
+                    .unwrap_or_default();
                 let ev = self.hold.update(rec.record.as_ref());
                 (rec, ev)
             }

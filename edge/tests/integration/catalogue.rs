@@ -68,12 +68,10 @@ fn scene(cover_seed: u64, seed: u64) -> RgbImage {
 /// finder's candidate outlines tried as the kiosk does.
 fn recognise(r: &Recogniser, frame: &RgbImage) -> Option<u64> {
     let found = find_sleeve_candidates(frame, &FinderConfig::default(), r.candidates());
-    let views: Vec<RgbImage> = found
-        .iter()
-        .filter_map(|q| rectify(frame, q, 224))
-        .collect();
-    let views: Vec<&RgbImage> = views.iter().collect();
-    r.recognise_best(&views).record.map(|m| m.id)
+    let first = rectify(frame, found.first()?, 224)?;
+    r.recognise_outlines(&first, frame, &found[1..])
+        .record
+        .map(|m| m.id)
 }
 
 const ENROLLED: [u64; 12] = [101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112];
