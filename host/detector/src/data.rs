@@ -366,6 +366,7 @@ mod tests {
             count: 12,
             seed: 5,
             template: None,
+            designs: Default::default(),
             size: 96,
             label_prob: 0.5,
             format: "png".into(),
@@ -396,6 +397,7 @@ mod tests {
             no_sleeve_prob: 0.3,
             pa_prob: 0.8,
             template: None,
+            designs: Default::default(),
             frames_per_sleeve: 1,
             force: false,
         })

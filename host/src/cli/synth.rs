@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
+use sleeve_synth::designs::DesignMix;
 use sleeve_synth::generate::{self, COCO_FILE, CoversOptions, PaOptions, ScenesOptions};
 
 /// Synth subcommands.
@@ -47,6 +48,10 @@ pub struct PaArgs {
     /// Badge image to paste instead of the drawn one.
     #[arg(long)]
     pub template: Option<PathBuf>,
+    /// Printed label designs: `mix` (the real labels' mix: classic, lyrics, wide_bar,
+    /// two_line, outline), `classic` (one design), or weights such as `classic=3,outline=1`.
+    #[arg(long, default_value = "mix", value_parser = DesignMix::parse)]
+    pub designs: DesignMix,
     /// Output side in pixels (the detector input).
     #[arg(long, default_value_t = 320)]
     pub size: u32,
@@ -99,6 +104,10 @@ pub struct ScenesArgs {
     /// Badge image to paste instead of the drawn one.
     #[arg(long)]
     pub template: Option<PathBuf>,
+    /// Printed label designs: `mix` (the real labels' mix: classic, lyrics, wide_bar,
+    /// two_line, outline), `classic` (one design), or weights such as `classic=3,outline=1`.
+    #[arg(long, default_value = "mix", value_parser = DesignMix::parse)]
+    pub designs: DesignMix,
     /// Frames per sleeve: each of the --count sleeves is held under a slightly shaking
     /// camera for this many frames (`frames/NNNNNN_KK.jpg`), for measuring per-hold answers.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=120))]
@@ -132,6 +141,10 @@ pub struct CoversArgs {
     /// Badge image to paste instead of the drawn one.
     #[arg(long)]
     pub template: Option<PathBuf>,
+    /// Printed label designs: `mix` (the real labels' mix: classic, lyrics, wide_bar,
+    /// two_line, outline), `classic` (one design), or weights such as `classic=3,outline=1`.
+    #[arg(long, default_value = "mix", value_parser = DesignMix::parse)]
+    pub designs: DesignMix,
     /// Overwrite an existing output.
     #[arg(long)]
     pub force: bool,
@@ -174,6 +187,7 @@ impl From<PaArgs> for PaOptions {
             count: a.count,
             seed: a.seed,
             template: a.template,
+            designs: a.designs,
             size: a.size,
             label_prob: a.label_prob,
             format: a.format,
@@ -195,6 +209,7 @@ impl From<ScenesArgs> for ScenesOptions {
             no_sleeve_prob: a.no_sleeve_prob,
             pa_prob: a.pa_prob,
             template: a.template,
+            designs: a.designs,
             frames_per_sleeve: a.frames_per_sleeve,
             force: a.force,
         }
@@ -211,6 +226,7 @@ impl From<CoversArgs> for CoversOptions {
             genres: a.genres,
             no_pa: a.no_pa,
             template: a.template,
+            designs: a.designs,
             force: a.force,
         }
     }

@@ -4,13 +4,12 @@
 //! replace it (`--template`).
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use embedded_graphics::Drawable;
 use embedded_graphics::pixelcolor::{Gray8, GrayColor};
 use embedded_graphics::prelude::{Point, Primitive, Size};
 use embedded_graphics::primitives::{PrimitiveStyle, Rectangle};
-use image::imageops::{self, FilterType};
 use image::{GrayImage, Luma};
 
 use crate::canvas::GrayCanvas;
@@ -20,16 +19,18 @@ use crate::text::{FONT_9X18_BOLD, fit_mask, text_mask};
 /// Width / height of the badge.
 pub const BADGE_ASPECT: f32 = 1.6;
 
-/// Width of the cached master rendering the composites are scaled from.
-const MASTER_WIDTH: u32 = 640;
-
 /// Where the black and white bands split, as fractions of the height (measured from the
 /// real label's proportions: top black 28 %, white 41 %, bottom black 31 %).
-const TOP_BAND_END: f32 = 0.28;
-const MIDDLE_BAND_END: f32 = 0.69;
+pub(crate) const TOP_BAND_END: f32 = 0.28;
+pub(crate) const MIDDLE_BAND_END: f32 = 0.69;
 
 /// Draws the badge `width` pixels wide (height `width / 1.6`): 0 = black ink, 255 = white.
 pub fn draw_badge(width: u32) -> GrayImage {
+    draw_badge_with(width, "EXPLICIT CONTENT")
+}
+
+/// The three-band badge with `bottom` on its bottom band (EXPLICIT CONTENT / LYRICS).
+pub fn draw_badge_with(width: u32, bottom: &str) -> GrayImage {
     let w = width.max(16);
     let h = ((w as f32 / BADGE_ASPECT).round() as u32).max(10);
     let mut img = GrayImage::from_pixel(w, h, Luma([0]));
@@ -41,41 +42,41 @@ pub fn draw_badge(width: u32) -> GrayImage {
     )
     .into_styled(PrimitiveStyle::with_fill(Gray8::WHITE))
     .draw(&mut GrayCanvas(&mut img));
-
-    let wf = w as f32;
-    // (text, letter spacing in font pixels, band top, band bottom, width fraction,
-    //  cap-height fraction of the band, ink: 255 white / 0 black)
-    let lines: [(&str, u32, i32, i32, f32, f32, u8); 3] = [
-        ("PARENTAL", 11, 0, y_mid0, 0.86, 0.58, 255),
-        ("ADVISORY", 2, y_mid0, y_mid1, 0.92, 0.80, 0),
-        ("EXPLICIT CONTENT", 3, y_mid1, h as i32, 0.88, 0.60, 255),
-    ];
-    for (text, spacing, top, bottom, wfrac, hfrac, ink) in lines {
-        let Some(mask) = text_mask(text, &FONT_9X18_BOLD, spacing) else {
-            continue;
-        };
-        let band = (bottom - top) as f32;
-        let tw = (wf * wfrac).round() as u32;
-        let th = (band * hfrac).round() as u32;
-        let fitted = fit_mask(&mask, tw, th);
-        let x0 = ((wf - tw as f32) / 2.0).round() as i64;
-        let y0 = (top as f32 + (band - th as f32) / 2.0).round() as i64;
-        for (mx, my, m) in fitted.enumerate_pixels() {
-            let (x, y) = (x0 + mx as i64, y0 + my as i64);
-            if x >= 0 && y >= 0 && (x as u32) < w && (y as u32) < h {
-                let p = img.get_pixel_mut(x as u32, y as u32);
-                let a = m.0[0] as f32 / 255.0;
-                p.0[0] = (p.0[0] as f32 * (1.0 - a) + ink as f32 * a).round() as u8;
-            }
-        }
-    }
+    stamp_text(&mut img, "PARENTAL", 11, (0, y_mid0), (0.86, 0.58), 255);
+    stamp_text(&mut img, "ADVISORY", 2, (y_mid0, y_mid1), (0.92, 0.80), 0);
+    stamp_text(&mut img, bottom, 3, (y_mid1, h as i32), (0.88, 0.60), 255);
     img
 }
 
-/// The cached master badge (drawn once per process).
-pub fn master_badge() -> &'static GrayImage {
-    static MASTER: OnceLock<GrayImage> = OnceLock::new();
-    MASTER.get_or_init(|| draw_badge(MASTER_WIDTH))
+/// Letters `text` (bold font, `spacing` font pixels apart) centred in the horizontal band
+/// `top..bottom` of `img`, `fit.0` of the width wide and `fit.1` of the band high, in grey
+/// level `ink`.
+pub(crate) fn stamp_text(
+    img: &mut GrayImage,
+    text: &str,
+    spacing: u32,
+    (top, bottom): (i32, i32),
+    fit: (f32, f32),
+    ink: u8,
+) {
+    let Some(mask) = text_mask(text, &FONT_9X18_BOLD, spacing) else {
+        return;
+    };
+    let (w, h) = img.dimensions();
+    let band = (bottom - top) as f32;
+    let tw = (w as f32 * fit.0).round() as u32;
+    let th = (band * fit.1).round() as u32;
+    let fitted = fit_mask(&mask, tw, th);
+    let x0 = ((w as f32 - tw as f32) / 2.0).round() as i64;
+    let y0 = (top as f32 + (band - th as f32) / 2.0).round() as i64;
+    for (mx, my, m) in fitted.enumerate_pixels() {
+        let (x, y) = (x0 + mx as i64, y0 + my as i64);
+        if x >= 0 && y >= 0 && (x as u32) < w && (y as u32) < h {
+            let p = img.get_pixel_mut(x as u32, y as u32);
+            let a = m.0[0] as f32 / 255.0;
+            p.0[0] = (p.0[0] as f32 * (1.0 - a) + ink as f32 * a).round() as u8;
+        }
+    }
 }
 
 /// Loads a badge template (any format `image` reads) as grey levels.
@@ -96,12 +97,6 @@ pub fn load_template(path: &Path) -> Result<Arc<GrayImage>, SynthError> {
         });
     }
     Ok(Arc::new(g))
-}
-
-/// The badge (master or template) scaled to `w × h`.
-pub fn scaled_badge(template: Option<&GrayImage>, w: u32, h: u32) -> GrayImage {
-    let src = template.unwrap_or_else(|| master_badge());
-    imageops::resize(src, w.max(1), h.max(1), FilterType::Triangle)
 }
 
 #[cfg(test)]

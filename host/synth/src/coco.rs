@@ -77,6 +77,10 @@ pub struct CocoAnnotation {
     /// Where on the cover the label sits (`bottom_right`, `top_left`, …), when synthetic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,
+    /// The printed design (`classic`, `lyrics`, `wide_bar`, `two_line`, `outline`), when
+    /// synthetic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub design: Option<String>,
     /// True for the white-bands / black-middle variant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inverted: Option<bool>,
@@ -233,6 +237,7 @@ mod tests {
             iscrowd: 0,
             rotation_deg: Some(1.5),
             position: Some("bottom_left".into()),
+            design: Some("classic".into()),
             inverted: Some(false),
             occluded: None,
         });

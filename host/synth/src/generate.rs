@@ -17,6 +17,7 @@ use tracing::{info, warn};
 use crate::badge::load_template;
 use crate::coco::{Coco, CocoAnnotation, CocoImage, PA_CATEGORY_ID, to_xywh, write_coco};
 use crate::covers::{pa_rate, styled_cover};
+use crate::designs::{DesignMix, LabelDesign};
 use crate::io::{
     CoverRef, ImageKind, exclude_covers, list_covers, load_rgb, read_exclude_list, save_rgb,
 };
@@ -51,6 +52,8 @@ pub struct PaOptions {
     pub seed: u64,
     /// Badge image to paste instead of the drawn one.
     pub template: Option<PathBuf>,
+    /// Printed label designs and how often each is drawn.
+    pub designs: DesignMix,
     /// Output side in pixels (the detector input).
     pub size: u32,
     /// Fraction of images with a label.
@@ -86,6 +89,8 @@ pub struct ScenesOptions {
     pub pa_prob: f32,
     /// Badge image to paste instead of the drawn one.
     pub template: Option<PathBuf>,
+    /// Printed label designs and how often each is drawn.
+    pub designs: DesignMix,
     /// Frames per sleeve: each of the --count sleeves is held under a slightly shaking
     /// camera for this many frames (`frames/NNNNNN_KK.jpg`), for measuring per-hold answers.
     pub frames_per_sleeve: u16,
@@ -110,6 +115,8 @@ pub struct CoversOptions {
     pub no_pa: bool,
     /// Badge image to paste instead of the drawn one.
     pub template: Option<PathBuf>,
+    /// Printed label designs and how often each is drawn.
+    pub designs: DesignMix,
     /// Overwrite an existing output.
     pub force: bool,
 }
@@ -249,6 +256,7 @@ fn pa_into(a: &PaOptions, out: &Path) -> Result<Coco> {
         size: a.size.max(32),
         label_prob: a.label_prob.clamp(0.0, 1.0),
         template,
+        designs: a.designs.clone(),
         ..PaConfig::default()
     };
     let source = CoverSource::open(a.covers.as_deref(), a.exclude.as_deref(), a.seed)?;
@@ -289,6 +297,7 @@ fn pa_into(a: &PaOptions, out: &Path) -> Result<Coco> {
         "size": cfg.size,
         "label_prob": cfg.label_prob,
         "template": a.template.as_ref().map(|p| p.display().to_string()),
+        "designs": LabelDesign::ALL.iter().zip(cfg.designs.weights).map(|(d, w)| (d.name(), w)).collect::<std::collections::BTreeMap<_, _>>(),
         "covers": a.covers.as_ref().map(|p| p.display().to_string()),
         "exclude": a.exclude.as_ref().map(|p| p.display().to_string()),
     }));
@@ -320,6 +329,7 @@ fn annotations(sample: &PaSample, image_id: u64) -> Vec<CocoAnnotation> {
             iscrowd: 0,
             rotation_deg: Some((l.rotation_deg * 100.0).round() / 100.0),
             position: Some(l.position.name().to_string()),
+            design: Some(l.design.name().to_string()),
             inverted: Some(l.inverted),
             occluded: Some(l.occluded),
         })
@@ -391,6 +401,7 @@ fn scenes_into(a: &ScenesOptions, out: &Path) -> Result<()> {
         pa: PaConfig {
             label_prob: a.pa_prob.clamp(0.0, 1.0),
             template,
+            designs: a.designs.clone(),
             ..base.pa.clone()
         },
         ..base
@@ -520,6 +531,7 @@ fn covers_into(a: &CoversOptions, genres: &[String], out: &Path) -> Result<()> {
                 hard_negative_prob: 0.1,
                 hard_negative_with_label_prob: 0.05,
                 template: template.clone(),
+                designs: a.designs.clone(),
                 ..PaConfig::default()
             };
             let sample = composite(&cover, &cfg, rng.random());

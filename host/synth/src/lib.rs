@@ -9,6 +9,7 @@ pub mod badge;
 pub mod canvas;
 pub mod coco;
 pub mod covers;
+pub mod designs;
 pub mod error;
 pub mod generate;
 pub mod io;

@@ -8,8 +8,8 @@ use image::{GrayImage, RgbImage, Rgba, RgbaImage};
 use rand::Rng;
 use sleeve_shared::detect::BoxF;
 
-use crate::badge::{BADGE_ASPECT, scaled_badge};
-use crate::canvas::{lerp_rgb, to_u8};
+use crate::canvas::{lerp_rgb, luma, to_u8};
+use crate::designs::{DesignMix, LabelArt, LabelDesign, design_art};
 use crate::lookalike::random_lookalike;
 use crate::place::{Placed, Placement, Position, place_patch};
 use crate::rng::{chance, log_uniform, rng_from, uniform};
@@ -31,10 +31,23 @@ pub struct PaConfig {
     pub width_frac: (f32, f32),
     /// Where labels go and how much they rotate.
     pub placement: Placement,
+    /// Which printed designs are drawn, and how often.
+    pub designs: DesignMix,
+    /// Stretch of the label's width/height against its design, `(min, max)` factor (real
+    /// classic labels measure 1.35–1.64 wide per unit of height against the design's 1.6).
+    pub aspect_jitter: (f32, f32),
     /// Probability of the inverted variant (white bands, black middle).
     pub inverted_prob: f32,
     /// Probability of a thin keyline around the badge (as printed on dark covers).
     pub keyline_prob: f32,
+    /// Probability that the label is soft: printed or scanned at low resolution (rendered at
+    /// 35–80 % of its size, never under 20 px across, and scaled back up), as many small
+    /// real labels are.
+    pub soft_prob: f32,
+    /// Probability of a low-contrast print (washed-out black, greyish paper).
+    pub low_contrast_prob: f32,
+    /// Probability that the label is printed in colour (tinted paper, coloured ink).
+    pub ink_colour_prob: f32,
     /// Probability that something (sticker, shrink-wrap glare) covers part of the label.
     pub occlusion_prob: f32,
     /// Probability that an image WITHOUT a label gets look-alike hard negatives.
@@ -52,8 +65,13 @@ impl Default for PaConfig {
             label_prob: 0.5,
             width_frac: (0.06, 0.30),
             placement: Placement::default(),
-            inverted_prob: 0.25,
+            designs: DesignMix::default(),
+            aspect_jitter: (0.85, 1.03),
+            inverted_prob: 0.15,
             keyline_prob: 0.3,
+            soft_prob: 0.35,
+            low_contrast_prob: 0.2,
+            ink_colour_prob: 0.12,
             occlusion_prob: 0.08,
             hard_negative_prob: 0.6,
             hard_negative_with_label_prob: 0.2,
@@ -65,6 +83,8 @@ impl Default for PaConfig {
 /// Facts about one pasted label (for COCO extras and statistics).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LabelInfo {
+    /// The printed design.
+    pub design: LabelDesign,
     /// The spot it went to.
     pub position: Position,
     /// Clockwise rotation in degrees.
@@ -147,29 +167,21 @@ pub fn square_resize(img: &RgbImage, size: u32) -> RgbImage {
     }
 }
 
-/// Renders one badge patch for a cover `cover_w` wide and pastes it; `None` if it did not fit.
+/// Renders one label for the cover in `image` and pastes it; `None` if it did not fit.
 fn paste_label(
     image: &mut RgbImage,
     rng: &mut impl Rng,
     cfg: &PaConfig,
 ) -> Option<(Placed, LabelInfo)> {
     let cover_w = image.width() as f32;
+    let design = cfg.designs.sample(rng);
     let width_frac = log_uniform(rng, cfg.width_frac.0, cfg.width_frac.1);
-    let aspect = BADGE_ASPECT * uniform(rng, 0.95, 1.05);
+    let aspect = design.aspect() * uniform(rng, cfg.aspect_jitter.0, cfg.aspect_jitter.1);
     let lw = (width_frac * cover_w).round().max(8.0) as u32;
     let lh = ((lw as f32 / aspect).round() as u32).max(5);
-    let inverted = chance(rng, cfg.inverted_prob);
-    let keyline = chance(rng, cfg.keyline_prob);
-    let tint = average_colour(image);
-    let patch = label_patch(
-        cfg.template.as_deref(),
-        lw,
-        lh,
-        inverted,
-        keyline,
-        tint,
-        rng,
-    );
+    let look = LabelLook::sample(rng, cfg, design, average_colour(image));
+    let art = design_art(design, cfg.template.as_deref(), lw, lh);
+    let patch = label_patch(&art, &look, rng);
     let mut placed = place_patch(image, &patch, rng, &cfg.placement, &[])?;
     let occluded = chance(rng, cfg.occlusion_prob);
     if occluded {
@@ -177,47 +189,116 @@ fn paste_label(
     }
     placed.bbox = crate::warp::clip_box(&placed.bbox, image.width(), image.height());
     let info = LabelInfo {
+        design,
         position: placed.position,
         rotation_deg: placed.rotation_deg,
-        inverted,
+        inverted: look.inverted,
         occluded,
         width_frac: lw as f32 / cover_w,
     };
     Some((placed, info))
 }
 
-/// The badge as an RGBA patch with print-like ink levels and a faint colour cast.
-pub fn label_patch(
-    template: Option<&GrayImage>,
-    w: u32,
-    h: u32,
-    inverted: bool,
-    keyline: bool,
-    tint: [u8; 3],
-    rng: &mut impl Rng,
-) -> RgbaImage {
-    let pad = if keyline { (w / 36).max(1) } else { 0 };
-    let badge = scaled_badge(template, w, h);
-    let black = uniform(rng, 0.0, 40.0);
-    let white = uniform(rng, 210.0, 255.0);
-    let cast = uniform(rng, 0.0, 0.12);
-    let (pw, ph) = (w + 2 * pad, h + 2 * pad);
-    // The keyline has the colour of the badge's middle band: white around the normal badge
-    // (as printed on dark covers), black around the inverted one (white bands on light
-    // covers). 255 here is inverted below with the rest.
-    let key = 255.0;
-    RgbaImage::from_fn(pw, ph, |x, y| {
-        let inside = x >= pad && y >= pad && x < pad + w && y < pad + h;
-        let v = if inside {
-            badge.get_pixel(x - pad, y - pad).0[0] as f32
+/// How one label is printed: colours, contrast, sharpness.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LabelLook {
+    /// Paper and ink swapped (white bands, black middle; white strokes for an outline).
+    pub inverted: bool,
+    /// A thin paper-coloured keyline around an opaque label.
+    pub keyline: bool,
+    /// Colour of the ink (the black of the design).
+    pub ink: [u8; 3],
+    /// Colour of the paper (the white of the design).
+    pub paper: [u8; 3],
+    /// Render at this fraction of the size and scale back up (1 = sharp).
+    pub sharpness: f32,
+}
+
+impl LabelLook {
+    /// Draws a look for `design` on a cover of mean colour `cover_mean`.
+    pub fn sample(
+        rng: &mut impl Rng,
+        cfg: &PaConfig,
+        design: LabelDesign,
+        cover_mean: [u8; 3],
+    ) -> Self {
+        let (black, white) = if chance(rng, cfg.low_contrast_prob) {
+            (uniform(rng, 45.0, 110.0), uniform(rng, 150.0, 215.0))
         } else {
-            key
+            (uniform(rng, 0.0, 40.0), uniform(rng, 210.0, 255.0))
         };
-        let v = if inverted { 255.0 - v } else { v };
-        let level = black + (white - black) * v / 255.0;
-        let c = lerp_rgb([to_u8(level); 3], tint, cast);
-        Rgba([c[0], c[1], c[2], 255])
-    })
+        let cast = uniform(rng, 0.0, 0.12);
+        let mut ink = lerp_rgb([to_u8(black); 3], cover_mean, cast);
+        let mut paper = lerp_rgb([to_u8(white); 3], cover_mean, cast);
+        if chance(rng, cfg.ink_colour_prob) {
+            let hue = [
+                to_u8(uniform(rng, 0.0, 255.0)),
+                to_u8(uniform(rng, 0.0, 255.0)),
+                to_u8(uniform(rng, 0.0, 255.0)),
+            ];
+            if rng.random_bool(0.5) {
+                paper = lerp_rgb(paper, hue, uniform(rng, 0.3, 0.8));
+            } else {
+                ink = lerp_rgb(ink, hue, uniform(rng, 0.2, 0.5));
+            }
+        }
+        // Outline prints contrast with the art under them: dark strokes on light covers.
+        let inverted = if design.is_outline() {
+            luma(cover_mean) < 110.0
+        } else {
+            chance(rng, cfg.inverted_prob)
+        };
+        let sharpness = if chance(rng, cfg.soft_prob) {
+            uniform(rng, 0.35, 0.8)
+        } else {
+            1.0
+        };
+        Self {
+            inverted,
+            keyline: !design.is_outline() && chance(rng, cfg.keyline_prob),
+            ink,
+            paper,
+            sharpness,
+        }
+    }
+}
+
+/// The label as an RGBA patch: the design's grey levels mapped to `look`'s ink and paper,
+/// an optional keyline, softened when the look says so; transparent where an outline
+/// design prints nothing.
+pub fn label_patch(art: &LabelArt, look: &LabelLook, rng: &mut impl Rng) -> RgbaImage {
+    let (w, h) = art.grey.dimensions();
+    let pad = if look.keyline { (w / 36).max(1) } else { 0 };
+    let (pw, ph) = (w + 2 * pad, h + 2 * pad);
+    let mut patch = RgbaImage::from_fn(pw, ph, |x, y| {
+        let inside = x >= pad && y >= pad && x < pad + w && y < pad + h;
+        // The keyline has the colour of the badge's middle band (paper), flipped with the
+        // rest for the inverted variant.
+        let (v, a) = if inside {
+            let (ix, iy) = (x - pad, y - pad);
+            let a = art.alpha.as_ref().map_or(255, |m| m.get_pixel(ix, iy).0[0]);
+            (art.grey.get_pixel(ix, iy).0[0] as f32, a)
+        } else {
+            (255.0, 255)
+        };
+        let v = if look.inverted { 255.0 - v } else { v };
+        let c = lerp_rgb(look.ink, look.paper, v / 255.0);
+        Rgba([c[0], c[1], c[2], a])
+    });
+    if look.sharpness < 1.0 {
+        // Never below ~20 px across: the real labels' blur keeps their band structure.
+        let f = look.sharpness.max((20.0 / pw as f32).min(1.0));
+        let sw = ((pw as f32 * f).round() as u32).max(2);
+        let sh = ((ph as f32 * f).round() as u32).max(2);
+        let filter = if rng.random_bool(0.5) {
+            FilterType::Triangle
+        } else {
+            FilterType::CatmullRom
+        };
+        let small = imageops::resize(&patch, sw, sh, FilterType::Triangle);
+        patch = imageops::resize(&small, pw, ph, filter);
+    }
+    patch
 }
 
 /// Covers part of a label: a price sticker over one end, or a shrink-wrap glare streak.

@@ -34,6 +34,8 @@ pub struct LabelStats {
     pub rotation_hist: BTreeMap<String, usize>,
     /// Rotation |deg|: median and max.
     pub rotation_abs: [f32; 2],
+    /// Labels per printed design (`classic`, …; `unknown` without the extra field).
+    pub designs: BTreeMap<String, usize>,
     /// Inverted (white-band) labels.
     pub inverted: usize,
     /// Partly occluded labels.
@@ -59,6 +61,7 @@ pub fn label_stats(coco: &Coco) -> LabelStats {
     let mut rotation_hist = BTreeMap::new();
     let mut width_frac_hist = BTreeMap::new();
     let (mut inverted, mut occluded) = (0, 0);
+    let mut designs = BTreeMap::new();
     let mut labelled = std::collections::HashSet::new();
     let dims: std::collections::HashMap<u64, (u32, u32)> = coco
         .images
@@ -95,6 +98,9 @@ pub fn label_stats(coco: &Coco) -> LabelStats {
                 .or_insert(0) += 1;
             rot_abs.push(r.abs());
         }
+        *designs
+            .entry(a.design.clone().unwrap_or_else(|| "unknown".into()))
+            .or_insert(0) += 1;
         inverted += usize::from(a.inverted == Some(true));
         occluded += usize::from(a.occluded == Some(true));
     }
@@ -143,6 +149,7 @@ pub fn label_stats(coco: &Coco) -> LabelStats {
         positions,
         rotation_hist,
         rotation_abs: [quantile(&rot_abs, 0.5), quantile(&rot_abs, 1.0)],
+        designs,
         inverted,
         occluded,
         genres,

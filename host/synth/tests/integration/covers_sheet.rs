@@ -45,6 +45,7 @@ fn covers_scenes_and_sheets_from_the_generators() {
         genres: None,
         no_pa: false,
         template: None,
+        designs: Default::default(),
         force: false,
     })
     .unwrap();
@@ -64,6 +65,7 @@ fn covers_scenes_and_sheets_from_the_generators() {
         no_sleeve_prob: 0.25,
         pa_prob: 0.5,
         template: None,
+        designs: Default::default(),
         frames_per_sleeve: 1,
         force: false,
     })
@@ -83,6 +85,7 @@ fn covers_scenes_and_sheets_from_the_generators() {
         no_sleeve_prob: 0.0,
         pa_prob: 0.0,
         template: None,
+        designs: Default::default(),
         frames_per_sleeve: 3,
         force: false,
     })
