@@ -12,6 +12,8 @@
 #   `separate` (two models, `--models separate`) and `joint` (`--models joint`, where the
 #   pipeline's `classify` stage is the joint inference and `detect` the box decoding), with
 #   onnxruntime on the same joint file, and `joint_over_separate` frame ratios.
+#   `allocations_per_frame`: heap allocations and bytes per frame of each stage
+#   (examples/alloc_frames.rs, dhat's counting allocator).
 #
 #   scripts/bench-edge.sh [BUNDLE_DIR] [THREADS] [FRAMES]
 #
@@ -74,6 +76,16 @@ while IFS=$'\t' read -r role prec path size; do
   python3 scripts/bench_ort.py "$BUNDLE/$path" --size "$size" --threads "$THREADS" --iters "$FRAMES" \
     >"$TMP/ort-$role-$prec.json" || true
 done <<<"$FILES"
+
+# Heap allocations per frame, stage by stage (dhat's counting allocator; the bundle's
+# selected precision and layout). ALLOCS=0 skips it.
+if [ "${ALLOCS:-1}" != 0 ]; then
+  echo "== heap allocations per frame" >&2
+  if cargo build -q -p sleeve-edge --profile "$PROFILE" --features synthetic --example alloc_frames >&2; then
+    DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
+    "${CARGO_TARGET_DIR:-target}/$DIR/examples/alloc_frames" "$BUNDLE" 20 3 >"$TMP/alloc.json" 2>"$TMP/alloc.err" || true
+  fi
+fi
 
 python3 - "$TMP" "$BUNDLE" "$THREADS" "$PRECISIONS" <<'PY'
 import json, os, re, sys
@@ -198,5 +210,6 @@ for prec in precisions:
                 "peak_rss": ratio(jp["peak_rss_kib"], sp["peak_rss_kib"]),
             }
     out["precisions"][prec] = entry
+out["allocations_per_frame"] = load("alloc.json")
 print(json.dumps(out, indent=2))
 PY
