@@ -230,6 +230,47 @@ fn synth_force_replaces_the_whole_output() {
     assert!(other.join("keep.txt").exists());
 }
 
+/// Issue 14: `synth pa --designs` takes a design mix; a bad one is refused naming the
+/// value, a single design is what the annotations record.
+#[test]
+fn synth_pa_designs_are_chosen_and_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("pa");
+    let ds = d.to_str().unwrap();
+    let base = [
+        "synth",
+        "pa",
+        "--out",
+        ds,
+        "--count",
+        "6",
+        "--size",
+        "64",
+        "--label-prob",
+        "1",
+    ];
+    let with = |designs: &'static str| {
+        let mut a = base.to_vec();
+        a.extend_from_slice(&["--designs", designs]);
+        a
+    };
+    expect(
+        &with("fancy=1"),
+        2,
+        &["--designs", "unknown design `fancy`", "wide_bar"],
+    );
+    expect(&with("classic=-2"), 2, &["--designs", "0..=1000"]);
+    assert!(!d.exists(), "a refused run wrote nothing");
+    expect(&with("two_line=1"), 0, &[]);
+    let coco: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("annotations.json")).unwrap())
+            .unwrap();
+    let anns = coco["annotations"].as_array().unwrap();
+    assert!(!anns.is_empty());
+    assert!(anns.iter().all(|a| a["design"] == "two_line"), "{anns:?}");
+    assert_eq!(coco["info"]["designs"]["two_line"], 1.0);
+}
+
 /// A local HTTP server whose every response takes `delay`.
 fn slow_server(delay: Duration) -> (String, std::sync::Arc<tiny_http::Server>) {
     let server = std::sync::Arc::new(tiny_http::Server::http("127.0.0.1:0").unwrap());
