@@ -63,11 +63,11 @@ fi
 
 if [ "$mode" = full ]; then
   # Python peers for the benchmarks and the ONNX cross-check (never used by the tests).
-  if python3 -c 'import onnxruntime, numpy, PIL' >/dev/null 2>&1; then
-    say "python peers present (onnxruntime, numpy, pillow)"
+  if python3 -c 'import onnxruntime, onnx, numpy, PIL' >/dev/null 2>&1; then
+    say "python peers present (onnxruntime, onnx, numpy, pillow)"
   else
-    say "installing python peers: onnxruntime numpy pillow"
-    python3 -m pip install --quiet onnxruntime numpy pillow \
+    say "installing python peers: onnxruntime onnx numpy pillow"
+    python3 -m pip install --quiet onnxruntime onnx numpy pillow \
       || echo "setup.sh: warning: could not install onnxruntime; benchmarks will skip the peer" >&2
   fi
 fi
