@@ -27,7 +27,8 @@ pub const DEFAULT_MIN_CORNER_ANGLE: f32 = 45.0;
 pub struct FinderConfig {
     /// Frames are analysed downscaled so their longer side is at most this.
     pub work_size: u32,
-    /// Gaussian blur sigma before edge detection.
+    /// Gaussian blur sigma before edge detection, on top of the σ = 1.4 blur imageproc's
+    /// Canny applies itself (0: that one only).
     pub blur_sigma: f32,
     /// Canny hysteresis thresholds (gradient magnitude).
     pub canny_low: f32,
@@ -575,8 +576,15 @@ fn colour_edges(img: &RgbImage, cfg: &FinderConfig) -> GrayImage {
     let mut out = GrayImage::new(w, h);
     for ch in 0..3 {
         let plane = GrayImage::from_fn(w, h, |x, y| image::Luma([img.get_pixel(x, y).0[ch]]));
-        let blurred = gaussian_blur_f32(&plane, cfg.blur_sigma);
-        let e = canny(&blurred, cfg.canny_low, cfg.canny_high);
+        let e = if cfg.blur_sigma > 0.0 {
+            canny(
+                &gaussian_blur_f32(&plane, cfg.blur_sigma),
+                cfg.canny_low,
+                cfg.canny_high,
+            )
+        } else {
+            canny(&plane, cfg.canny_low, cfg.canny_high)
+        };
         for (o, v) in out.iter_mut().zip(e.iter()) {
             *o = (*o).max(*v);
         }

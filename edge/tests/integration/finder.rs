@@ -24,7 +24,20 @@ const CASES: [[(f32, f32); 4]; 4] = [
 
 #[test]
 fn finds_sleeve_corners_within_tolerance() {
-    let cfg = FinderConfig::default();
+    corners_within_tolerance(&FinderConfig::default());
+}
+
+#[test]
+fn without_the_extra_blur_the_corners_are_found_too() {
+    // `--finder-blur 0`: only the blur imageproc's Canny applies itself.
+    corners_within_tolerance(&FinderConfig {
+        blur_sigma: 0.0,
+        ..FinderConfig::default()
+    });
+}
+
+fn corners_within_tolerance(cfg: &FinderConfig) {
+    let cfg = cfg.clone();
     for (i, corners) in CASES.iter().enumerate() {
         let cover = tiny_cover(i, 256, i % 2 == 0);
         let frame = tiny_scene(640, 480, Some(&cover), *corners, i as u32);
