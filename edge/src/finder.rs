@@ -109,16 +109,8 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
     if w < 16 || h < 16 || max == 0 {
         return Vec::new();
     }
-    let scale = (cfg.work_size as f32 / w.max(h) as f32).min(1.0);
-    let (sw, sh) = (
-        ((w as f32 * scale).round() as u32).max(1),
-        ((h as f32 * scale).round() as u32).max(1),
-    );
-    let small = if scale < 1.0 {
-        imageops::resize(frame, sw, sh, FilterType::Triangle)
-    } else {
-        frame.clone()
-    };
+    let (small, scale) = working_image(frame, cfg);
+    let (sw, sh) = small.dimensions();
     let edges = colour_edges(&small, cfg);
     let closed = dilate(&edges, Norm::LInf, 1);
     let frame_area = (sw * sh) as f32;
@@ -340,21 +332,25 @@ fn line_quads(edges: &GrayImage, min_side: f32, max_aspect: f32) -> Vec<[(f32, f
     out
 }
 
+/// The frame downscaled so its longer side is at most `cfg.work_size`, and the scale used.
+fn working_image(frame: &RgbImage, cfg: &FinderConfig) -> (RgbImage, f32) {
+    let (w, h) = frame.dimensions();
+    let scale = (cfg.work_size as f32 / w.max(h) as f32).min(1.0);
+    if scale >= 1.0 {
+        return (frame.clone(), 1.0);
+    }
+    let (sw, sh) = (
+        ((w as f32 * scale).round() as u32).max(1),
+        ((h as f32 * scale).round() as u32).max(1),
+    );
+    (imageops::resize(frame, sw, sh, FilterType::Triangle), scale)
+}
+
 /// The score [`find_sleeve`] would give the outline `corners` (frame pixels, clockwise
 /// from the top-left) in `frame`: for diagnosing misses (is the right outline weak, or
 /// never proposed?).
 pub fn score_outline(frame: &RgbImage, cfg: &FinderConfig, corners: &[(f32, f32); 4]) -> f32 {
-    let (w, h) = frame.dimensions();
-    let scale = (cfg.work_size as f32 / w.max(h) as f32).min(1.0);
-    let small = if scale < 1.0 {
-        let (sw, sh) = (
-            ((w as f32 * scale).round() as u32).max(1),
-            ((h as f32 * scale).round() as u32).max(1),
-        );
-        imageops::resize(frame, sw, sh, FilterType::Triangle)
-    } else {
-        frame.clone()
-    };
+    let (small, scale) = working_image(frame, cfg);
     let closed = dilate(&colour_edges(&small, cfg), Norm::LInf, 1);
     let quad = corners.map(|(x, y)| ((x + 0.5) * scale - 0.5, (y + 0.5) * scale - 0.5));
     let aspect = rectified_aspect(&quad);
