@@ -941,13 +941,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cfg = TrainConfig {
             epochs: 4,
+            // 64 images at 2e-2: the loss falls by a third for every seed tried (24 images
+            // at 5e-3 wobbled by as much as it fell)
+            lr: 2e-2,
+            train_images: 64,
             tap16: Stride16Tap::Expansion,
             ..tiny_config(dir.path().join("det"), 11)
         };
         let s = train(&cfg).unwrap();
         assert_eq!(s.state.epochs_done, 4);
         let h = &s.state.loss_history;
-        assert!(h[3] < h[0], "loss did not fall: {h:?}");
+        assert!(h[3] < 0.85 * h[0], "loss did not fall: {h:?}");
         assert!(cfg.out.join(crate::checkpoint::WEIGHTS_FILE).exists());
         assert!(
             cfg.out
@@ -998,10 +1002,11 @@ mod tests {
             out: dir.path().join("tuned"),
             unfreeze_last: 4,
             init_from: Some(start.clone()),
-            epochs: 4,
-            lr: 2e-3,
-            // Fresh composites every epoch: enough of them that one epoch's draw (some
-            // labels are soft, washed-out or tiny at 64 px) does not decide the comparison.
+            // A rate and length at which the fall is far above the epoch-to-epoch wobble
+            // (at 2e-3 over 4 epochs it was ~3 %, and another CPU's rounding reversed it;
+            // here the loss roughly halves for every seed tried).
+            epochs: 6,
+            lr: 1e-2,
             train_images: 64,
             ..base.clone()
         };
@@ -1009,7 +1014,7 @@ mod tests {
         assert_eq!(s.state.unfreeze_last, 4);
         assert!(!s.state.frozen_backbone);
         let h = &s.state.loss_history;
-        assert!(h[3] < h[0], "loss did not fall: {h:?}");
+        assert!(h[5] < 0.85 * h[0], "loss did not fall: {h:?}");
 
         let (before, _) = load_detector(&start, &Device::flex()).unwrap();
         let (after, meta) = load_detector(&tuned.out, &Device::flex()).unwrap();
