@@ -38,6 +38,8 @@ def main() -> int:
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--seed", type=int, default=77)
     ap.add_argument("--views", type=int, default=1)
+    ap.add_argument("--edge-arg", action="append", default=[],
+                    help="extra argument for `sleeve-edge classify` (repeat), e.g. --edge-arg=--finder-edges=per-channel")
     a = ap.parse_args()
     sleeve = os.environ.get("SLEEVE", "target/release/sleeve")
     edge = os.environ.get("SLEEVE_EDGE", "target/release/sleeve-edge")
@@ -73,7 +75,7 @@ def main() -> int:
     labels_n = len(json.loads((a.bundle / "manifest.json").read_text())["labels"]["names"])
     out = subprocess.run(
         [edge, "classify", "--bundle", str(a.bundle), "--find", "--top-k", str(labels_n),
-         "--views", str(a.views)] + [str(scenes / f) for f in frames],
+         "--views", str(a.views)] + a.edge_arg + [str(scenes / f) for f in frames],
         capture_output=True, text=True)
     lines = [json.loads(l) for l in out.stdout.splitlines() if l.strip()]
     if len(lines) != len(frames):
@@ -102,6 +104,7 @@ def main() -> int:
         "single_frame_accuracy": right_frames / len(frames),
         "per_hold_accuracy": right_holds / len(holds),
         "bundle": str(a.bundle),
+        "edge_args": a.edge_arg,
     }
     (a.out / "holds.json").write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))

@@ -7,11 +7,11 @@ use serde_json::{Value, json};
 
 use crate::catalogue::Recogniser;
 use crate::engine::Engine;
-use crate::finder::{find_sleeve_candidates, rectify};
+use crate::finder::{FinderConfig, find_sleeve_candidates, rectify};
 use crate::output::analysis_json;
 
 /// How to classify one image.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ClassifyOptions {
     /// How many genres to list under `"top"`.
     pub top_k: usize,
@@ -19,6 +19,8 @@ pub struct ClassifyOptions {
     pub find: bool,
     /// Views averaged (1 to [`crate::views::MAX_VIEWS`]).
     pub views: u32,
+    /// The sleeve finder's settings when `find`.
+    pub finder: FinderConfig,
 }
 
 impl Default for ClassifyOptions {
@@ -27,6 +29,7 @@ impl Default for ClassifyOptions {
             top_k: 3,
             find: false,
             views: 1,
+            finder: FinderConfig::default(),
         }
     }
 }
@@ -54,7 +57,7 @@ pub fn classify_image(
     let mut others = Vec::new();
     let (cover, sleeve, frame) = if opts.find {
         let wanted = recogniser.map_or(1, |r| r.candidates());
-        let mut found = find_sleeve_candidates(&img, &Default::default(), wanted);
+        let mut found = find_sleeve_candidates(&img, &opts.finder, wanted);
         let q = *found.first().context("no sleeve found in the image")?;
         others = found.split_off(1);
         (

@@ -15,7 +15,7 @@ use crate::classify::{ClassifyOptions, classify_image};
 use crate::display::Screen;
 use crate::display::png::PngSnapshots;
 use crate::engine::{Engine, Layout, MULTITHREAD, PlanOptions, ms};
-use crate::finder::FinderConfig;
+use crate::finder::{EdgeMethod, FinderConfig};
 use crate::kiosk::{Kiosk, KioskOptions};
 use crate::notify::Notifier;
 use crate::output::JsonLines;
@@ -88,6 +88,24 @@ impl From<LayoutArg> for Layout {
             LayoutArg::Auto => Layout::Auto,
             LayoutArg::Joint => Layout::Joint,
             LayoutArg::Separate => Layout::Separate,
+        }
+    }
+}
+
+/// `--finder-edges` on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum EdgesArg {
+    /// One colour Canny: blur once, the strongest channel's gradient per pixel.
+    Colour,
+    /// A grey-level Canny per channel, combined (slower; the method before 2026-12-06).
+    PerChannel,
+}
+
+impl From<EdgesArg> for EdgeMethod {
+    fn from(e: EdgesArg) -> Self {
+        match e {
+            EdgesArg::Colour => EdgeMethod::Colour,
+            EdgesArg::PerChannel => EdgeMethod::PerChannel,
         }
     }
 }
@@ -198,6 +216,10 @@ pub struct DecisionArgs {
     /// of the sigma 1.4 its Canny applies; 0 skips it (faster, more edges).
     #[arg(long, default_value_t = FinderConfig::default().blur_sigma, value_parser = parse_sigma)]
     pub finder_blur: f32,
+    /// The finder's edge detector: `colour` (one pass over the three channels) or
+    /// `per-channel` (a Canny per channel, slower; docs/deploy.md compares them).
+    #[arg(long, value_enum, default_value_t = EdgesArg::Colour)]
+    pub finder_edges: EdgesArg,
     /// Reuse the last analysis while the sleeve looks the same: mean grey-level
     /// difference of 16x16 thumbnails up to this; 0 runs the models on every frame.
     #[arg(long, default_value_t = ReuseConfig::default().max_diff)]
@@ -297,6 +319,9 @@ pub struct ClassifyArgs {
     #[arg(long, default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::views::MAX_VIEWS)))]
     views: u32,
+    /// The sleeve finder's edge detector with `--find` (see `run --finder-edges`).
+    #[arg(long, value_enum, default_value_t = EdgesArg::Colour)]
+    finder_edges: EdgesArg,
     #[command(flatten)]
     catalogue: CatalogueArgs,
 }
@@ -328,6 +353,9 @@ pub struct BenchArgs {
     /// Extra blur before the finder's edge detection (see `run --finder-blur`).
     #[arg(long, default_value_t = FinderConfig::default().blur_sigma, value_parser = parse_sigma)]
     finder_blur: f32,
+    /// The finder's edge detector (see `run --finder-edges`).
+    #[arg(long, value_enum, default_value_t = EdgesArg::Colour)]
+    finder_edges: EdgesArg,
     /// Seed of the synthetic scenes.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -384,6 +412,7 @@ fn pipeline_config(d: &DecisionArgs) -> PipelineConfig {
             min_corner_angle: d.finder_min_angle,
             line_proposals: !d.finder_contours_only,
             blur_sigma: d.finder_blur,
+            edges: d.finder_edges.into(),
             ..FinderConfig::default()
         },
         reuse: (d.reuse_diff > 0.0).then_some(ReuseConfig {
@@ -568,6 +597,10 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<()> {
         top_k: a.top_k,
         find: a.find,
         views: a.views,
+        finder: FinderConfig {
+            edges: a.finder_edges.into(),
+            ..FinderConfig::default()
+        },
     };
     let mut out = JsonLines::stdout();
     let mut failures = 0;
@@ -612,6 +645,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
             work_size: a.finder_size,
             line_proposals: !a.finder_contours_only,
             blur_sigma: a.finder_blur,
+            edges: a.finder_edges.into(),
             ..FinderConfig::default()
         },
         ..PipelineConfig::default()

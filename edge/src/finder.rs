@@ -19,6 +19,8 @@ use imageproc::morphology::dilate;
 use imageproc::point::Point;
 use serde::Serialize;
 
+mod edges;
+
 /// Default [`FinderConfig::min_corner_angle`], degrees.
 pub const DEFAULT_MIN_CORNER_ANGLE: f32 = 45.0;
 
@@ -50,6 +52,20 @@ pub struct FinderConfig {
     /// Also propose quads bounded by four strong straight lines (Hough), besides the
     /// contours' polygons: finds sleeves whose contour merges with art, hands or clutter.
     pub line_proposals: bool,
+    /// How the edge map is computed.
+    pub edges: EdgeMethod,
+}
+
+/// The finder's edge detector.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EdgeMethod {
+    /// One blur, Sobel on every channel, the strongest channel per pixel, one
+    /// non-maximum suppression and hysteresis ([`edges::colour_canny`]).
+    #[default]
+    Colour,
+    /// imageproc's grey-level Canny on each channel, edge maps combined (three Cannys, six
+    /// blurs: slower; the finder's method until 2026-12-06).
+    PerChannel,
 }
 
 impl Default for FinderConfig {
@@ -65,6 +81,7 @@ impl Default for FinderConfig {
             min_vertex_score: 0.55,
             min_corner_angle: DEFAULT_MIN_CORNER_ANGLE,
             line_proposals: true,
+            edges: EdgeMethod::default(),
         }
     }
 }
@@ -128,7 +145,9 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
         }
         let squareness = 1.0 - (aspect - 1.0) / (cfg.max_aspect - 1.0).max(1e-3) * 0.5;
         // Cheap screen first: a quad that cannot enter the list is not measured in full.
-        if !kept.could_enter(rank_of(squareness, area)) {
+        // The bound must hold after snapping too (corners move up to 2 × SNAP_SEARCH, so
+        // the side up to 4 ×), or which near-duplicate wins would depend on `max`.
+        if !kept.could_enter(area.sqrt() + 4.0 * SNAP_SEARCH) {
             return;
         }
         // Loose screen: polygon vertices sit a few pixels off the true corners (a drop
@@ -137,7 +156,7 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
             return;
         }
         // Snap the sides to the strongest colour steps nearby, then measure strictly.
-        let snapped = refine_corners(&small, quad, 5.0);
+        let snapped = refine_corners(&small, quad, SNAP_SEARCH);
         let quad = if is_convex(&snapped) && corners_near_square(&snapped, max_abs_cos) {
             snapped
         } else {
@@ -185,6 +204,9 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
         .map(|q| refine_at_full_scale(frame, q, scale))
         .collect()
 }
+
+/// How far (working pixels) a side may move when snapped to the strongest colour step.
+const SNAP_SEARCH: f32 = 5.0;
 
 /// Strongest straight lines kept for [`line_quads`].
 const MAX_LINES: usize = 16;
@@ -568,6 +590,9 @@ fn intersect(l1: (f32, f32, f32, f32), l2: (f32, f32, f32, f32)) -> Option<(f32,
 /// Canny edges of each colour channel, combined: a sleeve whose grey level matches the
 /// counter still differs in hue, which a grey-only edge detector would miss.
 fn colour_edges(img: &RgbImage, cfg: &FinderConfig) -> GrayImage {
+    if cfg.edges == EdgeMethod::Colour {
+        return edges::colour_canny(img, cfg.blur_sigma, cfg.canny_low, cfg.canny_high);
+    }
     let (w, h) = img.dimensions();
     let mut out = GrayImage::new(w, h);
     for ch in 0..3 {

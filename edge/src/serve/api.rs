@@ -271,6 +271,7 @@ fn classify(
         find: flag(params, "find")?,
         views: param_u64(params, "views", 1, 1..=u64::from(MAX_VIEWS)).map_err(|e| fail(400, e))?
             as u32,
+        ..ClassifyOptions::default()
     };
     let name = params
         .get("name")
