@@ -5,6 +5,7 @@
 //! catalogue_eval --catalogue FILE --negatives LIST [--queries N] [--seed S] [--records OUT.jsonl]
 //!                [--candidates K]   (finder outlines matched per scene, best match wins)
 //!                [--holds N]        (also N-frame holds with the kiosk's hold rule)
+//!                [--finder-size PX] [--finder-edges colour|per-channel] [--finder-min-angle DEG]
 //! catalogue_eval --covers DIR --catalogue-size N ...     (in-process catalogue, for tuning)
 //! catalogue_eval --timing-only ...                        (search time and file size only)
 //! ```
@@ -25,7 +26,7 @@ use anyhow::{Context, bail};
 use image::RgbImage;
 use serde_json::json;
 use sleeve_edge::catalogue::{DEFAULT_CANDIDATES, DEFAULT_MARGIN, DEFAULT_THRESHOLD};
-use sleeve_edge::finder::{FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
+use sleeve_edge::finder::{EdgeMethod, FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
 use sleeve_shared::RgbView;
 use sleeve_shared::catalogue::{
     CELL_DIM, Catalogue, CatalogueEntry, DESCRIPTOR_DIM, Hit, Index, describe_quantized,
@@ -46,6 +47,8 @@ struct Opts {
     dump: Option<PathBuf>,
     candidates: usize,
     min_angle: Option<f32>,
+    finder_size: Option<u32>,
+    finder_edges: Option<EdgeMethod>,
     holds: usize,
 }
 
@@ -64,6 +67,8 @@ fn parse() -> anyhow::Result<Opts> {
         dump: None,
         candidates: DEFAULT_CANDIDATES,
         min_angle: None,
+        finder_size: None,
+        finder_edges: None,
         holds: 0,
     };
     let mut args = std::env::args().skip(1);
@@ -83,6 +88,14 @@ fn parse() -> anyhow::Result<Opts> {
             "--dump" => o.dump = Some(val()?.into()),
             "--holds" => o.holds = val()?.parse()?,
             "--finder-min-angle" => o.min_angle = Some(val()?.parse()?),
+            "--finder-size" => o.finder_size = Some(val()?.parse()?),
+            "--finder-edges" => {
+                o.finder_edges = Some(match val()?.as_str() {
+                    "colour" => EdgeMethod::Colour,
+                    "per-channel" => EdgeMethod::PerChannel,
+                    v => bail!("--finder-edges {v}: colour or per-channel"),
+                })
+            }
             "--candidates" => o.candidates = val()?.parse::<usize>()?.max(1),
             other => bail!("unknown argument {other}"),
         }
@@ -158,6 +171,12 @@ fn main() -> anyhow::Result<()> {
         let mut finder = FinderConfig::default();
         if let Some(a) = o.min_angle {
             finder.min_corner_angle = a;
+        }
+        if let Some(s) = o.finder_size {
+            finder.work_size = s;
+        }
+        if let Some(e) = o.finder_edges {
+            finder.edges = e;
         }
         let mut order: Vec<usize> = (0..sources.len()).collect();
         shuffle(&mut order, o.seed);

@@ -92,6 +92,53 @@ impl From<LayoutArg> for Layout {
     }
 }
 
+/// The sleeve finder's settings on the command line (`run`, `classify --find`, `bench`).
+#[derive(Args, Debug, Clone)]
+pub struct FinderArgs {
+    /// The sleeve finder works on frames downscaled to this longer side (pixels); its
+    /// corners are then refined at full resolution.
+    #[arg(long, default_value_t = FinderConfig::default().work_size,
+          value_parser = clap::value_parser!(u32).range(64..=4096))]
+    pub finder_size: u32,
+    /// Lowest score (0 to 1: edge support × squareness) of an accepted sleeve; higher
+    /// rejects more clutter on an empty counter, lower finds more sleeves.
+    #[arg(long, default_value_t = FinderConfig::default().min_score, value_parser = parse_unit)]
+    pub finder_min_score: f32,
+    /// Smallest corner angle (degrees, 0 to 90) of an accepted sleeve outline; outlines
+    /// with sharper or flatter corners (slivers, a part of the sleeve cut by a hand) are
+    /// rejected.
+    #[arg(long, default_value_t = FinderConfig::default().min_corner_angle, value_parser = parse_angle)]
+    pub finder_min_angle: f32,
+    /// Propose sleeve outlines from contours only, not also from four straight lines
+    /// (faster on a slow CPU, finds fewer sleeves right: docs/deploy.md).
+    #[arg(long)]
+    pub finder_contours_only: bool,
+    /// Extra Gaussian blur (sigma, 0 to 8 pixels) before the finder's edge detection, on top
+    /// of the sigma 1.4 its Canny applies; 0 skips it (faster, more edges).
+    #[arg(long, default_value_t = FinderConfig::default().blur_sigma, value_parser = parse_sigma)]
+    pub finder_blur: f32,
+    /// The finder's edge detector: `colour` (one pass over the three channels) or
+    /// `per-channel` (a Canny per channel, slower; docs/deploy.md compares them).
+    #[arg(long, value_enum, default_value_t = EdgesArg::Colour)]
+    pub finder_edges: EdgesArg,
+}
+
+impl FinderArgs {
+    /// The finder configuration these flags ask for.
+    pub fn config(&self) -> FinderConfig {
+        FinderConfig {
+            work_size: self.finder_size,
+            min_score: self.finder_min_score,
+            min_vertex_score: self.finder_min_score,
+            min_corner_angle: self.finder_min_angle,
+            line_proposals: !self.finder_contours_only,
+            blur_sigma: self.finder_blur,
+            edges: self.finder_edges.into(),
+            ..FinderConfig::default()
+        }
+    }
+}
+
 /// `--finder-edges` on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum EdgesArg {
@@ -194,32 +241,9 @@ pub struct DecisionArgs {
     /// Take each frame as the whole cover (no sleeve finding).
     #[arg(long)]
     pub whole_frame: bool,
-    /// The sleeve finder works on frames downscaled to this longer side (pixels); its
-    /// corners are then refined at full resolution.
-    #[arg(long, default_value_t = FinderConfig::default().work_size,
-          value_parser = clap::value_parser!(u32).range(64..=4096))]
-    pub finder_size: u32,
-    /// Lowest score (0 to 1: edge support × squareness) of an accepted sleeve; higher
-    /// rejects more clutter on an empty counter, lower finds more sleeves.
-    #[arg(long, default_value_t = FinderConfig::default().min_score, value_parser = parse_unit)]
-    pub finder_min_score: f32,
-    /// Smallest corner angle (degrees, 0 to 90) of an accepted sleeve outline; outlines
-    /// with sharper or flatter corners (slivers, a part of the sleeve cut by a hand) are
-    /// rejected.
-    #[arg(long, default_value_t = FinderConfig::default().min_corner_angle, value_parser = parse_angle)]
-    pub finder_min_angle: f32,
-    /// Propose sleeve outlines from contours only, not also from four straight lines
-    /// (faster on a slow CPU, finds fewer sleeves right: docs/deploy.md).
-    #[arg(long)]
-    pub finder_contours_only: bool,
-    /// Extra Gaussian blur (sigma, 0 to 8 pixels) before the finder's edge detection, on top
-    /// of the sigma 1.4 its Canny applies; 0 skips it (faster, more edges).
-    #[arg(long, default_value_t = FinderConfig::default().blur_sigma, value_parser = parse_sigma)]
-    pub finder_blur: f32,
-    /// The finder's edge detector: `colour` (one pass over the three channels) or
-    /// `per-channel` (a Canny per channel, slower; docs/deploy.md compares them).
-    #[arg(long, value_enum, default_value_t = EdgesArg::Colour)]
-    pub finder_edges: EdgesArg,
+    /// The sleeve finder.
+    #[command(flatten)]
+    pub finder: FinderArgs,
     /// Reuse the last analysis while the sleeve looks the same: mean grey-level
     /// difference of 16x16 thumbnails up to this; 0 runs the models on every frame.
     #[arg(long, default_value_t = ReuseConfig::default().max_diff)]
@@ -319,9 +343,8 @@ pub struct ClassifyArgs {
     #[arg(long, default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=i64::from(crate::views::MAX_VIEWS)))]
     views: u32,
-    /// The sleeve finder's edge detector with `--find` (see `run --finder-edges`).
-    #[arg(long, value_enum, default_value_t = EdgesArg::Colour)]
-    finder_edges: EdgesArg,
+    #[command(flatten)]
+    finder: FinderArgs,
     #[command(flatten)]
     catalogue: CatalogueArgs,
 }
@@ -343,19 +366,8 @@ pub struct BenchArgs {
     /// Take each frame as the whole cover (model-only timings).
     #[arg(long)]
     whole_frame: bool,
-    /// Longer side of the frame the sleeve finder works on (see `run --finder-size`).
-    #[arg(long, default_value_t = FinderConfig::default().work_size,
-          value_parser = clap::value_parser!(u32).range(64..=4096))]
-    finder_size: u32,
-    /// Contour proposals only (see `run --finder-contours-only`).
-    #[arg(long)]
-    finder_contours_only: bool,
-    /// Extra blur before the finder's edge detection (see `run --finder-blur`).
-    #[arg(long, default_value_t = FinderConfig::default().blur_sigma, value_parser = parse_sigma)]
-    finder_blur: f32,
-    /// The finder's edge detector (see `run --finder-edges`).
-    #[arg(long, value_enum, default_value_t = EdgesArg::Colour)]
-    finder_edges: EdgesArg,
+    #[command(flatten)]
+    finder: FinderArgs,
     /// Seed of the synthetic scenes.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -405,16 +417,7 @@ fn pipeline_config(d: &DecisionArgs) -> PipelineConfig {
         },
         abstain_override: d.abstain,
         whole_frame: d.whole_frame,
-        finder: FinderConfig {
-            work_size: d.finder_size,
-            min_score: d.finder_min_score,
-            min_vertex_score: d.finder_min_score,
-            min_corner_angle: d.finder_min_angle,
-            line_proposals: !d.finder_contours_only,
-            blur_sigma: d.finder_blur,
-            edges: d.finder_edges.into(),
-            ..FinderConfig::default()
-        },
+        finder: d.finder.config(),
         reuse: (d.reuse_diff > 0.0).then_some(ReuseConfig {
             max_diff: d.reuse_diff,
             max_frames: d.reuse_max_frames,
@@ -597,10 +600,7 @@ fn classify(a: ClassifyArgs) -> anyhow::Result<()> {
         top_k: a.top_k,
         find: a.find,
         views: a.views,
-        finder: FinderConfig {
-            edges: a.finder_edges.into(),
-            ..FinderConfig::default()
-        },
+        finder: a.finder.config(),
     };
     let mut out = JsonLines::stdout();
     let mut failures = 0;
@@ -641,13 +641,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let joint = engine.joint().is_some();
     let cfg = PipelineConfig {
         whole_frame: a.whole_frame,
-        finder: FinderConfig {
-            work_size: a.finder_size,
-            line_proposals: !a.finder_contours_only,
-            blur_sigma: a.finder_blur,
-            edges: a.finder_edges.into(),
-            ..FinderConfig::default()
-        },
+        finder: a.finder.config(),
         ..PipelineConfig::default()
     };
     let total = a.warmup + a.frames;

@@ -71,7 +71,7 @@ pub enum EdgeMethod {
 impl Default for FinderConfig {
     fn default() -> Self {
         Self {
-            work_size: 400,
+            work_size: 320,
             blur_sigma: 1.2,
             canny_low: 20.0,
             canny_high: 60.0,

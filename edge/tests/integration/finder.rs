@@ -81,8 +81,8 @@ fn candidates_come_best_first_and_distinct() {
             all[0]
         );
         assert_eq!(Some(all[0]), find_sleeve(&frame, &cfg), "case {i}");
-        // ranked by score × √area, and no two the same outline (in working pixels: the
-        // frame is 640 wide, the working image 400)
+        // ranked by score × √area, and no two the same outline (distinct by more than
+        // DISTINCT_CORNERS of the working image's side, which is more in frame pixels)
         let rank = |q: &sleeve_edge::finder::SleeveQuad| q.score * q.area().sqrt();
         for w in all.windows(2) {
             assert!(rank(&w[0]) >= rank(&w[1]) * 0.9, "case {i}: not best first");
@@ -90,7 +90,7 @@ fn candidates_come_best_first_and_distinct() {
         for (a, qa) in all.iter().enumerate() {
             for qb in &all[a + 1..] {
                 assert!(
-                    qa.max_corner_error(&qb.corners) > DISTINCT_CORNERS * 400.0,
+                    qa.max_corner_error(&qb.corners) > DISTINCT_CORNERS * cfg.work_size as f32,
                     "case {i}: two candidates are one outline"
                 );
             }
