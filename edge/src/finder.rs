@@ -207,6 +207,8 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
 
 /// How far (working pixels) a side may move when snapped to the strongest colour step.
 const SNAP_SEARCH: f32 = 5.0;
+/// Points sampled along each side when snapping it.
+const SNAP_SAMPLES: usize = 40;
 
 /// Strongest straight lines kept for [`line_quads`].
 const MAX_LINES: usize = 16;
@@ -342,10 +344,10 @@ fn line_quads(edges: &GrayImage, min_side: f32, max_aspect: f32) -> Vec<[(f32, f
                 cross(&lines[b], &lines[d]),
                 cross(&lines[d], &lines[a]),
             ];
-            let Some(q) = corners.iter().copied().collect::<Option<Vec<_>>>() else {
+            let [Some(p0), Some(p1), Some(p2), Some(p3)] = corners else {
                 continue;
             };
-            let q = order_clockwise([q[0], q[1], q[2], q[3]]);
+            let q = order_clockwise([p0, p1, p2, p3]);
             if q.iter().all(|&p| inside(p)) && is_convex(&q) && rectified_aspect(&q) <= max_aspect {
                 out.push(q);
             }
@@ -480,9 +482,11 @@ fn refine_corners(img: &RgbImage, q: [(f32, f32); 4], search: f32) -> [(f32, f32
         let len = dist(a, b).max(1e-3);
         let (dx, dy) = ((b.0 - a.0) / len, (b.1 - a.1) / len);
         let (nx, ny) = (-dy, dx);
-        let mut pts = Vec::with_capacity(40);
-        for k in 0..40 {
-            let t = 0.1 + 0.8 * k as f32 / 39.0;
+        // on the stack: this runs for every screened candidate of every frame
+        let mut pts = [(0.0f32, 0.0f32); SNAP_SAMPLES];
+        let mut n = 0;
+        for k in 0..SNAP_SAMPLES {
+            let t = 0.1 + 0.8 * k as f32 / (SNAP_SAMPLES - 1) as f32;
             let (px, py) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
             let mut best = (0.0f32, 0.0f32);
             let steps = (search * 2.0) as i32;
@@ -496,10 +500,11 @@ fn refine_corners(img: &RgbImage, q: [(f32, f32); 4], search: f32) -> [(f32, f32
                 }
             }
             if best.0 >= 12.0 {
-                pts.push((px + best.1 * nx, py + best.1 * ny));
+                pts[n] = (px + best.1 * nx, py + best.1 * ny);
+                n += 1;
             }
         }
-        *line = fit_line(&pts).unwrap_or((a.0, a.1, dx, dy));
+        *line = fit_line(&pts[..n]).unwrap_or((a.0, a.1, dx, dy));
     }
     let mut out = q;
     for (i, corner) in out.iter_mut().enumerate() {
@@ -531,17 +536,21 @@ fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
 
 /// Total-least-squares line through points, refitted without outliers (> 1.5 px).
 fn fit_line(pts: &[(f32, f32)]) -> Option<(f32, f32, f32, f32)> {
-    let fit = |pts: &[(f32, f32)]| -> Option<(f32, f32, f32, f32)> {
-        if pts.len() < 8 {
+    // the fit over the points `keep` accepts (no allocation: it runs for every side of
+    // every screened candidate)
+    let fit = |keep: &dyn Fn(&(f32, f32)) -> bool| -> Option<(f32, f32, f32, f32)> {
+        let (mut n, mut sx, mut sy) = (0usize, 0.0f32, 0.0f32);
+        for p in pts.iter().filter(|p| keep(p)) {
+            n += 1;
+            sx += p.0;
+            sy += p.1;
+        }
+        if n < 8 {
             return None;
         }
-        let n = pts.len() as f32;
-        let (mx, my) = (
-            pts.iter().map(|p| p.0).sum::<f32>() / n,
-            pts.iter().map(|p| p.1).sum::<f32>() / n,
-        );
+        let (mx, my) = (sx / n as f32, sy / n as f32);
         let (mut sxx, mut sxy, mut syy) = (0.0, 0.0, 0.0);
-        for p in pts {
+        for p in pts.iter().filter(|p| keep(p)) {
             let (u, v) = (p.0 - mx, p.1 - my);
             sxx += u * u;
             sxy += u * v;
@@ -554,8 +563,12 @@ fn fit_line(pts: &[(f32, f32)]) -> Option<(f32, f32, f32, f32)> {
         |l: (f32, f32, f32, f32), p: &(f32, f32)| ((p.0 - l.0) * -l.3 + (p.1 - l.1) * l.2).abs();
     // Consensus first: the line through two of the points that most points lie on, so a
     // stretch of the side caught on another edge (a label printed near it) cannot tilt it.
-    let mut first = fit(pts)?;
+    let mut first = fit(&|_| true)?;
     let mut support = pts.iter().filter(|p| off(first, p) <= 1.5).count();
+    if support == pts.len() {
+        // every point is on the least-squares line: no pair can do better
+        return Some(first);
+    }
     for (i, a) in pts.iter().enumerate() {
         for b in &pts[i + 1..] {
             let len = dist(*a, *b);
@@ -569,12 +582,7 @@ fn fit_line(pts: &[(f32, f32)]) -> Option<(f32, f32, f32, f32)> {
             }
         }
     }
-    let inliers: Vec<(f32, f32)> = pts
-        .iter()
-        .copied()
-        .filter(|p| off(first, p) <= 1.5)
-        .collect();
-    fit(&inliers).or(Some(first))
+    fit(&|p| off(first, p) <= 1.5).or(Some(first))
 }
 
 /// Intersection of two point-direction lines; `None` when (nearly) parallel.
