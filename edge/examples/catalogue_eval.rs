@@ -26,6 +26,7 @@ use anyhow::{Context, bail};
 use image::RgbImage;
 use serde_json::json;
 use sleeve_edge::catalogue::{DEFAULT_CANDIDATES, DEFAULT_MARGIN, DEFAULT_THRESHOLD};
+use sleeve_edge::cli::EdgesArg;
 use sleeve_edge::finder::{EdgeMethod, FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
 use sleeve_shared::RgbView;
 use sleeve_shared::catalogue::{
@@ -90,11 +91,11 @@ fn parse() -> anyhow::Result<Opts> {
             "--finder-min-angle" => o.min_angle = Some(val()?.parse()?),
             "--finder-size" => o.finder_size = Some(val()?.parse()?),
             "--finder-edges" => {
-                o.finder_edges = Some(match val()?.as_str() {
-                    "colour" => EdgeMethod::Colour,
-                    "per-channel" => EdgeMethod::PerChannel,
-                    v => bail!("--finder-edges {v}: colour or per-channel"),
-                })
+                // the same names as `sleeve-edge run --finder-edges`
+                let v = val()?;
+                let e = <EdgesArg as clap::ValueEnum>::from_str(&v, false)
+                    .map_err(|e| anyhow::anyhow!("--finder-edges {v}: {e}"))?;
+                o.finder_edges = Some(e.into());
             }
             "--candidates" => o.candidates = val()?.parse::<usize>()?.max(1),
             other => bail!("unknown argument {other}"),

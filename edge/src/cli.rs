@@ -144,7 +144,7 @@ impl FinderArgs {
 pub enum EdgesArg {
     /// One colour Canny: blur once, the strongest channel's gradient per pixel.
     Colour,
-    /// A grey-level Canny per channel, combined (slower; the method before 2026-12-06).
+    /// A grey-level Canny per channel, combined (slower; the method before 2026-12-05).
     PerChannel,
 }
 

@@ -11,8 +11,6 @@ use image::imageops::{self, FilterType};
 use image::{GrayImage, RgbImage};
 use imageproc::contours::find_contours;
 use imageproc::distance_transform::Norm;
-use imageproc::edges::canny;
-use imageproc::filter::gaussian_blur_f32;
 use imageproc::geometric_transformations::{Border, Interpolation, Projection, warp_into};
 use imageproc::geometry::{approximate_polygon_dp, arc_length, contour_area, convex_hull};
 use imageproc::morphology::dilate;
@@ -60,11 +58,11 @@ pub struct FinderConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum EdgeMethod {
     /// One blur, Sobel on every channel, the strongest channel per pixel, one
-    /// non-maximum suppression and hysteresis ([`edges::colour_canny`]).
+    /// non-maximum suppression and hysteresis.
     #[default]
     Colour,
     /// imageproc's grey-level Canny on each channel, edge maps combined (three Cannys, six
-    /// blurs: slower; the finder's method until 2026-12-06).
+    /// blurs: slower; the finder's method until 2026-12-05).
     PerChannel,
 }
 
@@ -143,7 +141,7 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
         if aspect > cfg.max_aspect {
             return;
         }
-        let squareness = 1.0 - (aspect - 1.0) / (cfg.max_aspect - 1.0).max(1e-3) * 0.5;
+        let square = squareness(aspect, cfg.max_aspect);
         // Cheap screen first: a quad that cannot enter the list is not measured in full.
         // The bound must hold after snapping too (corners move up to 2 × SNAP_SEARCH, so
         // the side up to 4 ×), or which near-duplicate wins would depend on `max`.
@@ -152,7 +150,7 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
         }
         // Loose screen: polygon vertices sit a few pixels off the true corners (a drop
         // shadow or a blurred corner bends the contour), so allow 4 px off the side here.
-        if edge_support_sampled(&quad, &closed, 16, 4) * squareness < min_score * 0.8 {
+        if edge_support_sampled(&quad, &closed, 16, 4) * square < min_score * 0.8 {
             return;
         }
         // Snap the sides to the strongest colour steps nearby, then measure strictly.
@@ -166,8 +164,7 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
         if aspect > cfg.max_aspect {
             return;
         }
-        let squareness = 1.0 - (aspect - 1.0) / (cfg.max_aspect - 1.0).max(1e-3) * 0.5;
-        let score = edge_support(&quad, &closed) * squareness;
+        let score = edge_support(&quad, &closed) * squareness(aspect, cfg.max_aspect);
         if score < min_score {
             return;
         }
@@ -377,9 +374,12 @@ pub fn score_outline(frame: &RgbImage, cfg: &FinderConfig, corners: &[(f32, f32)
     let (small, scale) = working_image(frame, cfg);
     let closed = dilate(&colour_edges(&small, cfg), Norm::LInf, 1);
     let quad = corners.map(|(x, y)| ((x + 0.5) * scale - 0.5, (y + 0.5) * scale - 0.5));
-    let aspect = rectified_aspect(&quad);
-    let squareness = 1.0 - (aspect - 1.0) / (cfg.max_aspect - 1.0).max(1e-3) * 0.5;
-    edge_support(&quad, &closed) * squareness
+    edge_support(&quad, &closed) * squareness(rectified_aspect(&quad), cfg.max_aspect)
+}
+
+/// 1 for a square outline, falling linearly to 0.5 at the largest accepted aspect ratio.
+fn squareness(aspect: f32, max_aspect: f32) -> f32 {
+    1.0 - (aspect - 1.0) / (max_aspect - 1.0).max(1e-3) * 0.5
 }
 
 /// Two candidates are the same outline when no corner moved more than this share of the
@@ -595,30 +595,14 @@ fn intersect(l1: (f32, f32, f32, f32), l2: (f32, f32, f32, f32)) -> Option<(f32,
     Some((l1.0 + t * l1.2, l1.1 + t * l1.3))
 }
 
-/// Canny edges of each colour channel, combined: a sleeve whose grey level matches the
-/// counter still differs in hue, which a grey-only edge detector would miss.
+/// The working image's binary edge map, by `cfg.edges` (both find edges on every colour
+/// channel: a sleeve whose grey level matches the counter still differs in hue).
 fn colour_edges(img: &RgbImage, cfg: &FinderConfig) -> GrayImage {
-    if cfg.edges == EdgeMethod::Colour {
-        return edges::colour_canny(img, cfg.blur_sigma, cfg.canny_low, cfg.canny_high);
+    let (sigma, low, high) = (cfg.blur_sigma, cfg.canny_low, cfg.canny_high);
+    match cfg.edges {
+        EdgeMethod::Colour => edges::colour_canny(img, sigma, low, high),
+        EdgeMethod::PerChannel => edges::per_channel_canny(img, sigma, low, high),
     }
-    let (w, h) = img.dimensions();
-    let mut out = GrayImage::new(w, h);
-    for ch in 0..3 {
-        let plane = GrayImage::from_fn(w, h, |x, y| image::Luma([img.get_pixel(x, y).0[ch]]));
-        let e = if cfg.blur_sigma > 0.0 {
-            canny(
-                &gaussian_blur_f32(&plane, cfg.blur_sigma),
-                cfg.canny_low,
-                cfg.canny_high,
-            )
-        } else {
-            canny(&plane, cfg.canny_low, cfg.canny_high)
-        };
-        for (o, v) in out.iter_mut().zip(e.iter()) {
-            *o = (*o).max(*v);
-        }
-    }
-    out
 }
 
 /// Warps the sleeve to a `size × size` image (top-left corner at the origin).

@@ -1,8 +1,8 @@
 //! Colour Canny: the sleeve finder's edge map in one pass over the three channels.
 //!
 //! A sleeve whose grey level matches the counter still differs in hue, so edges are found on
-//! every colour channel. Running imageproc's grey-level `canny` on each channel (as the
-//! finder did until 2026-12-06) blurs each channel twice (our σ, then Canny's own 1.4),
+//! every colour channel. Running imageproc's grey-level `canny` on each channel
+//! ([`per_channel_canny`], the finder's method until 2026-12-05) blurs each channel twice (our σ, then Canny's own 1.4),
 //! and suppresses non-maxima and follows hysteresis three times. Here the frame is blurred
 //! once at the combined σ, the Sobel gradients of all channels come from one filter pass,
 //! and each pixel keeps the gradient of its strongest channel; non-maximum suppression
@@ -10,6 +10,7 @@
 
 use image::{GrayImage, Rgb, RgbImage};
 use imageproc::definitions::Image;
+use imageproc::edges::canny;
 use imageproc::filter::{filter_clamped, gaussian_blur_f32};
 use imageproc::kernel::{SOBEL_HORIZONTAL_3X3, SOBEL_VERTICAL_3X3};
 
@@ -35,6 +36,25 @@ pub fn colour_canny(img: &RgbImage, extra_sigma: f32, low: f32, high: f32) -> Gr
     let (dx, dy, mag) = strongest_channel(&gx, &gy);
     let thin = suppress_non_maxima(w as usize, h as usize, &dx, &dy, &mag);
     hysteresis(w, h, &thin, low, high)
+}
+
+/// imageproc's grey-level `canny` on each channel (after an extra blur of `extra_sigma`,
+/// 0: none), the three edge maps combined: three Cannys and up to six blurs.
+pub fn per_channel_canny(img: &RgbImage, extra_sigma: f32, low: f32, high: f32) -> GrayImage {
+    let (w, h) = img.dimensions();
+    let mut out = GrayImage::new(w, h);
+    for ch in 0..3 {
+        let plane = GrayImage::from_fn(w, h, |x, y| image::Luma([img.get_pixel(x, y).0[ch]]));
+        let e = if extra_sigma > 0.0 {
+            canny(&gaussian_blur_f32(&plane, extra_sigma), low, high)
+        } else {
+            canny(&plane, low, high)
+        };
+        for (o, v) in out.iter_mut().zip(e.iter()) {
+            *o = (*o).max(*v);
+        }
+    }
+    out
 }
 
 /// Per pixel, the gradient (dx, dy) and magnitude of the channel whose gradient is
@@ -118,20 +138,19 @@ fn hysteresis(w: u32, h: u32, thin: &[f32], low: f32, high: f32) -> GrayImage {
     GrayImage::from_raw(w, h, out).expect("one byte per pixel")
 }
 
-/// A grey-level image's edges by the same steps (for comparisons with imageproc's `canny`).
-#[cfg(test)]
-fn grey_canny(img: &GrayImage, low: f32, high: f32) -> GrayImage {
-    let rgb = RgbImage::from_fn(img.width(), img.height(), |x, y| {
-        let v = img.get_pixel(x, y).0[0];
-        Rgb([v, v, v])
-    });
-    colour_canny(&rgb, 0.0, low, high)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use image::Luma;
+
+    /// A grey-level image's edges by the same steps (for comparisons with imageproc's `canny`).
+    fn grey_canny(img: &GrayImage, low: f32, high: f32) -> GrayImage {
+        let rgb = RgbImage::from_fn(img.width(), img.height(), |x, y| {
+            let v = img.get_pixel(x, y).0[0];
+            Rgb([v, v, v])
+        });
+        colour_canny(&rgb, 0.0, low, high)
+    }
 
     fn square(bg: [u8; 3], fg: [u8; 3]) -> RgbImage {
         RgbImage::from_fn(80, 60, |x, y| {
