@@ -9,14 +9,18 @@
 # COVERS_DIR (default ../shared/data/covers5): every image under it is enrolled with
 # `sleeve catalogue build --from folder` (duplicates dropped by the build), then all but
 # CATALOGUE_SIZE (default 3000) entries are removed again with `sleeve catalogue remove`:
-# those covers are the *uncatalogued* ones, guaranteed not to be near-duplicates of an
-# entry. QUERIES (default 1000) catalogued covers and every uncatalogued one are rendered
+# those covers are the *uncatalogued* ones. The build's dedupe keeps near-duplicates out,
+# but not every other scan or photo of the same record: the covers listed in
+# models/catalogue-data/same-record.csv (confirmed by eye) are dropped from the uncatalogued
+# set when their partner is catalogued (SAME_RECORD=FILE for another list, SAME_RECORD= for
+# none). QUERIES (default 1000) catalogued covers and every uncatalogued one are rendered
 # into one scene each (`sleeve_synth::scenes`, default camera settings, always a sleeve).
 # Env: PROFILE=dev for the dev build (default release; search times are only meaningful
 # in release); VIEWS=N descriptors per cover (default 1); SEED (default 1); SWEEP=1 keeps
 # the threshold sweep in the output; HOLDS=N also renders every cover as an N-frame hold and
 # reports the kiosk's per-hold answer (3 matching frames in a row; default 0: off);
-# CANDIDATES=K finder outlines matched per frame (default: the kiosk's).
+# CANDIDATES=K finder outlines matched per frame (default: the kiosk's); ALIGN=N entries an
+# unmatched outline is aligned to (default: the kiosk's; 0: off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COVERS="$(realpath "${1:-../shared/data/covers5}")"
@@ -27,6 +31,8 @@ VIEWS="${VIEWS:-1}"
 SEED="${SEED:-1}"
 HOLDS="${HOLDS:-0}"
 CANDIDATES="${CANDIDATES:-}"
+ALIGN="${ALIGN:-}"
+SAME_RECORD="${SAME_RECORD-models/catalogue-data/same-record.csv}"
 [ -d "$COVERS" ] || { echo "bench-catalogue: no covers folder $COVERS" >&2; exit 2; }
 cargo build -q -p sleeve-host --profile "$PROFILE" >&2
 cargo build -q -p sleeve-edge --features synthetic --example catalogue_eval --profile "$PROFILE" >&2
@@ -55,7 +61,8 @@ fi
 echo "== catalogue_eval: $QUERIES catalogued + $(wc -l <"$TMP/negatives.txt") uncatalogued scenes" >&2
 "$T/examples/catalogue_eval" --catalogue "$TMP/cat.slvc" --negatives "$TMP/negatives.txt" \
   --queries "$QUERIES" --seed "$SEED" --holds "$HOLDS" \
-  ${CANDIDATES:+--candidates "$CANDIDATES"} >"$TMP/eval.json"
+  ${CANDIDATES:+--candidates "$CANDIDATES"} ${ALIGN:+--align "$ALIGN"} \
+  ${SAME_RECORD:+--same-record "$SAME_RECORD"} >"$TMP/eval.json"
 python3 - "$TMP" "$COVERS" "$VIEWS" "${SWEEP:-0}" <<'PY'
 import json, sys
 tmp, covers, views, keep_sweep = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4] == "1"

@@ -5,6 +5,9 @@
 //!   NCHW) vs the `image` crate's `resize` (Triangle filter) + the same normalisation loop;
 //! * sleeve finding and rectification on a 640×480 frame;
 //! * SSD decoding + NMS of 3,000 anchors;
+//! * catalogue outline alignment (the recognition's verification step) from an outline 5 %
+//!   off, against a one-entry catalogue of the sleeve's own cover, with its descriptor
+//!   evaluations and allocations;
 //! * the sleeve finder at several working sizes (its cost is the frame's largest non-model
 //!   stage), with heap allocations per call;
 //! * with `SLEEVE_BENCH_BUNDLE=DIR` (e.g. `models/default`), the models: the joint model vs
@@ -25,9 +28,11 @@ use image::RgbImage;
 use image::imageops::{self, FilterType};
 use serde_json::json;
 use sleeve_edge::bundle::Bundle;
+use sleeve_edge::catalogue::{AlignConfig, align};
 use sleeve_edge::engine::{Engine, Layout, PlanOptions};
 use sleeve_edge::finder::{FinderConfig, find_sleeve, rectify};
 use sleeve_edge::fixtures::{tiny_cover, tiny_scene};
+use sleeve_shared::catalogue::{CELL_DIM, DESCRIPTOR_DIM, Index, describe_quantized};
 use sleeve_shared::detect::{AnchorConfig, DecodeParams, decode_detections};
 use sleeve_shared::preprocess::preprocess;
 use sleeve_shared::{PreprocessConfig, RgbView};
@@ -203,6 +208,32 @@ fn main() {
     stages.insert(
         "rectify_to_320".into(),
         json!({ "ours_ms": rect, "allocations": allocations(|| { black_box(rectify(&frame, &quad, 320)); }) }),
+    );
+    let entry = describe_quantized(
+        &RgbView::new(cover.width(), cover.height(), cover.as_raw()).expect("valid view"),
+    )
+    .expect("describable");
+    let index = Index::new(DESCRIPTOR_DIM, CELL_DIM, entry, vec![0]).expect("one row");
+    let off = sleeve_edge::finder::SleeveQuad {
+        corners: quad.corners.map(|(x, y)| (x + 15.0, y - 10.0)),
+        score: quad.score,
+    };
+    let cfg = AlignConfig::default();
+    let aligned = align(&frame, &off, &index, &[0], &cfg).expect("alignable");
+    let ms = time_ms(3, || {
+        black_box(align(&frame, &off, &index, &[0], &cfg));
+    });
+    stages.insert(
+        "align_outline_640x480".into(),
+        json!({
+            "ours_ms": ms,
+            "descriptor_evaluations": aligned.evals,
+            "ms_per_evaluation": ms / aligned.evals as f64,
+            "score": aligned.score,
+            "max_corner_error_px": aligned.quad.max_corner_error(&quad.corners),
+            "start_max_corner_error_px": off.max_corner_error(&quad.corners),
+            "allocations": allocations(|| { black_box(align(&frame, &off, &index, &[0], &cfg)); }),
+        }),
     );
     if let Some(dir) = std::env::var_os("SLEEVE_BENCH_BUNDLE") {
         let rectified = rectify(&frame, &quad, 320).expect("rectifiable");

@@ -6,6 +6,11 @@
 //!                [--candidates K]   (finder outlines matched per scene, best match wins)
 //!                [--holds N]        (also N-frame holds with the kiosk's hold rule)
 //!                [--finder-size PX] [--finder-edges colour|per-channel] [--finder-min-angle DEG]
+//!                [--align N] [--align-evals N] [--align-side PX] [--align-floor S]
+//!                                   (outline alignment to the N best entries; 0: off)
+//!                [--threshold T] [--margin M]   (the operating point alignment and holds use)
+//!                [--same-record CSV] (uncatalogued covers that are the same record as an entry,
+//!                                     dropped from the uncatalogued set when their entry is in)
 //! catalogue_eval --covers DIR --catalogue-size N ...     (in-process catalogue, for tuning)
 //! catalogue_eval --timing-only ...                        (search time and file size only)
 //! ```
@@ -25,12 +30,12 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use image::RgbImage;
 use serde_json::json;
-use sleeve_edge::catalogue::{DEFAULT_CANDIDATES, DEFAULT_MARGIN, DEFAULT_THRESHOLD};
+use sleeve_edge::catalogue::{DEFAULT_CANDIDATES, MatchConfig, OutlineHit, match_outlines};
 use sleeve_edge::cli::EdgesArg;
 use sleeve_edge::finder::{EdgeMethod, FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
 use sleeve_shared::RgbView;
 use sleeve_shared::catalogue::{
-    CELL_DIM, Catalogue, CatalogueEntry, DESCRIPTOR_DIM, Hit, Index, describe_quantized,
+    CELL_DIM, Catalogue, CatalogueEntry, DESCRIPTOR_DIM, Index, describe_quantized,
 };
 use sleeve_synth::scenes::{SceneConfig, render_hold, render_scene};
 
@@ -51,6 +56,8 @@ struct Opts {
     finder_size: Option<u32>,
     finder_edges: Option<EdgeMethod>,
     holds: usize,
+    matching: MatchConfig,
+    same_record: Option<PathBuf>,
 }
 
 fn parse() -> anyhow::Result<Opts> {
@@ -71,6 +78,8 @@ fn parse() -> anyhow::Result<Opts> {
         finder_size: None,
         finder_edges: None,
         holds: 0,
+        matching: MatchConfig::default(),
+        same_record: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -98,6 +107,13 @@ fn parse() -> anyhow::Result<Opts> {
                 o.finder_edges = Some(e.into());
             }
             "--candidates" => o.candidates = val()?.parse::<usize>()?.max(1),
+            "--align" => o.matching.align.entries = val()?.parse()?,
+            "--align-evals" => o.matching.align.max_evals = val()?.parse()?,
+            "--align-side" => o.matching.align.side = val()?.parse()?,
+            "--align-floor" => o.matching.align.floor = val()?.parse()?,
+            "--threshold" => o.matching.threshold = val()?.parse()?,
+            "--margin" => o.matching.margin = val()?.parse()?,
+            "--same-record" => o.same_record = Some(val()?.into()),
             other => bail!("unknown argument {other}"),
         }
     }
@@ -154,6 +170,8 @@ struct Outcome {
     best: Option<u32>,
     score: f32,
     second: f32,
+    /// Best score before outline alignment.
+    unaligned: f32,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -165,6 +183,9 @@ fn main() -> anyhow::Result<()> {
         let index = catalogue.index();
         let mut outcomes = Vec::new();
         let mut oracles = Vec::new();
+        let mut aligned_scenes = 0usize;
+        // (finder + matching time in ms, aligned) per scene
+        let mut match_ms: Vec<(f64, bool)> = Vec::new();
         let cfg = SceneConfig {
             no_sleeve_prob: 0.0,
             ..SceneConfig::default()
@@ -212,16 +233,33 @@ fn main() -> anyhow::Result<()> {
                 best: None,
                 score: -1.0,
                 second: -1.0,
+                unaligned: -1.0,
             };
             let mut oracle = out;
-            if let Some((hit, r, q)) = best_hit(&scene.image, &index, &finder, &o)? {
+            let t_match = Instant::now();
+            let matched = best_hit(&scene.image, &index, &finder, &o);
+            match_ms.push((
+                t_match.elapsed().as_secs_f64() * 1e3,
+                matched.is_some_and(|m| m.aligned),
+            ));
+            if let Some(OutlineHit {
+                hit,
+                quad: q,
+                aligned,
+                unaligned,
+            }) = matched
+            {
+                out.unaligned = unaligned;
+                aligned_scenes += usize::from(aligned);
                 if let Some(d) = &o.dump
                     && truth.is_some()
                     && Some(hit.entry) != *truth
                     && k < 60
                 {
                     std::fs::create_dir_all(d)?;
-                    r.save(d.join(format!("{k}_rect.png")))?;
+                    if let Some(r) = rectify(&scene.image, &q, o.rect) {
+                        r.save(d.join(format!("{k}_rect.png")))?;
+                    }
                     scene.image.save(d.join(format!("{k}_scene.png")))?;
                     std::fs::write(
                         d.join(format!("{k}_quad.json")),
@@ -261,16 +299,27 @@ fn main() -> anyhow::Result<()> {
         if let Some(p) = &o.records {
             let lines: Vec<String> = outcomes
                 .iter()
-                .map(|x| {
+                .zip(&jobs)
+                .map(|(x, (query, _))| {
+                    let entry = x.best.and_then(|e| catalogue.entries.get(e as usize));
                     json!({"catalogued": x.catalogued, "found": x.found, "correct": x.best.is_some() && x.best == x.truth,
-                        "score": x.score, "second": x.second})
+                        "score": x.score, "second": x.second, "unaligned": x.unaligned,
+                        "query": query, "entry": entry.map(|e| &e.source)})
                     .to_string()
                 })
                 .collect();
             std::fs::write(p, lines.join("\n") + "\n")?;
         }
-        report = evaluate(&outcomes, catalogue.entries.len());
-        let mut true_corners = evaluate(&oracles, catalogue.entries.len());
+        report = evaluate(&outcomes, catalogue.entries.len(), &o.matching);
+        report["aligned_scenes"] = json!(aligned_scenes);
+        report["find_and_match_ms"] = json!({
+            "all": percentiles(match_ms.iter().map(|m| m.0).collect()),
+            "aligned": percentiles(match_ms.iter().filter(|m| m.1).map(|m| m.0).collect()),
+        });
+        report["align"] = json!({"entries": o.matching.align.entries,
+            "max_evals": o.matching.align.max_evals, "side": o.matching.align.side,
+            "floor": o.matching.align.floor});
+        let mut true_corners = evaluate(&oracles, catalogue.entries.len(), &o.matching);
         if let Some(m) = true_corners.as_object_mut() {
             m.remove("sweep");
         }
@@ -285,23 +334,16 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// As the kiosk does: each candidate outline rectified and matched, the best score wins.
+/// As the kiosk does ([`match_outlines`]): each candidate outline rectified and matched,
+/// the best score wins, aligned when it is not a match at the operating point.
 fn best_hit(
     image: &RgbImage,
     index: &Index,
     finder: &FinderConfig,
     o: &Opts,
-) -> anyhow::Result<Option<(Hit, RgbImage, SleeveQuad)>> {
-    let mut best: Option<(Hit, RgbImage, SleeveQuad)> = None;
-    for q in find_sleeve_candidates(image, finder, o.candidates) {
-        if let Some(r) = rectify(image, &q, o.rect)
-            && let Some(hit) = index.search(&describe(&r)?)
-            && best.as_ref().is_none_or(|(b, _, _)| hit.score > b.score)
-        {
-            best = Some((hit, r, q));
-        }
-    }
-    Ok(best)
+) -> Option<OutlineHit> {
+    let outlines = find_sleeve_candidates(image, finder, o.candidates);
+    match_outlines(index, image, &outlines, None, o.rect, &o.matching)
 }
 
 /// The kiosk's answer per hold: `o.holds` frames of one held sleeve (`render_hold`), each
@@ -330,12 +372,9 @@ fn hold_eval(
                         let frames = render_hold(Some(&load(path)?), None, cfg, seed, o.holds);
                         let (mut run, mut shown) = (None::<(u32, u32)>, None);
                         for f in &frames {
-                            let m = best_hit(&f.image, index, finder, o)?
-                                .map(|(h, _, _)| h)
-                                .filter(|h| {
-                                    h.score >= DEFAULT_THRESHOLD
-                                        && h.score - h.second >= DEFAULT_MARGIN
-                                })
+                            let m = best_hit(&f.image, index, finder, o)
+                                .map(|h| h.hit)
+                                .filter(|h| o.matching.accepts(h))
                                 .map(|h| h.entry);
                             run = match (m, run) {
                                 (Some(e), Some((p, n))) if e == p => Some((e, n + 1)),
@@ -370,8 +409,8 @@ fn hold_eval(
     Ok(json!({
         "frames_per_hold": o.holds,
         "hold_frames": need,
-        "threshold": DEFAULT_THRESHOLD,
-        "margin": DEFAULT_MARGIN,
+        "threshold": o.matching.threshold,
+        "margin": o.matching.margin,
         "catalogued_holds": cat.len(),
         "uncatalogued_holds": neg.len(),
         "recognised": share(cat.iter().filter(|(t, s)| s.is_some() && s == t).count(), cat.len()),
@@ -380,11 +419,59 @@ fn hold_eval(
     }))
 }
 
+/// The last two components of a path (`genre/file.jpg` in covers5), for comparing lists
+/// made from differently rooted paths.
+fn tail2(p: &Path) -> String {
+    let parts: Vec<_> = p.components().rev().take(2).collect();
+    parts
+        .iter()
+        .rev()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// `negatives` without the covers a same-record list (CSV: uncatalogued, catalogued, ...;
+/// `#` comments and a header) pairs with a catalogued cover that is in `sources`.
+fn drop_same_records(
+    list: &Path,
+    sources: &[PathBuf],
+    negatives: Vec<PathBuf>,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
+    let catalogued: std::collections::HashSet<String> = sources.iter().map(|p| tail2(p)).collect();
+    let mut same = std::collections::HashSet::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with("uncatalogued,") {
+            continue;
+        }
+        let mut cols = line.split(',');
+        let (Some(a), Some(b)) = (cols.next(), cols.next()) else {
+            bail!("{}:{}: expected `uncatalogued,catalogued`", list.display(), n + 1);
+        };
+        if catalogued.contains(b.trim()) {
+            same.insert(a.trim().to_string());
+        }
+    }
+    let before = negatives.len();
+    let kept: Vec<PathBuf> = negatives
+        .into_iter()
+        .filter(|p| !same.contains(&tail2(p)))
+        .collect();
+    eprintln!(
+        "{} uncatalogued covers dropped as the same record as an entry ({})",
+        before - kept.len(),
+        list.display()
+    );
+    Ok(kept)
+}
+
 /// The catalogue, each entry's cover path (vector order) and the covers not in it.
 fn setup(o: &Opts) -> anyhow::Result<(Catalogue, Vec<PathBuf>, Vec<PathBuf>)> {
     if let Some(path) = &o.catalogue {
         let c = Catalogue::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let sources = c.entries.iter().map(|e| PathBuf::from(&e.source)).collect();
+        let sources: Vec<PathBuf> = c.entries.iter().map(|e| PathBuf::from(&e.source)).collect();
         let negatives = match &o.negatives {
             Some(list) => std::fs::read_to_string(list)?
                 .lines()
@@ -392,6 +479,10 @@ fn setup(o: &Opts) -> anyhow::Result<(Catalogue, Vec<PathBuf>, Vec<PathBuf>)> {
                 .map(PathBuf::from)
                 .collect(),
             None => Vec::new(),
+        };
+        let negatives = match &o.same_record {
+            Some(list) => drop_same_records(list, &sources, negatives)?,
+            None => negatives,
         };
         return Ok((c, sources, negatives));
     }
@@ -452,7 +543,8 @@ fn point(xs: &[&Outcome], t: f32, m: f32) -> (f64, f64, f64) {
     )
 }
 
-fn evaluate(out: &[Outcome], entries: usize) -> serde_json::Value {
+fn evaluate(out: &[Outcome], entries: usize, at: &MatchConfig) -> serde_json::Value {
+    let (t0, m0) = (at.threshold, at.margin);
     let all: Vec<&Outcome> = out.iter().collect();
     let cat: Vec<_> = all.iter().filter(|x| x.catalogued).copied().collect();
     let neg: Vec<_> = all.iter().filter(|x| !x.catalogued).copied().collect();
@@ -461,8 +553,8 @@ fn evaluate(out: &[Outcome], entries: usize) -> serde_json::Value {
         found_cat.iter().filter(|x| x.best == x.truth).count(),
         found_cat.len(),
     );
-    let (top1, wrong, fm) = point(&all, DEFAULT_THRESHOLD, DEFAULT_MARGIN);
-    let (top1_found, _, _) = point(&found_cat, DEFAULT_THRESHOLD, DEFAULT_MARGIN);
+    let (top1, wrong, fm) = point(&all, t0, m0);
+    let (top1_found, _, _) = point(&found_cat, t0, m0);
     let mut sweep = Vec::new();
     for m in [0.0f32, 0.02, 0.05, 0.1] {
         for k in 0..=40 {
@@ -510,12 +602,22 @@ fn evaluate(out: &[Outcome], entries: usize) -> serde_json::Value {
             "uncatalogued": rate(neg.iter().filter(|x| x.found).count(), neg.len())},
         "retrieval_top1_when_found": retrieval,
         "default_operating_point": {
-            "threshold": DEFAULT_THRESHOLD, "margin": DEFAULT_MARGIN,
+            "threshold": t0, "margin": m0,
             "top1": top1, "top1_when_found": top1_found, "wrong_match": wrong, "false_match": fm,
         },
         "calibrated": calibrated,
         "sweep": sweep,
     })
+}
+
+/// p50 / p95 / max of a sample (null when empty).
+fn percentiles(mut v: Vec<f64>) -> serde_json::Value {
+    if v.is_empty() {
+        return serde_json::Value::Null;
+    }
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    json!({"n": v.len(), "p50": at(0.5), "p95": at(0.95), "max": at(1.0)})
 }
 
 /// Search time per query over generated entries, and the file size at 10k.

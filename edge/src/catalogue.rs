@@ -22,6 +22,9 @@ use sleeve_shared::catalogue::{Catalogue, CatalogueEntry, Hit, Index, describe_q
 use crate::engine::ms;
 use crate::finder::{SleeveQuad, rectify};
 
+mod align;
+pub use align::{AlignConfig, Aligned, DEFAULT_ALIGN_ENTRIES, MAX_ALIGN_ENTRIES, align};
+
 /// Default similarity threshold, calibrated on synthetic camera scenes for a false-match
 /// rate of at most 1 % (docs/catalogue.md).
 pub const DEFAULT_THRESHOLD: f32 = 0.90;
@@ -46,6 +49,16 @@ pub struct MatchConfig {
     /// How many of the finder's candidate outlines of a sleeve are matched (the best
     /// match wins), `1..=MAX_CANDIDATES`.
     pub candidates: usize,
+    /// Aligning the outline to the best entries when the first search is not a match.
+    pub align: AlignConfig,
+}
+
+impl MatchConfig {
+    /// True when `hit` is a match: at or above the threshold and ahead of the best other
+    /// entry by the margin.
+    pub fn accepts(&self, hit: &Hit) -> bool {
+        hit.score >= self.threshold && hit.score - hit.second >= self.margin
+    }
 }
 
 impl Default for MatchConfig {
@@ -55,6 +68,7 @@ impl Default for MatchConfig {
             margin: DEFAULT_MARGIN,
             check_every: DEFAULT_CHECK_EVERY,
             candidates: DEFAULT_CANDIDATES,
+            align: AlignConfig::default(),
         }
     }
 }
@@ -246,51 +260,47 @@ impl Recogniser {
         }
     }
 
-    /// Matches a rectified sleeve against the catalogue in use.
+    /// Matches a rectified sleeve against the catalogue in use (no outline: no alignment).
     pub fn recognise(&self, rectified: &RgbImage) -> Recognition {
-        self.recognise_best(&[rectified])
-    }
-
-    /// Matches a found sleeve: its rectification `rectified` and the finder's runner-up
-    /// outlines `others` in `frame` (rectified here to the same side); the best match wins.
-    pub fn recognise_outlines(
-        &self,
-        rectified: &RgbImage,
-        frame: &RgbImage,
-        others: &[SleeveQuad],
-    ) -> Recognition {
-        let t = Instant::now();
-        let side = rectified.width();
-        let more: Vec<RgbImage> = others
-            .iter()
-            .filter_map(|q| rectify(frame, q, side))
-            .collect();
-        let mut views = vec![rectified];
-        views.extend(more.iter());
-        let rec = self.recognise_best(&views);
-        // rectifying the runner-ups is part of the recognition time
-        Recognition { ms: ms(t), ..rec }
-    }
-
-    /// Matches the best of several rectifications of one sleeve (the finder's candidate
-    /// outlines): the one whose best entry scores highest is kept, then thresholded as in
-    /// [`Self::recognise`].
-    pub fn recognise_best(&self, views: &[&RgbImage]) -> Recognition {
         let t = Instant::now();
         let Some(cat) = &self.current else {
             return Recognition::default();
         };
-        let hit = views
-            .iter()
-            .filter_map(|v| search(cat, v))
-            .max_by(|a, b| a.score.total_cmp(&b.score));
-        let record = hit
-            .filter(|h| h.score >= self.cfg.threshold && h.score - h.second >= self.cfg.margin)
-            .and_then(|h| {
-                cat.entries
-                    .get(h.entry as usize)
-                    .map(|e| RecordMatch::of(e, h.score, h.second))
-            });
+        let hit = search(&cat.index, rectified).map(|(h, _)| h);
+        self.recognition(cat, hit, t)
+    }
+
+    /// Matches a found sleeve as [`match_outlines`] does: `outlines` are the finder's
+    /// candidates, best first, and `first` the rectification of the first (its side is
+    /// used for the others).
+    pub fn recognise_outlines(
+        &self,
+        frame: &RgbImage,
+        outlines: &[SleeveQuad],
+        first: &RgbImage,
+    ) -> Recognition {
+        let t = Instant::now();
+        let Some(cat) = &self.current else {
+            return Recognition::default();
+        };
+        let hit = match_outlines(
+            &cat.index,
+            frame,
+            outlines,
+            Some(first),
+            first.width(),
+            &self.cfg,
+        )
+        .map(|o| o.hit);
+        self.recognition(cat, hit, t)
+    }
+
+    fn recognition(&self, cat: &Loaded, hit: Option<Hit>, t: Instant) -> Recognition {
+        let record = hit.filter(|h| self.cfg.accepts(h)).and_then(|h| {
+            cat.entries
+                .get(h.entry as usize)
+                .map(|e| RecordMatch::of(e, h.score, h.second))
+        });
         Recognition {
             record,
             best_score: hit.map(|h| h.score),
@@ -299,11 +309,80 @@ impl Recogniser {
     }
 }
 
-/// The best entry for one rectified sleeve (None: nothing comparable).
-fn search(cat: &Loaded, rectified: &RgbImage) -> Option<Hit> {
+/// The best catalogue hit of one found sleeve.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutlineHit {
+    /// The best entry, its score and the runner-up's.
+    pub hit: Hit,
+    /// The outline that gave it (aligned or one of the finder's).
+    pub quad: SleeveQuad,
+    /// True when alignment produced it.
+    pub aligned: bool,
+    /// The best score before alignment (equal to `hit.score` when not aligned).
+    pub unaligned: f32,
+}
+
+/// Matches a found sleeve as the kiosk does. Each of `outlines` (the finder's candidates,
+/// best first; `first` is the first one's rectification when already made) is rectified at
+/// `side` and searched, and the best hit wins. When that hit is not a match by `cfg` but
+/// scores at least [`AlignConfig::floor`], its outline is aligned to the best
+/// [`AlignConfig::entries`] entries ([`align`]) and searched again; the better of the two
+/// hits is returned. `None`: no outline could be described.
+pub fn match_outlines(
+    index: &Index,
+    frame: &RgbImage,
+    outlines: &[SleeveQuad],
+    first: Option<&RgbImage>,
+    side: u32,
+    cfg: &MatchConfig,
+) -> Option<OutlineHit> {
+    let mut best: Option<(OutlineHit, Vec<i8>)> = None;
+    for (i, q) in outlines.iter().enumerate() {
+        let found = match (i, first) {
+            (0, Some(img)) => search(index, img),
+            _ => rectify(frame, q, side).and_then(|img| search(index, &img)),
+        };
+        if let Some((hit, query)) = found
+            && best.as_ref().is_none_or(|(b, _)| hit.score > b.hit.score)
+        {
+            let o = OutlineHit {
+                hit,
+                quad: *q,
+                aligned: false,
+                unaligned: hit.score,
+            };
+            best = Some((o, query));
+        }
+    }
+    let (best, query) = best?;
+    if cfg.accepts(&best.hit) || cfg.align.entries == 0 || best.hit.score < cfg.align.floor {
+        return Some(best);
+    }
+    let targets: Vec<usize> = index
+        .top_entries(&query, cfg.align.entries)
+        .iter()
+        .map(|s| s.row)
+        .collect();
+    let better = align(frame, &best.quad, index, &targets, &cfg.align)
+        .and_then(|a| {
+            let img = rectify(frame, &a.quad, side)?;
+            search(index, &img).map(|(hit, _)| OutlineHit {
+                hit,
+                quad: a.quad,
+                aligned: true,
+                unaligned: best.hit.score,
+            })
+        })
+        .filter(|a| a.hit.score > best.hit.score);
+    Some(better.unwrap_or(best))
+}
+
+/// The best entry for one rectified sleeve and the sleeve's descriptor (None: nothing
+/// comparable).
+fn search(index: &Index, rectified: &RgbImage) -> Option<(Hit, Vec<i8>)> {
     let view = RgbView::new(rectified.width(), rectified.height(), rectified.as_raw()).ok()?;
     let q = describe_quantized(&view).ok()?;
-    cat.index.search(&q)
+    index.search(&q).map(|h| (h, q))
 }
 
 /// A change of the record shown.
@@ -404,6 +483,11 @@ pub struct CatalogueArgs {
     #[arg(long, default_value_t = DEFAULT_CANDIDATES as u16,
           value_parser = clap::value_parser!(u16).range(1..=MAX_CANDIDATES as i64))]
     pub match_candidates: u16,
+    /// When a sleeve is not a match at first, align its outline to this many of the best
+    /// entries and search again (the verification step; 0 turns it off).
+    #[arg(long, default_value_t = DEFAULT_ALIGN_ENTRIES as u16,
+          value_parser = clap::value_parser!(u16).range(0..=MAX_ALIGN_ENTRIES as i64))]
+    pub match_align: u16,
 }
 
 impl CatalogueArgs {
@@ -437,6 +521,10 @@ impl CatalogueArgs {
                 threshold: self.match_threshold,
                 margin: self.match_margin,
                 candidates: self.match_candidates as usize,
+                align: AlignConfig {
+                    entries: self.match_align as usize,
+                    ..AlignConfig::default()
+                },
                 ..MatchConfig::default()
             },
         )))

@@ -53,13 +53,12 @@ pub fn classify_image(
     img: RgbImage,
     opts: &ClassifyOptions,
 ) -> anyhow::Result<Value> {
-    // the finder's runner-up outlines, for the catalogue
-    let mut others = Vec::new();
+    // the finder's candidate outlines, best first, for the catalogue
+    let mut outlines = Vec::new();
     let (cover, sleeve, frame) = if opts.find {
         let wanted = recogniser.map_or(1, |r| r.candidates());
-        let mut found = find_sleeve_candidates(&img, &opts.finder, wanted);
-        let q = *found.first().context("no sleeve found in the image")?;
-        others = found.split_off(1);
+        outlines = find_sleeve_candidates(&img, &opts.finder, wanted);
+        let q = *outlines.first().context("no sleeve found in the image")?;
         (
             rectify(&img, &q, rectified_side(engine)).context("degenerate sleeve outline")?,
             Some(q),
@@ -84,7 +83,7 @@ pub fn classify_image(
     v["sleeve"] = json!(sleeve);
     if let Some(r) = recogniser {
         let rec = match &frame {
-            Some(f) => r.recognise_outlines(&cover, f, &others),
+            Some(f) => r.recognise_outlines(f, &outlines, &cover),
             None => r.recognise(&cover),
         };
         v["record"] = json!(rec.record);

@@ -159,8 +159,9 @@ impl Pipeline {
             r.tick();
         }
         let t = Instant::now();
-        // The finder's runner-up outlines are only worth rectifying for the catalogue.
-        let mut others: Vec<SleeveQuad> = Vec::new();
+        // The finder's candidate outlines, best first (the runner-ups are only worth
+        // rectifying for the catalogue).
+        let mut outlines: Vec<SleeveQuad> = Vec::new();
         let (sleeve, rectified) = if self.cfg.whole_frame {
             let (w, h) = (frame.image.width() as f32, frame.image.height() as f32);
             let quad = SleeveQuad {
@@ -170,12 +171,9 @@ impl Pipeline {
             (Some(quad), Some(frame.image.clone()))
         } else {
             let wanted = self.recogniser.as_ref().map_or(1, |r| r.candidates());
-            let mut found = find_sleeve_candidates(&frame.image, &self.cfg.finder, wanted);
-            match found.first().copied() {
-                Some(q) => {
-                    others = found.split_off(1);
-                    (Some(q), rectify(&frame.image, &q, self.rect_size))
-                }
+            outlines = find_sleeve_candidates(&frame.image, &self.cfg.finder, wanted);
+            match outlines.first().copied() {
+                Some(q) => (Some(q), rectify(&frame.image, &q, self.rect_size)),
                 None => (None, None),
             }
         };
@@ -207,7 +205,8 @@ impl Pipeline {
             Some(r) => {
                 let rec = rectified
                     .as_ref()
-                    .map(|img| r.recognise_outlines(img, &frame.image, &others))
+                    .filter(|_| !outlines.is_empty())
+                    .map(|img| r.recognise_outlines(&frame.image, &outlines, img))
                     .unwrap_or_default();
                 let ev = self.hold.update(rec.record.as_ref());
                 (rec, ev)

@@ -69,7 +69,7 @@ fn scene(cover_seed: u64, seed: u64) -> RgbImage {
 fn recognise(r: &Recogniser, frame: &RgbImage) -> Option<u64> {
     let found = find_sleeve_candidates(frame, &FinderConfig::default(), r.candidates());
     let first = rectify(frame, found.first()?, 224)?;
-    r.recognise_outlines(&first, frame, &found[1..])
+    r.recognise_outlines(frame, &found, &first)
         .record
         .map(|m| m.id)
 }

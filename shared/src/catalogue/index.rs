@@ -31,6 +31,17 @@ pub struct Hit {
     pub second: f32,
 }
 
+/// One entry's similarity to a query, with the row (view) that gave it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scored {
+    /// Index of the entry.
+    pub entry: u32,
+    /// The row of [`Index`] that scored best.
+    pub row: usize,
+    /// Trimmed cell score, in `[-1, 1]`.
+    pub score: f32,
+}
+
 /// Why rows cannot form an index.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IndexError(pub alloc::string::String);
@@ -90,15 +101,34 @@ impl Index {
         self.owner.len()
     }
 
+    /// The vector of row `r` (`None` past the last row).
+    pub fn row(&self, r: usize) -> Option<&[i8]> {
+        self.vectors.get(r * self.dim..(r + 1) * self.dim)
+    }
+
     /// The best entry for `query` (length [`Index::dim`]) and the runner-up's score;
     /// `None` for an empty index, a zero query or a query of the wrong length.
     pub fn search(&self, query: &[i8]) -> Option<Hit> {
-        if query.len() != self.dim || self.owner.is_empty() {
-            return None;
+        let top = self.top_entries(query, 2);
+        let best = top.first()?;
+        Some(Hit {
+            entry: best.entry,
+            score: best.score,
+            second: top.get(1).map_or(-1.0, |s| s.score.max(-1.0)),
+        })
+    }
+
+    /// Up to `k` distinct entries most similar to `query`, best first, each with its
+    /// best-scoring row: the [`RERANK`] best rows by global cosine, re-scored by the
+    /// trimmed cell score. Empty for an empty index, a zero query or a wrong length.
+    pub fn top_entries(&self, query: &[i8], k: usize) -> Vec<Scored> {
+        let mut out: Vec<Scored> = Vec::new();
+        if query.len() != self.dim || self.owner.is_empty() || k == 0 {
+            return out;
         }
         let q_inv = inv_norm(query);
         if q_inv == 0.0 {
-            return None;
+            return out;
         }
         // 1. global cosine, keeping the RERANK best rows (sorted, best first).
         let mut top: Vec<(f32, usize)> = Vec::with_capacity(RERANK + 1);
@@ -116,27 +146,20 @@ impl Index {
             top.insert(at, (s, r));
             top.truncate(RERANK);
         }
-        // 2. trimmed per-cell similarity of those rows.
-        let mut best = (u32::MAX, -2.0f32);
-        let mut second = -2.0f32;
+        // 2. trimmed per-cell similarity of those rows, the best row per entry.
         for &(_, r) in &top {
             let row = &self.vectors[r * self.dim..(r + 1) * self.dim];
-            let s = self.cell_score(row, query);
-            let owner = self.owner[r];
-            if s > best.1 {
-                if owner != best.0 {
-                    second = best.1;
-                }
-                best = (owner, s);
-            } else if owner != best.0 && s > second {
-                second = s;
+            let score = self.cell_score(row, query);
+            let entry = self.owner[r];
+            match out.iter_mut().find(|s| s.entry == entry) {
+                Some(s) if s.score >= score => {}
+                Some(s) => *s = Scored { entry, row: r, score },
+                None => out.push(Scored { entry, row: r, score }),
             }
         }
-        Some(Hit {
-            entry: best.0,
-            score: best.1,
-            second: second.max(-1.0),
-        })
+        out.sort_by(|a, b| b.score.total_cmp(&a.score));
+        out.truncate(k);
+        out
     }
 
     /// Mean of the per-cell cosines of two rows without the [`TRIM`] lowest (none are
@@ -207,6 +230,26 @@ mod tests {
         // Runner-up is entry 2 (7,7,0), not entry 0's second view.
         let want = (70.0 + 7.0) / ((98.0f32).sqrt() * (101.0f32).sqrt());
         assert!((hit.second - want).abs() < 1e-5, "{} vs {want}", hit.second);
+    }
+
+    #[test]
+    fn top_entries_are_distinct_and_sorted() {
+        let rows: Vec<i8> = vec![
+            10, 0, 0, //
+            9, 3, 0, //
+            0, 10, 0, //
+            7, 7, 0,
+        ];
+        let idx = Index::new(3, 3, rows, vec![0, 0, 1, 2]).unwrap();
+        let top = idx.top_entries(&[9, 3, 0], 5);
+        let entries: Vec<u32> = top.iter().map(|s| s.entry).collect();
+        assert_eq!(entries, vec![0, 2, 1], "one line per entry, best first");
+        assert_eq!(top[0].row, 1, "entry 0's second view matches exactly");
+        assert!(top.windows(2).all(|w| w[0].score >= w[1].score));
+        assert_eq!(idx.row(1), Some(&[9i8, 3, 0][..]));
+        assert_eq!(idx.row(4), None);
+        assert_eq!(idx.top_entries(&[9, 3, 0], 1).len(), 1);
+        assert!(idx.top_entries(&[9, 3, 0], 0).is_empty());
     }
 
     #[test]

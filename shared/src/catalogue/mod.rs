@@ -13,4 +13,4 @@ pub use descriptor::{
 };
 #[cfg(feature = "std")]
 pub use file::{CATALOGUE_FILE, Catalogue, CatalogueEntry, CatalogueError};
-pub use index::{Hit, Index};
+pub use index::{Hit, Index, Scored};
