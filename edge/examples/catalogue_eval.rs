@@ -438,7 +438,8 @@ fn drop_same_records(
     sources: &[PathBuf],
     negatives: Vec<PathBuf>,
 ) -> anyhow::Result<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
+    let text =
+        std::fs::read_to_string(list).with_context(|| format!("reading {}", list.display()))?;
     let catalogued: std::collections::HashSet<String> = sources.iter().map(|p| tail2(p)).collect();
     let mut same = std::collections::HashSet::new();
     for (n, line) in text.lines().enumerate() {
@@ -448,7 +449,11 @@ fn drop_same_records(
         }
         let mut cols = line.split(',');
         let (Some(a), Some(b)) = (cols.next(), cols.next()) else {
-            bail!("{}:{}: expected `uncatalogued,catalogued`", list.display(), n + 1);
+            bail!(
+                "{}:{}: expected `uncatalogued,catalogued`",
+                list.display(),
+                n + 1
+            );
         };
         if catalogued.contains(b.trim()) {
             same.insert(a.trim().to_string());

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use image::RgbImage;
 use sleeve_edge::bundle::Bundle;
-use sleeve_edge::catalogue::{MatchConfig, Recogniser};
+use sleeve_edge::catalogue::{AlignConfig, MatchConfig, Recogniser, match_outlines};
 use sleeve_edge::engine::Engine;
-use sleeve_edge::finder::{FinderConfig, find_sleeve_candidates, rectify};
+use sleeve_edge::finder::{FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
 use sleeve_edge::fixtures::{TinyBundle, write_tiny_bundle};
 use sleeve_edge::kiosk::{Kiosk, KioskOptions};
 use sleeve_edge::notify::Notifier;
@@ -107,6 +107,74 @@ fn enrolled_covers_are_recognised_in_scenes_and_others_are_not() {
             "cover {s} is not enrolled"
         );
     }
+}
+
+/// An outline a few per cent off the sleeve (a shadow edge, a corner cut by a hand) scores
+/// below the threshold; aligning it to the best entries brings it back onto the sleeve and
+/// the record is recognised. Without alignment the same outline is not a match.
+#[test]
+fn alignment_recovers_a_misframed_outline() {
+    let cat = catalogue_of(&ENROLLED);
+    let index = cat.index();
+    let cfg = SceneConfig {
+        no_sleeve_prob: 0.0,
+        hand_prob: 0.0,
+        other_sleeves_prob: 0.0,
+        glare_prob: 0.0,
+        ..SceneConfig::default()
+    };
+    let on = MatchConfig::default();
+    let off = MatchConfig {
+        align: AlignConfig {
+            entries: 0,
+            ..AlignConfig::default()
+        },
+        ..on
+    };
+    let (mut rescued, mut tried) = (0, 0);
+    for (k, &s) in ENROLLED.iter().take(8).enumerate() {
+        let scene = render_scene(Some(&cover(s)), None, &cfg, 3000 + k as u64);
+        let truth = scene.corners.unwrap();
+        // every corner pushed 9 % of the sleeve's width outwards from the centre
+        let cx = truth.iter().map(|p| p.0).sum::<f32>() / 4.0;
+        let cy = truth.iter().map(|p| p.1).sum::<f32>() / 4.0;
+        let width = ((truth[1].0 - truth[0].0).powi(2) + (truth[1].1 - truth[0].1).powi(2)).sqrt();
+        let corners = truth.map(|(x, y)| {
+            let (dx, dy) = (x - cx, y - cy);
+            let n = (dx * dx + dy * dy).sqrt().max(1.0);
+            (x + 0.09 * width * dx / n, y + 0.09 * width * dy / n)
+        });
+        let outline = [SleeveQuad {
+            corners,
+            score: 0.8,
+        }];
+        let plain = match_outlines(&index, &scene.image, &outline, None, 224, &off).unwrap();
+        if off.accepts(&plain.hit) {
+            continue; // not misframed enough to need alignment
+        }
+        tried += 1;
+        let aligned = match_outlines(&index, &scene.image, &outline, None, 224, &on).unwrap();
+        assert!(aligned.hit.score >= plain.hit.score);
+        assert_eq!(aligned.unaligned, plain.hit.score);
+        let right = cat.entries[aligned.hit.entry as usize].id == s;
+        if aligned.aligned && right && on.accepts(&aligned.hit) {
+            rescued += 1;
+            let err = aligned.quad.max_corner_error(&truth);
+            assert!(
+                err < outline[0].max_corner_error(&truth),
+                "aligned corners {err} px off"
+            );
+        }
+        assert!(
+            !on.accepts(&aligned.hit) || right,
+            "alignment matched cover {s} to another entry"
+        );
+    }
+    assert!(tried >= 4, "only {tried} of 8 outlines were misframed");
+    assert!(
+        rescued * 3 >= tried * 2,
+        "alignment rescued {rescued} of {tried} misframed outlines"
+    );
 }
 
 #[test]

@@ -153,8 +153,18 @@ impl Index {
             let entry = self.owner[r];
             match out.iter_mut().find(|s| s.entry == entry) {
                 Some(s) if s.score >= score => {}
-                Some(s) => *s = Scored { entry, row: r, score },
-                None => out.push(Scored { entry, row: r, score }),
+                Some(s) => {
+                    *s = Scored {
+                        entry,
+                        row: r,
+                        score,
+                    }
+                }
+                None => out.push(Scored {
+                    entry,
+                    row: r,
+                    score,
+                }),
             }
         }
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
