@@ -7,6 +7,7 @@
 //!                [--holds N]        (also N-frame holds with the kiosk's hold rule)
 //!                [--finder-size PX] [--finder-edges colour|per-channel] [--finder-min-angle DEG]
 //!                [--align N] [--align-evals N] [--align-side PX] [--align-floor S]
+//!                [--align-steps A,B,C]
 //!                                   (outline alignment to the N best entries; 0: off)
 //!                [--threshold T] [--margin M]   (the operating point alignment and holds use)
 //!                [--same-record CSV] (uncatalogued covers that are the same record as an entry,
@@ -111,6 +112,15 @@ fn parse() -> anyhow::Result<Opts> {
             "--align-evals" => o.matching.align.max_evals = val()?.parse()?,
             "--align-side" => o.matching.align.side = val()?.parse()?,
             "--align-floor" => o.matching.align.floor = val()?.parse()?,
+            "--align-steps" => {
+                let v: Vec<f32> = val()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?;
+                o.matching.align.steps = v
+                    .try_into()
+                    .map_err(|_| anyhow::anyhow!("--align-steps takes three fractions"))?;
+            }
             "--threshold" => o.matching.threshold = val()?.parse()?,
             "--margin" => o.matching.margin = val()?.parse()?,
             "--same-record" => o.same_record = Some(val()?.into()),
@@ -318,7 +328,7 @@ fn main() -> anyhow::Result<()> {
         });
         report["align"] = json!({"entries": o.matching.align.entries,
             "max_evals": o.matching.align.max_evals, "side": o.matching.align.side,
-            "floor": o.matching.align.floor});
+            "floor": o.matching.align.floor, "steps": o.matching.align.steps});
         let mut true_corners = evaluate(&oracles, catalogue.entries.len(), &o.matching);
         if let Some(m) = true_corners.as_object_mut() {
             m.remove("sweep");
