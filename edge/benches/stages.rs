@@ -213,12 +213,15 @@ fn main() {
     // descriptor nothing to align to), in the same scene geometry.
     let textured = RgbImage::from_fn(256, 256, |x, y| {
         let b = ((x * 13 / 256) * 3 + (y * 11 / 256) * 5) % 7;
-        image::Rgb([(b * 36) as u8, ((x + 2 * y) / 3) as u8, (255 - b * 30) as u8])
+        image::Rgb([
+            (b * 36) as u8,
+            ((x + 2 * y) / 3) as u8,
+            (255 - b * 30) as u8,
+        ])
     });
     let textured_frame = tiny_scene(640, 480, Some(&textured), corners, 7);
     let entry = describe_quantized(
-        &RgbView::new(textured.width(), textured.height(), textured.as_raw())
-            .expect("valid view"),
+        &RgbView::new(textured.width(), textured.height(), textured.as_raw()).expect("valid view"),
     )
     .expect("describable");
     let index = Index::new(DESCRIPTOR_DIM, CELL_DIM, entry, vec![0]).expect("one row");

@@ -6,6 +6,7 @@
 //!                [--candidates K]   (finder outlines matched per scene, best match wins)
 //!                [--holds N]        (also N-frame holds with the kiosk's hold rule)
 //!                [--finder-size PX] [--finder-edges colour|per-channel] [--finder-min-angle DEG]
+//!                [--finder-canny LOW,HIGH]
 //!                [--align N] [--align-evals N] [--align-side PX] [--align-floor S]
 //!                [--align-steps A,B,C]
 //!                                   (outline alignment to the N best entries; 0: off)
@@ -58,6 +59,7 @@ struct Opts {
     finder_edges: Option<EdgeMethod>,
     holds: usize,
     matching: MatchConfig,
+    canny: Option<(f32, f32)>,
     same_record: Option<PathBuf>,
 }
 
@@ -81,6 +83,7 @@ fn parse() -> anyhow::Result<Opts> {
         holds: 0,
         matching: MatchConfig::default(),
         same_record: None,
+        canny: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -100,6 +103,13 @@ fn parse() -> anyhow::Result<Opts> {
             "--holds" => o.holds = val()?.parse()?,
             "--finder-min-angle" => o.min_angle = Some(val()?.parse()?),
             "--finder-size" => o.finder_size = Some(val()?.parse()?),
+            "--finder-canny" => {
+                let v = val()?;
+                let (l, h) = v
+                    .split_once(',')
+                    .with_context(|| format!("--finder-canny {v}: LOW,HIGH"))?;
+                o.canny = Some((l.parse()?, h.parse()?));
+            }
             "--finder-edges" => {
                 // the same names as `sleeve-edge run --finder-edges`
                 let v = val()?;
@@ -182,6 +192,9 @@ struct Outcome {
     second: f32,
     /// Best score before outline alignment.
     unaligned: f32,
+    /// The outline matched, and the sleeve's true corners (for `--records`).
+    quad: Option<[(f32, f32); 4]>,
+    corners: Option<[(f32, f32); 4]>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -196,6 +209,7 @@ fn main() -> anyhow::Result<()> {
         let mut aligned_scenes = 0usize;
         // (finder + matching time in ms, aligned) per scene
         let mut match_ms: Vec<(f64, bool)> = Vec::new();
+        let mut finder_ms: Vec<f64> = Vec::new();
         let cfg = SceneConfig {
             no_sleeve_prob: 0.0,
             ..SceneConfig::default()
@@ -209,6 +223,10 @@ fn main() -> anyhow::Result<()> {
         }
         if let Some(e) = o.finder_edges {
             finder.edges = e;
+        }
+        if let Some((l, h)) = o.canny {
+            finder.canny_low = l;
+            finder.canny_high = h;
         }
         let mut order: Vec<usize> = (0..sources.len()).collect();
         shuffle(&mut order, o.seed);
@@ -244,10 +262,13 @@ fn main() -> anyhow::Result<()> {
                 score: -1.0,
                 second: -1.0,
                 unaligned: -1.0,
+                quad: None,
+                corners: scene.corners,
             };
             let mut oracle = out;
             let t_match = Instant::now();
-            let matched = best_hit(&scene.image, &index, &finder, &o);
+            let (matched, find_ms) = best_hit(&scene.image, &index, &finder, &o);
+            finder_ms.push(find_ms);
             match_ms.push((
                 t_match.elapsed().as_secs_f64() * 1e3,
                 matched.is_some_and(|m| m.aligned),
@@ -279,6 +300,7 @@ fn main() -> anyhow::Result<()> {
                     )?;
                 }
                 out.found = true;
+                out.quad = Some(q.corners);
                 out.best = Some(hit.entry);
                 out.score = hit.score;
                 out.second = hit.second;
@@ -310,11 +332,13 @@ fn main() -> anyhow::Result<()> {
             let lines: Vec<String> = outcomes
                 .iter()
                 .zip(&jobs)
-                .map(|(x, (query, _))| {
+                .zip(&oracles)
+                .map(|((x, (query, _)), oracle)| {
                     let entry = x.best.and_then(|e| catalogue.entries.get(e as usize));
                     json!({"catalogued": x.catalogued, "found": x.found, "correct": x.best.is_some() && x.best == x.truth,
                         "score": x.score, "second": x.second, "unaligned": x.unaligned,
-                        "query": query, "entry": entry.map(|e| &e.source)})
+                        "quad": x.quad, "corners": x.corners, "true_corners_score": oracle.score,
+                        "true_corners_entry": oracle.best, "truth": x.truth, "query": query, "entry": entry.map(|e| &e.source)})
                     .to_string()
                 })
                 .collect();
@@ -322,6 +346,7 @@ fn main() -> anyhow::Result<()> {
         }
         report = evaluate(&outcomes, catalogue.entries.len(), &o.matching);
         report["aligned_scenes"] = json!(aligned_scenes);
+        report["find_ms"] = percentiles(finder_ms);
         report["find_and_match_ms"] = json!({
             "all": percentiles(match_ms.iter().map(|m| m.0).collect()),
             "aligned": percentiles(match_ms.iter().filter(|m| m.1).map(|m| m.0).collect()),
@@ -351,9 +376,14 @@ fn best_hit(
     index: &Index,
     finder: &FinderConfig,
     o: &Opts,
-) -> Option<OutlineHit> {
+) -> (Option<OutlineHit>, f64) {
+    let t = Instant::now();
     let outlines = find_sleeve_candidates(image, finder, o.candidates);
-    match_outlines(index, image, &outlines, None, o.rect, &o.matching)
+    let find_ms = t.elapsed().as_secs_f64() * 1e3;
+    (
+        match_outlines(index, image, &outlines, None, o.rect, &o.matching),
+        find_ms,
+    )
 }
 
 /// The kiosk's answer per hold: `o.holds` frames of one held sleeve (`render_hold`), each
@@ -383,6 +413,7 @@ fn hold_eval(
                         let (mut run, mut shown) = (None::<(u32, u32)>, None);
                         for f in &frames {
                             let m = best_hit(&f.image, index, finder, o)
+                                .0
                                 .map(|h| h.hit)
                                 .filter(|h| o.matching.accepts(h))
                                 .map(|h| h.entry);

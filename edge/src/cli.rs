@@ -121,6 +121,12 @@ pub struct FinderArgs {
     /// `per-channel` (a Canny per channel, slower; docs/deploy.md compares them).
     #[arg(long, value_enum, default_value_t = EdgesArg::Colour)]
     pub finder_edges: EdgesArg,
+    /// The finder's Canny thresholds on the gradient magnitude, `LOW,HIGH` (0 < LOW ≤ HIGH ≤
+    /// 1000): edges start at HIGH and continue down to LOW. Lower finds fainter sleeve
+    /// borders (a dark sleeve on a dark counter) and more clutter.
+    #[arg(long, value_name = "LOW,HIGH", value_parser = parse_canny,
+          default_value = "20,60")]
+    pub finder_canny: (f32, f32),
 }
 
 impl FinderArgs {
@@ -134,6 +140,8 @@ impl FinderArgs {
             line_proposals: !self.finder_contours_only,
             blur_sigma: self.finder_blur,
             edges: self.finder_edges.into(),
+            canny_low: self.finder_canny.0,
+            canny_high: self.finder_canny.1,
             ..FinderConfig::default()
         }
     }
@@ -273,6 +281,22 @@ fn parse_sigma(s: &str) -> Result<f32, String> {
         Ok(v) => Err(format!("{v} is outside 0 to 8 pixels")),
         Err(e) => Err(format!("'{s}' is not a number: {e}")),
     }
+}
+
+fn parse_canny(s: &str) -> Result<(f32, f32), String> {
+    let (low, high) = s
+        .split_once(',')
+        .ok_or_else(|| format!("'{s}' is not LOW,HIGH"))?;
+    let num = |t: &str| {
+        t.trim()
+            .parse::<f32>()
+            .map_err(|e| format!("'{t}' is not a number: {e}"))
+    };
+    let (low, high) = (num(low)?, num(high)?);
+    if !(low > 0.0 && low <= high && high <= 1000.0) {
+        return Err(format!("{low},{high}: need 0 < LOW <= HIGH <= 1000"));
+    }
+    Ok((low, high))
 }
 
 fn parse_angle(s: &str) -> Result<f32, String> {
@@ -750,5 +774,32 @@ mod tests {
         );
         assert_eq!(parse_angle("45"), Ok(45.0));
         assert!(parse_angle("91").unwrap_err().contains("outside 0 to 90"));
+        assert_eq!(parse_canny("10, 30"), Ok((10.0, 30.0)));
+        assert!(parse_canny("30").unwrap_err().contains("not LOW,HIGH"));
+        assert!(parse_canny("40,20").unwrap_err().contains("LOW <= HIGH"));
+        assert!(parse_canny("0,20").unwrap_err().contains("0 < LOW"));
+        assert!(
+            parse_canny("5,x")
+                .unwrap_err()
+                .contains("'x' is not a number")
+        );
+    }
+
+    #[test]
+    fn finder_defaults_are_the_libraries() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Probe {
+            #[command(flatten)]
+            finder: FinderArgs,
+        }
+        let cfg = Probe::parse_from(["probe"]).finder.config();
+        let lib = FinderConfig::default();
+        assert_eq!(
+            (cfg.canny_low, cfg.canny_high),
+            (lib.canny_low, lib.canny_high)
+        );
+        assert_eq!(cfg.blur_sigma, lib.blur_sigma);
+        assert_eq!(cfg.min_corner_angle, lib.min_corner_angle);
     }
 }
