@@ -224,16 +224,20 @@ mod tests {
     use super::*;
     use alloc::vec;
 
-    #[test]
-    fn finds_the_best_entry_and_the_best_other_entry() {
-        // Entry 0 has two views, entry 1 one, entry 2 one.
+    /// Entry 0 has two views, entry 1 one, entry 2 one.
+    fn four_rows() -> Index {
         let rows: Vec<i8> = vec![
             10, 0, 0, //
             9, 3, 0, //
             0, 10, 0, //
             7, 7, 0,
         ];
-        let idx = Index::new(3, 3, rows, vec![0, 0, 1, 2]).unwrap();
+        Index::new(3, 3, rows, vec![0, 0, 1, 2]).unwrap()
+    }
+
+    #[test]
+    fn finds_the_best_entry_and_the_best_other_entry() {
+        let idx = four_rows();
         let hit = idx.search(&[10, 1, 0]).unwrap();
         assert_eq!(hit.entry, 0);
         assert!(hit.score > 0.99);
@@ -244,13 +248,7 @@ mod tests {
 
     #[test]
     fn top_entries_are_distinct_and_sorted() {
-        let rows: Vec<i8> = vec![
-            10, 0, 0, //
-            9, 3, 0, //
-            0, 10, 0, //
-            7, 7, 0,
-        ];
-        let idx = Index::new(3, 3, rows, vec![0, 0, 1, 2]).unwrap();
+        let idx = four_rows();
         let top = idx.top_entries(&[9, 3, 0], 5);
         let entries: Vec<u32> = top.iter().map(|s| s.entry).collect();
         assert_eq!(entries, vec![0, 2, 1], "one line per entry, best first");
