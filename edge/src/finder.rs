@@ -206,11 +206,12 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
 const SNAP_SEARCH: f32 = 5.0;
 /// Points sampled along each side when snapping it.
 const SNAP_SAMPLES: usize = 40;
-/// Most half-pixel steps a side is searched either way (`SNAP_SEARCH` = 5 px uses 10).
-const MAX_SNAP_STEPS: i32 = 32;
+/// Half-pixel steps either way whose snapping profile fits on the stack (`SNAP_SEARCH` = 5 px
+/// uses 10; the full-frame refinement of a 1280 px frame 28).
+const MAX_SNAP_STEPS: i32 = 64;
 
-/// Straight lines kept for [`line_quads`] (24 rather than 16: 0.818 → 0.883 catalogue
-/// recognition on seed-2 scenes for about 4 ms more per find, docs/deploy.md).
+/// Straight lines kept for [`line_quads`] (24 rather than 16: 0.850 → 0.885 catalogue
+/// recognition on seed-2 scenes for about 2–4 ms more per find, docs/deploy.md).
 const MAX_LINES: usize = 24;
 /// Hough resolution: angle step (degrees) and distance step (pixels).
 const HOUGH_DEG: usize = 2;
@@ -544,6 +545,18 @@ fn refine_at_full_scale(frame: &RgbImage, best: SleeveQuad, scale: f32) -> Sleev
 /// them (twice, dropping points more than 1.5 px off) and the corners become the
 /// intersections of adjacent lines. A side with too little evidence keeps its coarse line.
 fn refine_corners(img: &RgbImage, q: [(f32, f32); 4], search: f32) -> [(f32, f32); 4] {
+    // Samples across a side, at every odd quarter-pixel position the step search reads
+    // (below): on the stack up to MAX_SNAP_STEPS (frames up to ~3,200 px wide), else on the heap.
+    let steps = (search * 2.0) as i32;
+    let n_profile = 2 * steps.max(0) as usize + 4;
+    let mut on_stack = [[0.0f32; 3]; 2 * MAX_SNAP_STEPS as usize + 4];
+    let mut on_heap = Vec::new();
+    let profile: &mut [[f32; 3]] = if n_profile <= on_stack.len() {
+        &mut on_stack[..n_profile]
+    } else {
+        on_heap.resize(n_profile, [0.0f32; 3]);
+        &mut on_heap
+    };
     let mut lines = [(0.0f32, 0.0f32, 0.0f32, 0.0f32); 4]; // point (x, y) + direction (dx, dy)
     for (i, line) in lines.iter_mut().enumerate() {
         let (a, b) = (q[i], q[(i + 1) % 4]);
@@ -560,9 +573,7 @@ fn refine_corners(img: &RgbImage, q: [(f32, f32); 4], search: f32) -> [(f32, f32
             // the side: quarter-pixel positions 2s ± 3 for o = s / 2, all odd, so one
             // profile of samples at the odd quarter positions serves every offset.
             let mut best = (0.0f32, 0.0f32);
-            let steps = ((search * 2.0) as i32).min(MAX_SNAP_STEPS);
-            let mut profile = [[0.0f32; 3]; 2 * MAX_SNAP_STEPS as usize + 4];
-            for (j, v) in profile[..2 * steps as usize + 4].iter_mut().enumerate() {
+            for (j, v) in profile.iter_mut().enumerate() {
                 let u = (2 * j as i32 - 2 * steps - 3) as f32 * 0.25;
                 *v = sample(img, px + u * nx, py + u * ny);
             }
@@ -952,6 +963,33 @@ mod tests {
             "{dashed_votes} vs {}",
             first.votes
         );
+    }
+
+    /// Snapping finds a square's sides from corners 6 px off, both with a search window
+    /// whose profile fits on the stack and with one that needs the heap (huge frames).
+    #[test]
+    fn snapping_finds_the_sides_at_any_search_width() {
+        let img = RgbImage::from_fn(400, 400, |x, y| {
+            if (100..300).contains(&x) && (100..300).contains(&y) {
+                image::Rgb([220, 200, 40])
+            } else {
+                image::Rgb([30, 30, 60])
+            }
+        });
+        let truth = [
+            (100.0, 100.0),
+            (300.0, 100.0),
+            (300.0, 300.0),
+            (100.0, 300.0),
+        ];
+        let off = [(94.0, 106.0), (306.0, 95.0), (295.0, 306.0), (106.0, 294.0)];
+        for search in [8.0, MAX_SNAP_STEPS as f32 / 2.0 + 20.0] {
+            let got = refine_corners(&img, off, search);
+            for (g, t) in got.iter().zip(&truth) {
+                // the step sits between the last pixel in and the first out
+                assert!(dist(*g, *t) < 1.5, "search {search}: {got:?}");
+            }
+        }
     }
 
     /// A tilted outline drawn into an edge map, broken in places and crossed by
