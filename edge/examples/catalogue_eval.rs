@@ -33,7 +33,7 @@ use anyhow::{Context, bail};
 use image::RgbImage;
 use serde_json::json;
 use sleeve_edge::catalogue::{DEFAULT_CANDIDATES, MatchConfig, OutlineHit, match_outlines};
-use sleeve_edge::cli::EdgesArg;
+use sleeve_edge::cli::{EdgesArg, parse_canny};
 use sleeve_edge::finder::{EdgeMethod, FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
 use sleeve_shared::RgbView;
 use sleeve_shared::catalogue::{
@@ -104,11 +104,10 @@ fn parse() -> anyhow::Result<Opts> {
             "--finder-min-angle" => o.min_angle = Some(val()?.parse()?),
             "--finder-size" => o.finder_size = Some(val()?.parse()?),
             "--finder-canny" => {
+                // the same parser and ranges as `sleeve-edge run --finder-canny`
                 let v = val()?;
-                let (l, h) = v
-                    .split_once(',')
-                    .with_context(|| format!("--finder-canny {v}: LOW,HIGH"))?;
-                o.canny = Some((l.parse()?, h.parse()?));
+                o.canny =
+                    Some(parse_canny(&v).map_err(|e| anyhow::anyhow!("--finder-canny: {e}"))?);
             }
             "--finder-edges" => {
                 // the same names as `sleeve-edge run --finder-edges`

@@ -283,7 +283,8 @@ fn parse_sigma(s: &str) -> Result<f32, String> {
     }
 }
 
-fn parse_canny(s: &str) -> Result<(f32, f32), String> {
+/// Parses the finder's Canny thresholds `LOW,HIGH` (0 < LOW ≤ HIGH ≤ 1000).
+pub fn parse_canny(s: &str) -> Result<(f32, f32), String> {
     let (low, high) = s
         .split_once(',')
         .ok_or_else(|| format!("'{s}' is not LOW,HIGH"))?;

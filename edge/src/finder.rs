@@ -882,6 +882,7 @@ fn edge_support_sampled(q: &[(f32, f32); 4], edges: &GrayImage, per_side: usize,
     // the 4-neighbourhood, then up to `tol` pixels either way across the side
     let mut offsets = [(0i32, 0i32); 5 + 2 * MAX_SUPPORT_TOL as usize + 1];
     offsets[..5].copy_from_slice(&[(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]);
+    debug_assert!((0..=MAX_SUPPORT_TOL).contains(&tol), "tol {tol}");
     let tol = tol.clamp(0, MAX_SUPPORT_TOL);
     let n_offsets = 5 + 2 * tol as usize + 1;
     let mut sides = [0.0f32; 4];
