@@ -20,7 +20,8 @@
 # the threshold sweep in the output; HOLDS=N also renders every cover as an N-frame hold and
 # reports the kiosk's per-hold answer (3 matching frames in a row; default 0: off);
 # CANDIDATES=K finder outlines matched per frame (default: the kiosk's); ALIGN=N entries an
-# unmatched outline is aligned to (default: the kiosk's; 0: off).
+# unmatched outline is aligned to (default: the kiosk's; 0: off); RETRY=LOW,HIGH|off the
+# finder's second pass on frames without a match (default: the kiosk's, 10,30).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COVERS="$(realpath "${1:-../shared/data/covers5}")"
@@ -32,6 +33,7 @@ SEED="${SEED:-1}"
 HOLDS="${HOLDS:-0}"
 CANDIDATES="${CANDIDATES:-}"
 ALIGN="${ALIGN:-}"
+RETRY="${RETRY:-}"
 SAME_RECORD="${SAME_RECORD-models/catalogue-data/same-record.csv}"
 [ -d "$COVERS" ] || { echo "bench-catalogue: no covers folder $COVERS" >&2; exit 2; }
 cargo build -q -p sleeve-host --profile "$PROFILE" >&2
@@ -61,7 +63,7 @@ fi
 echo "== catalogue_eval: $QUERIES catalogued + $(wc -l <"$TMP/negatives.txt") uncatalogued scenes" >&2
 "$T/examples/catalogue_eval" --catalogue "$TMP/cat.slvc" --negatives "$TMP/negatives.txt" \
   --queries "$QUERIES" --seed "$SEED" --holds "$HOLDS" \
-  ${CANDIDATES:+--candidates "$CANDIDATES"} ${ALIGN:+--align "$ALIGN"} \
+  ${CANDIDATES:+--candidates "$CANDIDATES"} ${ALIGN:+--align "$ALIGN"} ${RETRY:+--retry-canny "$RETRY"} \
   ${SAME_RECORD:+--same-record "$SAME_RECORD"} >"$TMP/eval.json"
 python3 - "$TMP" "$COVERS" "$VIEWS" "${SWEEP:-0}" <<'PY'
 import json, sys

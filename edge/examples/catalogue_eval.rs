@@ -7,10 +7,12 @@
 //!                [--holds N]        (also N-frame holds with the kiosk's hold rule)
 //!                [--finder-size PX] [--finder-edges colour|per-channel] [--finder-min-angle DEG]
 //!                [--finder-canny LOW,HIGH]
+//!                [--retry-canny LOW,HIGH|off]  (the finder's second pass; default 10,30)
 //!                [--align N] [--align-evals N] [--align-side PX] [--align-floor S]
 //!                [--align-steps A,B,C]
 //!                                   (outline alignment to the N best entries; 0: off)
 //!                [--threshold T] [--margin M]   (the operating point alignment and holds use)
+//!                [--dump DIR] [--dump-limit N] (misses of the first N scenes as images)
 //!                [--same-record CSV] (uncatalogued covers that are the same record as an entry,
 //!                                     dropped from the uncatalogued set when their entry is in)
 //! catalogue_eval --covers DIR --catalogue-size N ...     (in-process catalogue, for tuning)
@@ -32,8 +34,8 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use image::RgbImage;
 use serde_json::json;
-use sleeve_edge::catalogue::{DEFAULT_CANDIDATES, MatchConfig, OutlineHit, match_outlines};
-use sleeve_edge::cli::{EdgesArg, parse_canny};
+use sleeve_edge::catalogue::{DEFAULT_CANDIDATES, MatchConfig, OutlineHit, match_frame};
+use sleeve_edge::cli::{EdgesArg, parse_canny, parse_retry};
 use sleeve_edge::finder::{EdgeMethod, FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
 use sleeve_shared::RgbView;
 use sleeve_shared::catalogue::{
@@ -53,6 +55,7 @@ struct Opts {
     timing_only: bool,
     rect: u32,
     dump: Option<PathBuf>,
+    dump_limit: usize,
     candidates: usize,
     min_angle: Option<f32>,
     finder_size: Option<u32>,
@@ -76,6 +79,7 @@ fn parse() -> anyhow::Result<Opts> {
         timing_only: false,
         rect: 224,
         dump: None,
+        dump_limit: 60,
         candidates: DEFAULT_CANDIDATES,
         min_angle: None,
         finder_size: None,
@@ -100,6 +104,7 @@ fn parse() -> anyhow::Result<Opts> {
             "--rect" => o.rect = val()?.parse()?,
             "--timing-only" => o.timing_only = true,
             "--dump" => o.dump = Some(val()?.into()),
+            "--dump-limit" => o.dump_limit = val()?.parse()?,
             "--holds" => o.holds = val()?.parse()?,
             "--finder-min-angle" => o.min_angle = Some(val()?.parse()?),
             "--finder-size" => o.finder_size = Some(val()?.parse()?),
@@ -108,6 +113,13 @@ fn parse() -> anyhow::Result<Opts> {
                 let v = val()?;
                 o.canny =
                     Some(parse_canny(&v).map_err(|e| anyhow::anyhow!("--finder-canny: {e}"))?);
+            }
+            "--retry-canny" => {
+                // the same parser as `sleeve-edge run --match-retry-canny`
+                let v = val()?;
+                o.matching.retry_canny = parse_retry(&v)
+                    .map_err(|e| anyhow::anyhow!("--retry-canny: {e}"))?
+                    .0;
             }
             "--finder-edges" => {
                 // the same names as `sleeve-edge run --finder-edges`
@@ -191,6 +203,8 @@ struct Outcome {
     second: f32,
     /// Best score before outline alignment.
     unaligned: f32,
+    /// The outline came from the finder's second pass.
+    retried: bool,
     /// The outline matched, and the sleeve's true corners (for `--records`).
     quad: Option<[(f32, f32); 4]>,
     corners: Option<[(f32, f32); 4]>,
@@ -207,7 +221,7 @@ fn main() -> anyhow::Result<()> {
         let mut oracles = Vec::new();
         let mut aligned_scenes = 0usize;
         // (finder + matching time in ms, aligned) per scene
-        let mut match_ms: Vec<(f64, bool)> = Vec::new();
+        let mut match_ms: Vec<(f64, bool, bool)> = Vec::new();
         let mut finder_ms: Vec<f64> = Vec::new();
         let cfg = SceneConfig {
             no_sleeve_prob: 0.0,
@@ -261,6 +275,7 @@ fn main() -> anyhow::Result<()> {
                 score: -1.0,
                 second: -1.0,
                 unaligned: -1.0,
+                retried: false,
                 quad: None,
                 corners: scene.corners,
             };
@@ -271,20 +286,25 @@ fn main() -> anyhow::Result<()> {
             match_ms.push((
                 t_match.elapsed().as_secs_f64() * 1e3,
                 matched.is_some_and(|m| m.aligned),
+                // the second pass ran: no match from the first
+                o.matching.retry_canny.is_some()
+                    && matched.is_none_or(|m| m.retried || !o.matching.accepts(&m.hit)),
             ));
             if let Some(OutlineHit {
                 hit,
                 quad: q,
                 aligned,
                 unaligned,
+                retried,
             }) = matched
             {
                 out.unaligned = unaligned;
+                out.retried = retried;
                 aligned_scenes += usize::from(aligned);
                 if let Some(d) = &o.dump
                     && truth.is_some()
                     && Some(hit.entry) != *truth
-                    && k < 60
+                    && k < o.dump_limit
                 {
                     std::fs::create_dir_all(d)?;
                     if let Some(r) = rectify(&scene.image, &q, o.rect) {
@@ -335,7 +355,7 @@ fn main() -> anyhow::Result<()> {
                 .map(|((x, (query, _)), oracle)| {
                     let entry = x.best.and_then(|e| catalogue.entries.get(e as usize));
                     json!({"catalogued": x.catalogued, "found": x.found, "correct": x.best.is_some() && x.best == x.truth,
-                        "score": x.score, "second": x.second, "unaligned": x.unaligned,
+                        "score": x.score, "second": x.second, "unaligned": x.unaligned, "retried": x.retried,
                         "quad": x.quad, "corners": x.corners, "true_corners_score": oracle.score,
                         "true_corners_entry": oracle.best, "truth": x.truth, "query": query, "entry": entry.map(|e| &e.source)})
                     .to_string()
@@ -345,10 +365,13 @@ fn main() -> anyhow::Result<()> {
         }
         report = evaluate(&outcomes, catalogue.entries.len(), &o.matching);
         report["aligned_scenes"] = json!(aligned_scenes);
+        report["retried_scenes"] = json!(outcomes.iter().filter(|x| x.retried).count());
+        report["retry_canny"] = json!(o.matching.retry_canny);
         report["find_ms"] = percentiles(finder_ms);
         report["find_and_match_ms"] = json!({
             "all": percentiles(match_ms.iter().map(|m| m.0).collect()),
             "aligned": percentiles(match_ms.iter().filter(|m| m.1).map(|m| m.0).collect()),
+            "second_pass": percentiles(match_ms.iter().filter(|m| m.2).map(|m| m.0).collect()),
         });
         report["align"] = json!({"entries": o.matching.align.entries,
             "max_evals": o.matching.align.max_evals, "side": o.matching.align.side,
@@ -368,8 +391,9 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// As the kiosk does ([`match_outlines`]): each candidate outline rectified and matched,
-/// the best score wins, aligned when it is not a match at the operating point.
+/// As the kiosk does ([`match_frame`]): each candidate outline rectified and matched, the
+/// best score wins, aligned when it is not a match at the operating point, and the finder's
+/// second pass when still none is.
 fn best_hit(
     image: &RgbImage,
     index: &Index,
@@ -380,7 +404,7 @@ fn best_hit(
     let outlines = find_sleeve_candidates(image, finder, o.candidates);
     let find_ms = t.elapsed().as_secs_f64() * 1e3;
     (
-        match_outlines(index, image, &outlines, None, o.rect, &o.matching),
+        match_frame(index, image, finder, &outlines, None, o.rect, &o.matching),
         find_ms,
     )
 }

@@ -12,15 +12,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use clap::Args;
 use image::RgbImage;
 use serde::Serialize;
 use sleeve_shared::RgbView;
-use sleeve_shared::catalogue::file::CATALOGUE_FILE;
 use sleeve_shared::catalogue::{Catalogue, CatalogueEntry, Hit, Index, describe_quantized};
 
 use crate::engine::ms;
-use crate::finder::{SleeveQuad, rectify};
+use crate::finder::{FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
 
 mod align;
 pub use align::{AlignConfig, Aligned, DEFAULT_ALIGN_ENTRIES, MAX_ALIGN_ENTRIES, align};
@@ -36,6 +34,13 @@ pub const DEFAULT_CHECK_EVERY: u64 = 30;
 pub const DEFAULT_CANDIDATES: usize = 4;
 /// Most candidate outlines a frame may try.
 pub const MAX_CANDIDATES: usize = 16;
+/// Default Canny thresholds `(low, high)` of the finder's second pass on a frame whose
+/// outlines gave no match ([`MatchConfig::retry_canny`]; chosen on synthetic scenes,
+/// docs/catalogue.md).
+pub const DEFAULT_RETRY_CANNY: (f32, f32) = (10.0, 30.0);
+/// A second-pass outline whose corners are all within this share of the frame's longer
+/// side of a first-pass outline is not matched again.
+const SAME_OUTLINE: f32 = 0.01;
 
 /// Matching settings.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -51,6 +56,10 @@ pub struct MatchConfig {
     pub candidates: usize,
     /// Aligning the outline to the best entries when the first search is not a match.
     pub align: AlignConfig,
+    /// When the finder's outlines give no match, find the sleeve again with these lower
+    /// Canny thresholds `(low, high)` and match those outlines too ([`match_frame`]);
+    /// `None`: one pass.
+    pub retry_canny: Option<(f32, f32)>,
 }
 
 impl MatchConfig {
@@ -69,6 +78,7 @@ impl Default for MatchConfig {
             check_every: DEFAULT_CHECK_EVERY,
             candidates: DEFAULT_CANDIDATES,
             align: AlignConfig::default(),
+            retry_canny: Some(DEFAULT_RETRY_CANNY),
         }
     }
 }
@@ -270,28 +280,23 @@ impl Recogniser {
         self.recognition(cat, hit, t)
     }
 
-    /// Matches a found sleeve as [`match_outlines`] does: `outlines` are the finder's
-    /// candidates, best first, and `first` the rectification of the first (its side is
-    /// used for the others).
-    pub fn recognise_outlines(
+    /// Matches a frame as [`match_frame`] does: `outlines` are the finder's candidates
+    /// (`finder` found them), best first, and `first` the rectification of the first when
+    /// made; `side` is the rectified side.
+    pub fn recognise_frame(
         &self,
         frame: &RgbImage,
+        finder: &FinderConfig,
         outlines: &[SleeveQuad],
-        first: &RgbImage,
+        first: Option<&RgbImage>,
+        side: u32,
     ) -> Recognition {
         let t = Instant::now();
         let Some(cat) = &self.current else {
             return Recognition::default();
         };
-        let hit = match_outlines(
-            &cat.index,
-            frame,
-            outlines,
-            Some(first),
-            first.width(),
-            &self.cfg,
-        )
-        .map(|o| o.hit);
+        let hit =
+            match_frame(&cat.index, frame, finder, outlines, first, side, &self.cfg).map(|o| o.hit);
         self.recognition(cat, hit, t)
     }
 
@@ -320,6 +325,56 @@ pub struct OutlineHit {
     pub aligned: bool,
     /// The best score before alignment (equal to `hit.score` when not aligned).
     pub unaligned: f32,
+    /// True when the finder's second pass ([`MatchConfig::retry_canny`]) found the outline.
+    pub retried: bool,
+}
+
+/// Matches a frame as the kiosk does: the finder's `outlines` ([`match_outlines`]), and when
+/// they give no match and [`MatchConfig::retry_canny`] is set, the outlines the finder then
+/// proposes with those lower Canny thresholds (the faint sides of a dark sleeve on a dark
+/// counter, which the first pass drops), less those that repeat a first-pass outline. A
+/// match wins, else the higher score; `None`: no outline in either pass could be described.
+pub fn match_frame(
+    index: &Index,
+    frame: &RgbImage,
+    finder: &FinderConfig,
+    outlines: &[SleeveQuad],
+    first: Option<&RgbImage>,
+    side: u32,
+    cfg: &MatchConfig,
+) -> Option<OutlineHit> {
+    let hit = match_outlines(index, frame, outlines, first, side, cfg);
+    if hit.as_ref().is_some_and(|h| cfg.accepts(&h.hit)) {
+        return hit;
+    }
+    let Some((low, high)) = cfg
+        .retry_canny
+        .filter(|&(low, high)| low < finder.canny_low || high < finder.canny_high)
+    else {
+        return hit;
+    };
+    let lower = FinderConfig {
+        canny_low: low,
+        canny_high: high,
+        ..finder.clone()
+    };
+    // Outlines the first pass already matched would give the same hits again.
+    let same_within = SAME_OUTLINE * frame.width().max(frame.height()) as f32;
+    let mut again = find_sleeve_candidates(frame, &lower, cfg.candidates);
+    again.retain(|q| {
+        outlines
+            .iter()
+            .all(|o| o.max_corner_error(&q.corners) > same_within)
+    });
+    if again.is_empty() {
+        return hit;
+    }
+    let retried = match_outlines(index, frame, &again, None, side, cfg)
+        .map(|o| OutlineHit { retried: true, ..o });
+    match (hit, retried) {
+        (Some(a), Some(b)) if !cfg.accepts(&b.hit) && a.hit.score >= b.hit.score => Some(a),
+        (a, b) => b.or(a),
+    }
 }
 
 /// Matches a found sleeve as the kiosk does. Each of `outlines` (the finder's candidates,
@@ -350,6 +405,7 @@ pub fn match_outlines(
                 quad: *q,
                 aligned: false,
                 unaligned: hit.score,
+                retried: false,
             };
             best = Some((o, query));
         }
@@ -371,6 +427,7 @@ pub fn match_outlines(
                 quad: a.quad,
                 aligned: true,
                 unaligned: best.hit.score,
+                retried: false,
             })
         })
         .filter(|a| a.hit.score > best.hit.score);
@@ -458,75 +515,5 @@ impl RecordHold {
             return Some(RecordEvent::Cleared);
         }
         None
-    }
-}
-
-/// Catalogue options of `sleeve-edge run` and `classify`.
-#[derive(Args, Debug, Clone)]
-pub struct CatalogueArgs {
-    /// The store's catalogue (`sleeve catalogue build`); default: `catalogue.slvc` in the
-    /// bundle directory, used when present and reloaded when it changes.
-    #[arg(long, value_name = "FILE")]
-    pub catalogue: Option<PathBuf>,
-    /// Genre only: neither load nor watch a catalogue.
-    #[arg(long, conflicts_with = "catalogue")]
-    pub no_catalogue: bool,
-    /// Cosine similarity at or above which a sleeve is a catalogued record, (0, 1].
-    #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
-    pub match_threshold: f32,
-    /// How much the best record must beat the next one, [0, 1).
-    #[arg(long, default_value_t = DEFAULT_MARGIN)]
-    pub match_margin: f32,
-    /// How many of the sleeve finder's candidate outlines are matched per frame (the best
-    /// match wins): a part of the cover or the cover with its shadow is often ranked
-    /// first, the right outline next.
-    #[arg(long, default_value_t = DEFAULT_CANDIDATES as u16,
-          value_parser = clap::value_parser!(u16).range(1..=MAX_CANDIDATES as i64))]
-    pub match_candidates: u16,
-    /// When a sleeve is not a match at first, align its outline to this many of the best
-    /// entries and search again (the verification step; 0 turns it off).
-    #[arg(long, default_value_t = DEFAULT_ALIGN_ENTRIES as u16,
-          value_parser = clap::value_parser!(u16).range(0..=MAX_ALIGN_ENTRIES as i64))]
-    pub match_align: u16,
-}
-
-impl CatalogueArgs {
-    /// The recogniser these options ask for (None with `--no-catalogue`); checks ranges.
-    pub fn recogniser(&self, bundle: &Path) -> anyhow::Result<Option<Recogniser>> {
-        if self.no_catalogue {
-            return Ok(None);
-        }
-        if !(self.match_threshold > 0.0 && self.match_threshold <= 1.0) {
-            anyhow::bail!(
-                "--match-threshold {} is out of range (0, 1]",
-                self.match_threshold
-            );
-        }
-        if !(0.0..1.0).contains(&self.match_margin) {
-            anyhow::bail!(
-                "--match-margin {} is out of range [0, 1)",
-                self.match_margin
-            );
-        }
-        let path = self
-            .catalogue
-            .clone()
-            .unwrap_or_else(|| bundle.join(CATALOGUE_FILE));
-        if self.catalogue.is_some() && !path.exists() {
-            tracing::warn!(catalogue = %path.display(), "catalogue file not found: genre only until it appears");
-        }
-        Ok(Some(Recogniser::new(
-            path,
-            MatchConfig {
-                threshold: self.match_threshold,
-                margin: self.match_margin,
-                candidates: self.match_candidates as usize,
-                align: AlignConfig {
-                    entries: self.match_align as usize,
-                    ..AlignConfig::default()
-                },
-                ..MatchConfig::default()
-            },
-        )))
     }
 }

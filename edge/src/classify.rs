@@ -83,7 +83,7 @@ pub fn classify_image(
     v["sleeve"] = json!(sleeve);
     if let Some(r) = recogniser {
         let rec = match &frame {
-            Some(f) => r.recognise_outlines(f, &outlines, &cover),
+            Some(f) => r.recognise_frame(f, &opts.finder, &outlines, Some(&cover), cover.width()),
             None => r.recognise(&cover),
         };
         v["record"] = json!(rec.record);

@@ -10,7 +10,6 @@ use sleeve_shared::manifest::Precision;
 
 use crate::bench::{StageStats, peak_rss_kib};
 use crate::bundle::Bundle;
-use crate::catalogue::CatalogueArgs;
 use crate::classify::{ClassifyOptions, classify_image};
 use crate::display::Screen;
 use crate::display::png::PngSnapshots;
@@ -24,6 +23,9 @@ use crate::reuse::ReuseConfig;
 use crate::source::files::read_rgb;
 use crate::source::{FrameSource, ImageFiles, ImageSequence, RetryPolicy, Retrying};
 use crate::stabilize::StabilizerConfig;
+
+mod catalogue_args;
+pub use catalogue_args::{CatalogueArgs, Retry, parse_retry};
 
 /// Offline kiosk runtime: tells a record's genre and Parental Advisory label from its sleeve.
 #[derive(Parser, Debug)]

@@ -203,11 +203,20 @@ impl Pipeline {
             }));
         let (recognition, record_event) = match &self.recogniser {
             Some(r) => {
-                let rec = rectified
-                    .as_ref()
-                    .filter(|_| !outlines.is_empty())
-                    .map(|img| r.recognise_outlines(&frame.image, &outlines, img))
-                    .unwrap_or_default();
+                let rec = if self.cfg.whole_frame {
+                    rectified
+                        .as_ref()
+                        .map(|img| r.recognise(img))
+                        .unwrap_or_default()
+                } else {
+                    r.recognise_frame(
+                        &frame.image,
+                        &self.cfg.finder,
+                        &outlines,
+                        rectified.as_ref(),
+                        self.rect_size,
+                    )
+                };
                 let ev = self.hold.update(rec.record.as_ref());
                 (rec, ev)
             }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use image::RgbImage;
 use sleeve_edge::bundle::Bundle;
-use sleeve_edge::catalogue::{AlignConfig, MatchConfig, Recogniser, match_outlines};
+use sleeve_edge::catalogue::{AlignConfig, MatchConfig, Recogniser, match_frame, match_outlines};
 use sleeve_edge::engine::Engine;
 use sleeve_edge::finder::{FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
 use sleeve_edge::fixtures::{TinyBundle, write_tiny_bundle};
@@ -69,7 +69,7 @@ fn scene(cover_seed: u64, seed: u64) -> RgbImage {
 fn recognise(r: &Recogniser, frame: &RgbImage) -> Option<u64> {
     let found = find_sleeve_candidates(frame, &FinderConfig::default(), r.candidates());
     let first = rectify(frame, found.first()?, 224)?;
-    r.recognise_outlines(frame, &found, &first)
+    r.recognise_frame(frame, &FinderConfig::default(), &found, Some(&first), 224)
         .record
         .map(|m| m.id)
 }
@@ -175,6 +175,59 @@ fn alignment_recovers_a_misframed_outline() {
         rescued * 3 >= tried * 2,
         "alignment rescued {rescued} of {tried} misframed outlines"
     );
+}
+
+/// A sleeve whose art sits inside a wide dark border, on a counter of almost the same
+/// dark colour (`step` grey levels lighter): the finder's default Canny sees only the art's
+/// edges and proposes the art as the sleeve (a panel, not a match); the second pass with
+/// lower thresholds finds the border's faint outline and the record.
+fn dark_sleeve_scene(art_seed: u64, step: u8) -> (RgbImage, RgbImage) {
+    let (side, border) = (300u32, 45u32);
+    let art = image::imageops::resize(
+        &cover(art_seed),
+        side - 2 * border,
+        side - 2 * border,
+        image::imageops::FilterType::Triangle,
+    );
+    let mut sleeve =
+        RgbImage::from_pixel(side, side, image::Rgb([34 + step, 30 + step, 32 + step]));
+    image::imageops::overlay(&mut sleeve, &art, border as i64, border as i64);
+    let mut frame = RgbImage::from_pixel(640, 480, image::Rgb([34, 30, 32]));
+    image::imageops::overlay(&mut frame, &sleeve, 170, 90);
+    (sleeve, frame)
+}
+
+#[test]
+fn dark_sleeve_on_a_dark_counter_is_found_on_the_second_pass() {
+    let (sleeve, frame) = dark_sleeve_scene(101, 20);
+    let describe = |img: &RgbImage| {
+        describe_quantized(&RgbView::new(img.width(), img.height(), img.as_raw()).unwrap()).unwrap()
+    };
+    let mut cat = catalogue_of(&[102, 103, 104]);
+    let others = cat.index();
+    cat.push(entry(7, "dark"), &[describe(&sleeve)]).unwrap();
+    let index = cat.index();
+    let finder = FinderConfig::default();
+    let on = MatchConfig::default();
+    let off = MatchConfig {
+        retry_canny: None,
+        ..on
+    };
+    let outlines = find_sleeve_candidates(&frame, &finder, on.candidates);
+    // One pass: the art inside the border is taken for the sleeve and matches nothing.
+    let one = match_frame(&index, &frame, &finder, &outlines, None, 224, &off).unwrap();
+    assert!(!off.accepts(&one.hit), "one pass matched {:?}", one.hit);
+    assert!(!one.retried);
+    // Two passes: the border's outline, and the record.
+    let two = match_frame(&index, &frame, &finder, &outlines, None, 224, &on).unwrap();
+    assert!(two.retried && on.accepts(&two.hit), "{two:?}");
+    assert_eq!(cat.entries[two.hit.entry as usize].id, 7);
+    let truth = [(170.0, 90.0), (470.0, 90.0), (470.0, 390.0), (170.0, 390.0)];
+    let err = two.quad.max_corner_error(&truth);
+    assert!(err < 4.0, "second-pass outline {err} px off");
+    // Not in the catalogue: the second pass matches nothing either.
+    let none = match_frame(&others, &frame, &finder, &outlines, None, 224, &on);
+    assert!(none.is_none_or(|h| !on.accepts(&h.hit)), "{none:?}");
 }
 
 #[test]
