@@ -4,15 +4,13 @@
 //! every colour channel. Running imageproc's grey-level `canny` on each channel
 //! ([`per_channel_canny`], the finder's method until 2026-12-05) blurs each channel twice (our σ, then Canny's own 1.4),
 //! and suppresses non-maxima and follows hysteresis three times. Here the frame is blurred
-//! once at the combined σ, the Sobel gradients of all channels come from one filter pass,
+//! once at the combined σ, the Sobel gradients of all channels come from one pass,
 //! and each pixel keeps the gradient of its strongest channel; non-maximum suppression
 //! (direction by slope comparisons, no `atan2`) and hysteresis run once.
 
-use image::{GrayImage, Rgb, RgbImage};
-use imageproc::definitions::Image;
+use image::{GrayImage, RgbImage};
 use imageproc::edges::canny;
-use imageproc::filter::{filter_clamped, gaussian_blur_f32};
-use imageproc::kernel::{SOBEL_HORIZONTAL_3X3, SOBEL_VERTICAL_3X3};
+use imageproc::filter::gaussian_blur_f32;
 
 /// The blur imageproc's `canny` applies on its own; the finder's edges keep its scale.
 pub const CANNY_OWN_SIGMA: f32 = 1.4;
@@ -31,9 +29,7 @@ pub fn colour_canny(img: &RgbImage, extra_sigma: f32, low: f32, high: f32) -> Gr
     }
     let sigma = (extra_sigma.max(0.0).powi(2) + CANNY_OWN_SIGMA.powi(2)).sqrt();
     let blurred = gaussian_blur_f32(img, sigma);
-    let gx: Image<Rgb<i16>> = filter_clamped(&blurred, SOBEL_HORIZONTAL_3X3);
-    let gy: Image<Rgb<i16>> = filter_clamped(&blurred, SOBEL_VERTICAL_3X3);
-    let (dx, dy, mag) = strongest_channel(&gx, &gy);
+    let (dx, dy, mag) = strongest_sobel(&blurred);
     let thin = suppress_non_maxima(w as usize, h as usize, &dx, &dy, &mag);
     hysteresis(w, h, &thin, low, high)
 }
@@ -57,24 +53,45 @@ pub fn per_channel_canny(img: &RgbImage, extra_sigma: f32, low: f32, high: f32) 
     out
 }
 
-/// Per pixel, the gradient (dx, dy) and magnitude of the channel whose gradient is
-/// strongest.
-fn strongest_channel(gx: &Image<Rgb<i16>>, gy: &Image<Rgb<i16>>) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let n = (gx.width() * gx.height()) as usize;
+/// Per pixel, the 3×3 Sobel gradient (dx, dy) and its magnitude on the channel whose
+/// gradient is strongest (the first of equals), border pixels replicated: what imageproc's
+/// `filter_clamped` with its Sobel kernels gives per channel (tested), in one pass over the
+/// rows without the two intermediate images.
+fn strongest_sobel(img: &RgbImage) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let n = w * h;
     let (mut dx, mut dy, mut mag) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    let pairs = gx.as_raw().chunks_exact(3).zip(gy.as_raw().chunks_exact(3));
-    for (i, (hx, vy)) in pairs.enumerate() {
-        let mut best = (0.0f32, 0.0f32, -1.0f32);
-        for c in 0..3 {
-            let (a, b) = (hx[c] as f32, vy[c] as f32);
-            let m2 = a * a + b * b;
-            if m2 > best.2 {
-                best = (a, b, m2);
+    if n == 0 {
+        return (dx, dy, mag);
+    }
+    let raw = img.as_raw();
+    let row = |y: usize| &raw[y * w * 3..(y + 1) * w * 3];
+    for y in 0..h {
+        let (above, here, below) = (row(y.saturating_sub(1)), row(y), row((y + 1).min(h - 1)));
+        for x in 0..w {
+            let (l, c, r) = (3 * x.saturating_sub(1), 3 * x, 3 * (x + 1).min(w - 1));
+            let mut best = (0.0f32, 0.0f32, -1.0f32);
+            for ch in 0..3 {
+                let v = |line: &[u8], at: usize| i32::from(line[at + ch]);
+                let gx = v(above, r) + 2 * v(here, r) + v(below, r)
+                    - v(above, l)
+                    - 2 * v(here, l)
+                    - v(below, l);
+                let gy = v(below, l) + 2 * v(below, c) + v(below, r)
+                    - v(above, l)
+                    - 2 * v(above, c)
+                    - v(above, r);
+                let (a, b) = (gx as f32, gy as f32);
+                let m2 = a * a + b * b;
+                if m2 > best.2 {
+                    best = (a, b, m2);
+                }
             }
+            let i = y * w + x;
+            dx[i] = best.0;
+            dy[i] = best.1;
+            mag[i] = best.2.sqrt();
         }
-        dx[i] = best.0;
-        dy[i] = best.1;
-        mag[i] = best.2.sqrt();
     }
     (dx, dy, mag)
 }
@@ -141,7 +158,8 @@ fn hysteresis(w: u32, h: u32, thin: &[f32], low: f32, high: f32) -> GrayImage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use image::Luma;
+    use image::{Luma, Rgb};
+    use imageproc::definitions::Image;
 
     /// A grey-level image's edges by the same steps (for comparisons with imageproc's `canny`).
     fn grey_canny(img: &GrayImage, low: f32, high: f32) -> GrayImage {
@@ -231,6 +249,40 @@ mod tests {
         let thin = [0.0, 70.0, 30.0, 30.0, 0.0, 30.0, 0.0, 0.0, 0.0];
         let e = hysteresis(9, 1, &thin, 20.0, 60.0);
         assert_eq!(e.as_raw(), &[0, 255, 255, 255, 0, 0, 0, 0, 0]);
+    }
+
+    /// The one-pass Sobel equals imageproc's two filtered images, channel by channel, the
+    /// strongest channel kept, borders included.
+    #[test]
+    fn one_pass_sobel_equals_imageprocs_filters() {
+        use imageproc::filter::filter_clamped;
+        use imageproc::kernel::{SOBEL_HORIZONTAL_3X3, SOBEL_VERTICAL_3X3};
+        let mut state = 12345u32;
+        let img = RgbImage::from_fn(37, 23, |_, _| {
+            let mut c = [0u8; 3];
+            for v in &mut c {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                *v = (state >> 24) as u8;
+            }
+            Rgb(c)
+        });
+        let gx: Image<Rgb<i16>> = filter_clamped(&img, SOBEL_HORIZONTAL_3X3);
+        let gy: Image<Rgb<i16>> = filter_clamped(&img, SOBEL_VERTICAL_3X3);
+        let (dx, dy, mag) = strongest_sobel(&img);
+        for (i, (hx, vy)) in gx.pixels().zip(gy.pixels()).enumerate() {
+            let m2 = |c: usize| f32::from(hx.0[c]).powi(2) + f32::from(vy.0[c]).powi(2);
+            let best = (0..3).fold(0, |b, c| if m2(c) > m2(b) { c } else { b });
+            assert_eq!(
+                (dx[i], dy[i], mag[i]),
+                (
+                    f32::from(hx.0[best]),
+                    f32::from(vy.0[best]),
+                    m2(best).sqrt()
+                ),
+                "pixel {i}"
+            );
+        }
+        assert_eq!(strongest_sobel(&RgbImage::new(1, 1)).2, vec![0.0]);
     }
 
     #[test]
