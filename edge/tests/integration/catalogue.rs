@@ -230,6 +230,46 @@ fn dark_sleeve_on_a_dark_counter_is_found_on_the_second_pass() {
     assert!(none.is_none_or(|h| !on.accepts(&h.hit)), "{none:?}");
 }
 
+/// On the kiosk too: a dark sleeve the first pass does not find at all (no sleeve, no genre
+/// analysis) is still named by the catalogue's second pass, and only with it.
+#[test]
+fn kiosk_names_a_dark_sleeve_the_first_pass_misses() {
+    let (sleeve, frame) = dark_sleeve_scene(101, 6);
+    assert!(find_sleeve_candidates(&frame, &FinderConfig::default(), 4).is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    write_tiny_bundle(&bundle, &TinyBundle::default()).unwrap();
+    let mut cat = catalogue_of(&[102, 103]);
+    let v = describe_quantized(
+        &RgbView::new(sleeve.width(), sleeve.height(), sleeve.as_raw()).unwrap(),
+    )
+    .unwrap();
+    cat.push(entry(7, "dark"), &[v]).unwrap();
+    let path = bundle.join("catalogue.slvc");
+    cat.write(&path).unwrap();
+    let shown = |cfg: MatchConfig| {
+        let lines = kiosk_lines(
+            &bundle,
+            Some(Recogniser::new(path.clone(), cfg)),
+            vec![frame.clone(); 5],
+        );
+        lines
+            .iter()
+            .filter(|l| l["event"] == "record")
+            .map(|l| l["record"]["title"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        shown(MatchConfig::default()),
+        vec![serde_json::json!("dark")]
+    );
+    let one_pass = MatchConfig {
+        retry_canny: None,
+        ..MatchConfig::default()
+    };
+    assert!(shown(one_pass).is_empty());
+}
+
 #[test]
 fn reload_swaps_catalogues_and_keeps_the_old_one_when_the_new_one_is_corrupt() {
     let dir = tempfile::tempdir().unwrap();
