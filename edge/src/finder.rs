@@ -581,7 +581,7 @@ fn refine_corners(img: &RgbImage, q: [(f32, f32); 4], search: f32) -> [(f32, f32
                 let o = s as f32 * 0.5;
                 let j = (s + steps) as usize;
                 let (lo, hi) = (profile[j], profile[j + 3]);
-                let g = (0..3).map(|c| (hi[c] - lo[c]).abs()).sum::<f32>();
+                let g = (hi[0] - lo[0]).abs() + (hi[1] - lo[1]).abs() + (hi[2] - lo[2]).abs();
                 if g > best.0 {
                     best = (g, o);
                 }
@@ -612,13 +612,18 @@ fn sample(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
     let x = x.clamp(0.0, (w - 1) as f32);
     let y = y.clamp(0.0, (h - 1) as f32);
     // non-negative after the clamp, so truncation is the floor
-    let (x0, y0) = (x as u32, y as u32);
-    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (x0, y0) = (x as usize, y as usize);
+    let (x1, y1) = ((x0 + 1).min(w as usize - 1), (y0 + 1).min(h as usize - 1));
     let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    let p = |x, y, c: usize| img.get_pixel(x, y).0[c] as f32;
-    core::array::from_fn(|c| {
-        (p(x0, y0, c) * (1.0 - fx) + p(x1, y0, c) * fx) * (1.0 - fy)
-            + (p(x0, y1, c) * (1.0 - fx) + p(x1, y1, c) * fx) * fy
+    // straight from the raw buffer: this runs for every sample of every snapped side
+    let (raw, row) = (img.as_raw(), 3 * w as usize);
+    let px = |x: usize, y: usize| {
+        let i = y * row + 3 * x;
+        [raw[i], raw[i + 1], raw[i + 2]].map(f32::from)
+    };
+    let (a, b, c, d) = (px(x0, y0), px(x1, y0), px(x0, y1), px(x1, y1));
+    core::array::from_fn(|k| {
+        (a[k] * (1.0 - fx) + b[k] * fx) * (1.0 - fy) + (c[k] * (1.0 - fx) + d[k] * fx) * fy
     })
 }
 
