@@ -18,7 +18,7 @@
 # Env: PROFILE=dev for the dev build (default release; search times are only meaningful
 # in release); VIEWS=N descriptors per cover (default 1); SEED (default 1); SWEEP=1 keeps
 # the threshold sweep in the output; HOLDS=N also renders every cover as an N-frame hold and
-# reports the kiosk's per-hold answer (3 matching frames in a row; default 0: off);
+# reports the kiosk's per-hold answer (--record-frames matching frames in a row; default 0: off);
 # CANDIDATES=K finder outlines matched per frame (default: the kiosk's); ALIGN=N entries an
 # unmatched outline is aligned to (default: the kiosk's; 0: off); RETRY=LOW,HIGH|off the
 # finder's second pass on frames without a match (default: the kiosk's, 10,30).

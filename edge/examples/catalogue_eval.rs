@@ -5,6 +5,8 @@
 //! catalogue_eval --catalogue FILE --negatives LIST [--queries N] [--seed S] [--records OUT.jsonl]
 //!                [--candidates K]   (finder outlines matched per scene, best match wins)
 //!                [--holds N]        (also N-frame holds with the kiosk's hold rule)
+//!                [--hold-records OUT.jsonl] (each hold's per-frame best entry and scores)
+//!                [--record-frames N] (matching frames in a row a hold needs; the kiosk's default)
 //!                [--finder-size PX] [--finder-edges colour|per-channel] [--finder-min-angle DEG]
 //!                [--finder-canny LOW,HIGH]
 //!                [--retry-canny LOW,HIGH|off]  (the finder's second pass; default 10,30)
@@ -56,6 +58,7 @@ struct Opts {
     rect: u32,
     dump: Option<PathBuf>,
     dump_limit: usize,
+    hold_records: Option<PathBuf>,
     candidates: usize,
     min_angle: Option<f32>,
     finder_size: Option<u32>,
@@ -80,6 +83,7 @@ fn parse() -> anyhow::Result<Opts> {
         rect: 224,
         dump: None,
         dump_limit: 60,
+        hold_records: None,
         candidates: DEFAULT_CANDIDATES,
         min_angle: None,
         finder_size: None,
@@ -106,6 +110,8 @@ fn parse() -> anyhow::Result<Opts> {
             "--dump" => o.dump = Some(val()?.into()),
             "--dump-limit" => o.dump_limit = val()?.parse()?,
             "--holds" => o.holds = val()?.parse()?,
+            "--hold-records" => o.hold_records = Some(val()?.into()),
+            "--record-frames" => o.matching.record_frames = val()?.parse()?,
             "--finder-min-angle" => o.min_angle = Some(val()?.parse()?),
             "--finder-size" => o.finder_size = Some(val()?.parse()?),
             "--finder-canny" => {
@@ -411,7 +417,7 @@ fn best_hit(
 
 /// The kiosk's answer per hold: `o.holds` frames of one held sleeve (`render_hold`), each
 /// matched at the default threshold and margin; a record is shown once the same entry
-/// matched the kiosk's `hold_frames` frames in a row. Two worker threads.
+/// matched the kiosk's `record_frames` frames in a row. Two worker threads.
 fn hold_eval(
     o: &Opts,
     index: &Index,
@@ -419,27 +425,25 @@ fn hold_eval(
     jobs: &[(PathBuf, Option<u32>)],
     cfg: &SceneConfig,
 ) -> anyhow::Result<serde_json::Value> {
-    let need = sleeve_edge::stabilize::StabilizerConfig::default()
-        .hold_frames
-        .max(1);
+    let need = o.matching.record_frames.max(1);
     let half = jobs.len().div_ceil(2).max(1);
-    let shown: Vec<(Option<u32>, Option<u32>)> = std::thread::scope(|s| {
+    type Hold = (Option<u32>, Option<u32>, Vec<serde_json::Value>);
+    let shown: Vec<Hold> = std::thread::scope(|s| {
         let workers: Vec<_> = jobs
             .chunks(half)
             .enumerate()
             .map(|(c, chunk)| {
-                s.spawn(move || -> anyhow::Result<Vec<(Option<u32>, Option<u32>)>> {
+                s.spawn(move || -> anyhow::Result<Vec<Hold>> {
                     let mut out = Vec::with_capacity(chunk.len());
                     for (i, (path, truth)) in chunk.iter().enumerate() {
                         let seed = o.seed.wrapping_mul(104_729) + (c * half + i) as u64;
                         let frames = render_hold(Some(&load(path)?), None, cfg, seed, o.holds);
                         let (mut run, mut shown) = (None::<(u32, u32)>, None);
+                        let mut seen = Vec::new();
                         for f in &frames {
-                            let m = best_hit(&f.image, index, finder, o)
-                                .0
-                                .map(|h| h.hit)
-                                .filter(|h| o.matching.accepts(h))
-                                .map(|h| h.entry);
+                            let hit = best_hit(&f.image, index, finder, o).0.map(|h| h.hit);
+                            seen.push(json!(hit.map(|h| (h.entry, h.score, h.second))));
+                            let m = hit.filter(|h| o.matching.accepts(h)).map(|h| h.entry);
                             run = match (m, run) {
                                 (Some(e), Some((p, n))) if e == p => Some((e, n + 1)),
                                 (Some(e), _) => Some((e, 1)),
@@ -452,7 +456,7 @@ fn hold_eval(
                                 shown = Some(e);
                             }
                         }
-                        out.push((*truth, shown));
+                        out.push((*truth, shown, seen));
                     }
                     Ok(out)
                 })
@@ -467,12 +471,21 @@ fn hold_eval(
             .collect::<anyhow::Result<Vec<_>>>()
             .map(|v| v.into_iter().flatten().collect())
     })?;
+    if let Some(p) = &o.hold_records {
+        let lines: Vec<String> = shown
+            .iter()
+            .map(|(t, s, seen)| json!({"truth": t, "shown": s, "frames": seen}).to_string())
+            .collect();
+        std::fs::write(p, lines.join("\n") + "\n")?;
+    }
+    let shown: Vec<(Option<u32>, Option<u32>)> =
+        shown.into_iter().map(|(t, s, _)| (t, s)).collect();
     let cat: Vec<_> = shown.iter().filter(|(t, _)| t.is_some()).collect();
     let neg: Vec<_> = shown.iter().filter(|(t, _)| t.is_none()).collect();
     let share = |n: usize, of: usize| n as f64 / of.max(1) as f64;
     Ok(json!({
         "frames_per_hold": o.holds,
-        "hold_frames": need,
+        "record_frames": need,
         "threshold": o.matching.threshold,
         "margin": o.matching.margin,
         "catalogued_holds": cat.len(),

@@ -38,6 +38,9 @@ pub const MAX_CANDIDATES: usize = 16;
 /// outlines gave no match ([`MatchConfig::retry_canny`]; chosen on synthetic scenes,
 /// docs/catalogue.md).
 pub const DEFAULT_RETRY_CANNY: (f32, f32) = (10.0, 30.0);
+/// Default frames in a row a new record must match before it is shown
+/// ([`MatchConfig::record_frames`]; chosen on synthetic holds, docs/catalogue.md).
+pub const DEFAULT_RECORD_FRAMES: u32 = 2;
 /// A second-pass outline whose corners are all within this share of the frame's longer
 /// side of a first-pass outline is not matched again.
 const SAME_OUTLINE: f32 = 0.01;
@@ -60,6 +63,8 @@ pub struct MatchConfig {
     /// Canny thresholds `(low, high)` and match those outlines too ([`match_frame`]);
     /// `None`: one pass.
     pub retry_canny: Option<(f32, f32)>,
+    /// Frames in a row a new record must match before the kiosk shows it (≥ 1).
+    pub record_frames: u32,
 }
 
 impl MatchConfig {
@@ -79,6 +84,7 @@ impl Default for MatchConfig {
             candidates: DEFAULT_CANDIDATES,
             align: AlignConfig::default(),
             retry_canny: Some(DEFAULT_RETRY_CANNY),
+            record_frames: DEFAULT_RECORD_FRAMES,
         }
     }
 }
@@ -188,6 +194,7 @@ impl Recogniser {
             cfg: MatchConfig {
                 check_every: cfg.check_every.max(1),
                 candidates: cfg.candidates.clamp(1, MAX_CANDIDATES),
+                record_frames: cfg.record_frames.max(1),
                 ..cfg
             },
             current: None,
@@ -197,6 +204,11 @@ impl Recogniser {
         };
         r.reload_if_changed();
         r
+    }
+
+    /// The matching settings in effect.
+    pub fn config(&self) -> &MatchConfig {
+        &self.cfg
     }
 
     /// The watched file.

@@ -5,7 +5,7 @@ use std::time::Instant;
 use image::RgbImage;
 use serde::Serialize;
 
-use crate::catalogue::{Recogniser, RecordEvent, RecordHold, RecordMatch};
+use crate::catalogue::{DEFAULT_RECORD_FRAMES, Recogniser, RecordEvent, RecordHold, RecordMatch};
 use crate::engine::{Analysis, Engine, ms};
 use crate::error::Result;
 use crate::finder::{FinderConfig, SleeveQuad, find_sleeve_candidates, rectify};
@@ -110,7 +110,7 @@ impl Pipeline {
         );
         let stabilizer = Stabilizer::new(cfg.stabilizer.clone(), engine.labels().clone());
         let reuse = cfg.reuse.map(Reuse::new);
-        let hold = RecordHold::new(cfg.stabilizer.hold_frames, cfg.stabilizer.clear_frames);
+        let hold = RecordHold::new(DEFAULT_RECORD_FRAMES, cfg.stabilizer.clear_frames);
         Self {
             engine,
             cfg,
@@ -124,6 +124,9 @@ impl Pipeline {
 
     /// Recognises catalogued records with `recogniser` (see [`crate::catalogue`]).
     pub fn with_recogniser(mut self, recogniser: Option<Recogniser>) -> Self {
+        if let Some(r) = &recogniser {
+            self.hold = RecordHold::new(r.config().record_frames, self.cfg.stabilizer.clear_frames);
+        }
         self.recogniser = recogniser;
         self
     }

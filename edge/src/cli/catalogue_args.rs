@@ -7,8 +7,8 @@ use sleeve_shared::catalogue::file::CATALOGUE_FILE;
 
 use super::parse_canny;
 use crate::catalogue::{
-    AlignConfig, DEFAULT_ALIGN_ENTRIES, DEFAULT_CANDIDATES, DEFAULT_MARGIN, DEFAULT_THRESHOLD,
-    MAX_ALIGN_ENTRIES, MAX_CANDIDATES, MatchConfig, Recogniser,
+    AlignConfig, DEFAULT_ALIGN_ENTRIES, DEFAULT_CANDIDATES, DEFAULT_MARGIN, DEFAULT_RECORD_FRAMES,
+    DEFAULT_THRESHOLD, MAX_ALIGN_ENTRIES, MAX_CANDIDATES, MatchConfig, Recogniser,
 };
 
 /// Catalogue options of `sleeve-edge run` and `classify`.
@@ -44,6 +44,11 @@ pub struct CatalogueArgs {
     #[arg(long, value_name = "LOW,HIGH|off", value_parser = parse_retry,
           default_value = "10,30")]
     pub match_retry_canny: Retry,
+    /// Frames in a row a new record must match before it is shown (1 to 30; the genre's
+    /// `--hold-frames` is separate).
+    #[arg(long, default_value_t = DEFAULT_RECORD_FRAMES,
+          value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub record_frames: u32,
 }
 
 /// `--match-retry-canny`: the second pass's Canny thresholds, or none.
@@ -94,6 +99,7 @@ impl CatalogueArgs {
                     ..AlignConfig::default()
                 },
                 retry_canny: self.match_retry_canny.0,
+                record_frames: self.record_frames,
                 ..MatchConfig::default()
             },
         )))
@@ -114,9 +120,8 @@ mod tests {
         use clap::{Args, FromArgMatches};
         let cmd = CatalogueArgs::augment_args(clap::Command::new("t"));
         let args = CatalogueArgs::from_arg_matches(&cmd.get_matches_from(["t"])).unwrap();
-        assert_eq!(
-            args.match_retry_canny.0,
-            crate::catalogue::MatchConfig::default().retry_canny
-        );
+        let lib = crate::catalogue::MatchConfig::default();
+        assert_eq!(args.match_retry_canny.0, lib.retry_canny);
+        assert_eq!(args.record_frames, lib.record_frames);
     }
 }

@@ -270,6 +270,32 @@ fn kiosk_names_a_dark_sleeve_the_first_pass_misses() {
     assert!(shown(one_pass).is_empty());
 }
 
+/// A record is shown after `record_frames` matching frames in a row (default 2), which is
+/// the catalogue's own setting, not the genre's `hold_frames` (3).
+#[test]
+fn a_record_shows_after_its_own_number_of_frames() {
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("bundle");
+    write_tiny_bundle(&bundle, &TinyBundle::default()).unwrap();
+    let path = bundle.join("catalogue.slvc");
+    catalogue_of(&ENROLLED).write(&path).unwrap();
+    let known = scene(103, 77);
+    let shown = |record_frames: u32| {
+        let cfg = MatchConfig {
+            record_frames,
+            ..MatchConfig::default()
+        };
+        let r = Recogniser::new(path.clone(), cfg);
+        kiosk_lines(&bundle, Some(r), vec![known.clone(); 2])
+            .iter()
+            .filter(|l| l["event"] == "record")
+            .count()
+    };
+    assert_eq!(MatchConfig::default().record_frames, 2);
+    assert_eq!(shown(2), 1, "two matching frames show the record");
+    assert_eq!(shown(3), 0, "three are needed when asked for");
+}
+
 #[test]
 fn reload_swaps_catalogues_and_keeps_the_old_one_when_the_new_one_is_corrupt() {
     let dir = tempfile::tempdir().unwrap();
