@@ -619,6 +619,19 @@ mod tests {
         assert!(m.to_json().contains("\"int8-weights\""));
     }
 
+    /// Metrics come back bit for bit: an f32 temperature widened to f64 once read back one
+    /// ulp off with serde_json's default float parser (a CI failure, 2026-12-06).
+    #[test]
+    fn metrics_round_trip_exactly() {
+        let mut m = sample();
+        let widened = f64::from(0.222_443_07_f32);
+        m.metrics.insert("t".into(), widened);
+        m.metrics.insert("third".into(), 1.0 / 3.0);
+        let back = BundleManifest::from_json(&m.to_json()).unwrap();
+        assert_eq!(back.metrics["t"].to_bits(), widened.to_bits());
+        assert_eq!(back.metrics["third"].to_bits(), (1.0f64 / 3.0).to_bits());
+    }
+
     #[test]
     fn validation_catches_problems() {
         let mut m = sample();
