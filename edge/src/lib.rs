@@ -46,6 +46,7 @@ pub mod notify;
 pub mod output;
 pub mod pipeline;
 pub mod plan;
+pub mod resize;
 pub mod reuse;
 pub mod serve;
 pub mod source;

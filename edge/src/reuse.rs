@@ -8,7 +8,7 @@
 //! (not the previous frame) keeps slow drift from accumulating, and
 //! [`ReuseConfig::max_frames`] bounds how long one analysis may stand in.
 
-use image::imageops::{self, FilterType};
+use image::imageops;
 use image::{GrayImage, RgbImage};
 
 /// Side of the comparison thumbnail, in pixels.
@@ -41,7 +41,7 @@ impl Default for ReuseConfig {
 /// The comparison thumbnail of a rectified sleeve.
 pub fn thumbnail(rectified: &RgbImage) -> GrayImage {
     let grey = imageops::grayscale(rectified);
-    imageops::resize(&grey, THUMB_SIDE, THUMB_SIDE, FilterType::Triangle)
+    crate::resize::triangle(&grey, THUMB_SIDE, THUMB_SIDE)
 }
 
 /// Mean absolute difference of two thumbnails in grey levels (255 when sizes differ).

@@ -174,7 +174,7 @@ pub fn align(
     );
     let shrunk;
     let frame = if f < 0.9 {
-        shrunk = image::imageops::resize(frame, sw, sh, image::imageops::FilterType::Triangle);
+        shrunk = crate::resize::triangle(frame, sw, sh);
         &shrunk
     } else {
         frame

@@ -7,7 +7,7 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
-use image::imageops::{self, FilterType};
+use image::imageops;
 
 use crate::display::Screen;
 use crate::error::{EdgeError, Result};
@@ -128,7 +128,7 @@ impl Screen for Framebuffer {
         let scaled = if (w, h) == screen.dimensions() {
             screen.clone()
         } else {
-            imageops::resize(screen, w, h, FilterType::Triangle)
+            crate::resize::triangle(screen, w, h)
         };
         imageops::replace(
             &mut full,

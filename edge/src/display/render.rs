@@ -7,7 +7,7 @@ use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{Line, PrimitiveStyle, PrimitiveStyleBuilder, Rectangle};
 use embedded_graphics::text::Text;
-use image::imageops::{self, FilterType};
+use image::imageops;
 use image::{Rgb, RgbImage};
 
 use crate::catalogue::RecordMatch;
@@ -60,7 +60,7 @@ pub fn render(state: &ScreenState<'_>) -> RgbImage {
         ((fw as f32 * fit) as u32).max(1),
         ((fh as f32 * fit) as u32).max(1),
     );
-    let small = imageops::resize(state.frame, dw, dh, FilterType::Triangle);
+    let small = crate::resize::triangle(state.frame, dw, dh);
     let (ox, oy) = (10 + (480 - dw) / 2, (HEIGHT - dh) / 2);
     imageops::replace(&mut screen, &small, i64::from(ox), i64::from(oy));
     let mut canvas = ImageCanvas(&mut screen);

@@ -28,7 +28,7 @@ pub fn colour_canny(img: &RgbImage, extra_sigma: f32, low: f32, high: f32) -> Gr
         return GrayImage::new(w, h);
     }
     let sigma = (extra_sigma.max(0.0).powi(2) + CANNY_OWN_SIGMA.powi(2)).sqrt();
-    let blurred = gaussian_blur_f32(img, sigma);
+    let blurred = super::blur::gaussian_blur(img, sigma);
     let (dx, dy, mag) = strongest_sobel(&blurred);
     let thin = suppress_non_maxima(w as usize, h as usize, &dx, &dy, &mag);
     hysteresis(w, h, &thin, low, high)
