@@ -10,7 +10,7 @@
 use image::{GrayImage, RgbImage};
 use imageproc::contours::find_contours;
 use imageproc::distance_transform::Norm;
-use imageproc::geometric_transformations::{Border, Interpolation, Projection, warp_into};
+use imageproc::geometric_transformations::Projection;
 use imageproc::geometry::{approximate_polygon_dp, arc_length, contour_area, convex_hull};
 use imageproc::morphology::dilate;
 use imageproc::point::Point;
@@ -18,6 +18,7 @@ use serde::Serialize;
 
 mod blur;
 mod edges;
+mod warp;
 
 /// Default [`FinderConfig::min_corner_angle`], degrees.
 pub const DEFAULT_MIN_CORNER_ANGLE: f32 = 45.0;
@@ -739,13 +740,7 @@ pub fn rectify(frame: &RgbImage, quad: &SleeveQuad, size: u32) -> Option<RgbImag
     let target = [(0.0, 0.0), (s, 0.0), (s, s), (0.0, s)];
     let p = Projection::from_control_points(quad.corners, target)?;
     let mut out = RgbImage::new(size, size);
-    warp_into(
-        frame,
-        p,
-        Interpolation::Bilinear,
-        Border::Replicate,
-        &mut out,
-    );
+    warp::warp_bilinear(frame, p.invert(), &mut out);
     Some(out)
 }
 
