@@ -7,6 +7,8 @@
 //! scored by how much of its outline lies on edges and how square it is once rectified;
 //! the best one above a threshold is the sleeve, otherwise the frame has none.
 
+use std::collections::HashMap;
+
 use image::{GrayImage, RgbImage};
 use imageproc::contours::find_contours;
 use imageproc::distance_transform::Norm;
@@ -133,7 +135,12 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
     let min_area = cfg.min_area_fraction * frame_area;
     let mut kept = Ranked::new(max, DISTINCT_CORNERS * sw.max(sh) as f32);
     let max_abs_cos = cfg.min_corner_angle.clamp(0.0, 90.0).to_radians().cos();
-    let consider = |quad: [(f32, f32); 4], min_score: f32, kept: &mut Ranked| {
+    // sides snapped so far on the working image (candidates share many)
+    let mut snaps = SideSnaps::new();
+    let consider = |quad: [(f32, f32); 4],
+                    min_score: f32,
+                    kept: &mut Ranked,
+                    snaps: &mut SideSnaps| {
         let area = polygon_area(&quad);
         if area < min_area || area > 0.98 * frame_area || !corners_near_square(&quad, max_abs_cos) {
             return;
@@ -155,7 +162,7 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
             return;
         }
         // Snap the sides to the strongest colour steps nearby, then measure strictly.
-        let snapped = refine_corners(&small, quad, SNAP_SEARCH);
+        let snapped = refine_corners_with(&small, quad, SNAP_SEARCH, snaps);
         let quad = if is_convex(&snapped) && corners_near_square(&snapped, max_abs_cos) {
             snapped
         } else {
@@ -179,14 +186,14 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
             continue;
         }
         if let Some(quad) = quad_of(&contour.points) {
-            consider(quad, cfg.min_score, &mut kept);
+            consider(quad, cfg.min_score, &mut kept, &mut snaps);
         }
         // A sleeve touching a hand, another sleeve or clutter merges with them into one
         // contour that is not four-sided; its corners are still vertices of the contour's
         // polygon, so four-vertex subsets of that polygon are candidates too.
         if bbox_area(&contour.points) >= min_area {
             for quad in vertex_quads(&contour.points) {
-                consider(quad, cfg.min_vertex_score, &mut kept);
+                consider(quad, cfg.min_vertex_score, &mut kept, &mut snaps);
             }
         }
     }
@@ -194,7 +201,7 @@ pub fn find_sleeve_candidates(frame: &RgbImage, cfg: &FinderConfig, max: usize) 
     // still has four straight sides: quads of four strong lines are candidates too.
     if cfg.line_proposals {
         for quad in line_quads(&edges, min_area.sqrt(), cfg.max_aspect) {
-            consider(quad, cfg.min_vertex_score, &mut kept);
+            consider(quad, cfg.min_vertex_score, &mut kept, &mut snaps);
         }
     }
     kept.quads
@@ -546,6 +553,42 @@ fn refine_at_full_scale(frame: &RgbImage, best: SleeveQuad, scale: f32) -> Sleev
 /// them (twice, dropping points more than 1.5 px off) and the corners become the
 /// intersections of adjacent lines. A side with too little evidence keeps its coarse line.
 fn refine_corners(img: &RgbImage, q: [(f32, f32); 4], search: f32) -> [(f32, f32); 4] {
+    refine_corners_with(img, q, search, &mut SideSnaps::off())
+}
+
+/// A line through a point, with its unit direction: (x, y, dx, dy).
+type SideLine = (f32, f32, f32, f32);
+
+/// Sides already snapped on one image at one search width, by their exact end points.
+/// Candidate outlines share sides (four-vertex subsets of one contour polygon share
+/// vertex pairs: about half the sides snapped per frame repeat one snapped before), and a
+/// side's snapped line depends only on its end points, so a repeat is looked up instead of
+/// sampled and fitted again: the same line, bit for bit.
+struct SideSnaps {
+    lines: Option<HashMap<[u32; 4], SideLine>>,
+}
+
+impl SideSnaps {
+    /// Remembers every side snapped (for one image and one search width only).
+    fn new() -> Self {
+        Self {
+            lines: Some(HashMap::new()),
+        }
+    }
+
+    /// Remembers nothing.
+    fn off() -> Self {
+        Self { lines: None }
+    }
+}
+
+/// [`refine_corners`], looking sides up in `snaps` first and adding the new ones.
+fn refine_corners_with(
+    img: &RgbImage,
+    q: [(f32, f32); 4],
+    search: f32,
+    snaps: &mut SideSnaps,
+) -> [(f32, f32); 4] {
     // Samples across a side, at every odd quarter-pixel position the step search reads
     // (below): on the stack up to MAX_SNAP_STEPS (frames up to ~3,200 px wide), else on the heap.
     let steps = (search * 2.0) as i32;
@@ -558,41 +601,18 @@ fn refine_corners(img: &RgbImage, q: [(f32, f32); 4], search: f32) -> [(f32, f32
         on_heap.resize(n_profile, [0.0f32; 3]);
         &mut on_heap
     };
-    let mut lines = [(0.0f32, 0.0f32, 0.0f32, 0.0f32); 4]; // point (x, y) + direction (dx, dy)
+    let mut lines = [(0.0f32, 0.0f32, 0.0f32, 0.0f32); 4];
     for (i, line) in lines.iter_mut().enumerate() {
         let (a, b) = (q[i], q[(i + 1) % 4]);
-        let len = dist(a, b).max(1e-3);
-        let (dx, dy) = ((b.0 - a.0) / len, (b.1 - a.1) / len);
-        let (nx, ny) = (-dy, dx);
-        // on the stack: this runs for every screened candidate of every frame
-        let mut pts = [(0.0f32, 0.0f32); SNAP_SAMPLES];
-        let mut n = 0;
-        for k in 0..SNAP_SAMPLES {
-            let t = 0.1 + 0.8 * k as f32 / (SNAP_SAMPLES - 1) as f32;
-            let (px, py) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
-            // The step at offset o (half-pixel steps) compares samples at o ± 0.75 across
-            // the side: quarter-pixel positions 2s ± 3 for o = s / 2, all odd, so one
-            // profile of samples at the odd quarter positions serves every offset.
-            let mut best = (0.0f32, 0.0f32);
-            for (j, v) in profile.iter_mut().enumerate() {
-                let u = (2 * j as i32 - 2 * steps - 3) as f32 * 0.25;
-                *v = sample(img, px + u * nx, py + u * ny);
-            }
-            for s in -steps..=steps {
-                let o = s as f32 * 0.5;
-                let j = (s + steps) as usize;
-                let (lo, hi) = (profile[j], profile[j + 3]);
-                let g = (hi[0] - lo[0]).abs() + (hi[1] - lo[1]).abs() + (hi[2] - lo[2]).abs();
-                if g > best.0 {
-                    best = (g, o);
-                }
-            }
-            if best.0 >= 12.0 {
-                pts[n] = (px + best.1 * nx, py + best.1 * ny);
-                n += 1;
-            }
+        let key = [a.0, a.1, b.0, b.1].map(f32::to_bits);
+        if let Some(known) = snaps.lines.as_ref().and_then(|m| m.get(&key)) {
+            *line = *known;
+            continue;
         }
-        *line = fit_line(&pts[..n]).unwrap_or((a.0, a.1, dx, dy));
+        *line = snap_side(img, a, b, steps, profile);
+        if let Some(m) = snaps.lines.as_mut() {
+            m.insert(key, *line);
+        }
     }
     let mut out = q;
     for (i, corner) in out.iter_mut().enumerate() {
@@ -605,6 +625,50 @@ fn refine_corners(img: &RgbImage, q: [(f32, f32); 4], search: f32) -> [(f32, f32
         }
     }
     out
+}
+
+/// The side from `a` to `b` snapped to the strongest colour steps within `steps` half
+/// pixels across it (`profile`: scratch of `2 * steps + 4` samples); the coarse side
+/// itself when too few points find a step.
+fn snap_side(
+    img: &RgbImage,
+    a: (f32, f32),
+    b: (f32, f32),
+    steps: i32,
+    profile: &mut [[f32; 3]],
+) -> SideLine {
+    let len = dist(a, b).max(1e-3);
+    let (dx, dy) = ((b.0 - a.0) / len, (b.1 - a.1) / len);
+    let (nx, ny) = (-dy, dx);
+    // on the stack: this runs for every screened candidate of every frame
+    let mut pts = [(0.0f32, 0.0f32); SNAP_SAMPLES];
+    let mut n = 0;
+    for k in 0..SNAP_SAMPLES {
+        let t = 0.1 + 0.8 * k as f32 / (SNAP_SAMPLES - 1) as f32;
+        let (px, py) = (a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t);
+        // The step at offset o (half-pixel steps) compares samples at o ± 0.75 across
+        // the side: quarter-pixel positions 2s ± 3 for o = s / 2, all odd, so one
+        // profile of samples at the odd quarter positions serves every offset.
+        let mut best = (0.0f32, 0.0f32);
+        for (j, v) in profile.iter_mut().enumerate() {
+            let u = (2 * j as i32 - 2 * steps - 3) as f32 * 0.25;
+            *v = sample(img, px + u * nx, py + u * ny);
+        }
+        for s in -steps..=steps {
+            let o = s as f32 * 0.5;
+            let j = (s + steps) as usize;
+            let (lo, hi) = (profile[j], profile[j + 3]);
+            let g = (hi[0] - lo[0]).abs() + (hi[1] - lo[1]).abs() + (hi[2] - lo[2]).abs();
+            if g > best.0 {
+                best = (g, o);
+            }
+        }
+        if best.0 >= 12.0 {
+            pts[n] = (px + best.1 * nx, py + best.1 * ny);
+            n += 1;
+        }
+    }
+    fit_line(&pts[..n]).unwrap_or((a.0, a.1, dx, dy))
 }
 
 /// Bilinear RGB at a sub-pixel position (clamped to the image).
