@@ -8,6 +8,11 @@
 //! * catalogue outline alignment (the recognition's verification step) from an outline
 //!   18 px off, against a one-entry catalogue of the sleeve's own (textured) cover, with
 //!   its descriptor evaluations, corner error and allocations;
+//! * the finder's kernels on a 1280×720 frame against the library calls they replace, in
+//!   the same run: the working-image shrink (`resize::triangle` vs `image`'s Triangle
+//!   resize), the Gaussian blur (`finder::blur` vs imageproc's `gaussian_blur_f32`, the
+//!   same pixels) and the rectification (`finder::rectify` vs imageproc's `warp_into`, the
+//!   same pixels);
 //! * the sleeve finder at several working sizes (its cost is the frame's largest non-model
 //!   stage), with heap allocations per call;
 //! * with `SLEEVE_BENCH_BUNDLE=DIR` (e.g. `models/default`), the models: the joint model vs
@@ -30,7 +35,7 @@ use serde_json::json;
 use sleeve_edge::bundle::Bundle;
 use sleeve_edge::catalogue::{AlignConfig, align};
 use sleeve_edge::engine::{Engine, Layout, PlanOptions};
-use sleeve_edge::finder::{FinderConfig, find_sleeve, rectify};
+use sleeve_edge::finder::{FinderConfig, SleeveQuad, find_sleeve, rectify};
 use sleeve_edge::fixtures::{tiny_cover, tiny_scene};
 use sleeve_shared::catalogue::{CELL_DIM, DESCRIPTOR_DIM, Index, describe_quantized};
 use sleeve_shared::detect::{AnchorConfig, DecodeParams, decode_detections};
@@ -114,6 +119,24 @@ fn peer_preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
 }
 
 /// The joint model vs the two models of a bundle on one rectified sleeve.
+/// imageproc's bilinear perspective warp, as the finder's rectification called it before
+/// `finder::warp` (the peer of `rectify_1280x720_to_320`).
+fn peer_rectify(frame: &RgbImage, corners: [(f32, f32); 4], side: u32) -> RgbImage {
+    use imageproc::geometric_transformations::{Border, Interpolation, Projection, warp_into};
+    let s = side as f32;
+    let p = Projection::from_control_points(corners, [(0.0, 0.0), (s, 0.0), (s, s), (0.0, s)])
+        .expect("a proper quad");
+    let mut out = RgbImage::new(side, side);
+    warp_into(
+        frame,
+        p,
+        Interpolation::Bilinear,
+        Border::Replicate,
+        &mut out,
+    );
+    out
+}
+
 fn bench_models(dir: &std::path::Path, rectified: &RgbImage) -> serde_json::Value {
     let bundle = match Bundle::load(dir) {
         Ok(b) => b,
@@ -203,6 +226,54 @@ fn main() {
                 "over_default": ms / find,
                 "max_corner_diff_vs_default_px": err,
             }),
+        );
+    }
+    // The finder's kernels on a camera-sized frame, each against the library call it
+    // replaced (same pixels for the blur and the warp; the shrink within one grey level).
+    let scale = 2.0;
+    let hd_corners = corners.map(|(x, y)| (x * scale, y * scale * 0.75));
+    let hd = tiny_scene(1280, 720, Some(&cover), hd_corners, 7);
+    let work = sleeve_edge::resize::triangle(&hd, 320, 180);
+    let kernels = [
+        (
+            "shrink_1280x720_to_320x180",
+            time_ms(50, || {
+                black_box(sleeve_edge::resize::triangle(&hd, 320, 180));
+            }),
+            time_ms(20, || {
+                black_box(imageops::resize(&hd, 320, 180, FilterType::Triangle));
+            }),
+        ),
+        (
+            "blur_320x180_sigma_1_72",
+            time_ms(100, || {
+                black_box(sleeve_edge::finder::blur::gaussian_blur(&work, 1.72));
+            }),
+            time_ms(50, || {
+                black_box(imageproc::filter::gaussian_blur_f32(&work, 1.72));
+            }),
+        ),
+        (
+            "rectify_1280x720_to_320",
+            time_ms(50, || {
+                black_box(rectify(
+                    &hd,
+                    &SleeveQuad {
+                        corners: hd_corners,
+                        score: 1.0,
+                    },
+                    320,
+                ));
+            }),
+            time_ms(20, || {
+                black_box(peer_rectify(&hd, hd_corners, 320));
+            }),
+        ),
+    ];
+    for (name, ours, peer) in kernels {
+        stages.insert(
+            name.into(),
+            json!({"ours_ms": ours, "peer_ms": peer, "ours_over_peer": ours / peer}),
         );
     }
     stages.insert(

@@ -18,7 +18,7 @@ use imageproc::morphology::dilate;
 use imageproc::point::Point;
 use serde::Serialize;
 
-mod blur;
+pub mod blur;
 mod edges;
 mod warp;
 

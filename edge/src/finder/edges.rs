@@ -66,21 +66,23 @@ fn strongest_sobel(img: &RgbImage) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     }
     let raw = img.as_raw();
     let row = |y: usize| &raw[y * w * 3..(y + 1) * w * 3];
+    // Per row, the vertical smoothing [1 2 1] and difference [-1 0 1] of every channel
+    // value first (contiguous, so vectorised); the horizontal halves of both kernels then
+    // read them three values (one pixel) apart. Integer sums, so exactly the 3×3 kernels.
+    let (mut smooth, mut diff) = (vec![0i32; 3 * w], vec![0i32; 3 * w]);
     for y in 0..h {
         let (above, here, below) = (row(y.saturating_sub(1)), row(y), row((y + 1).min(h - 1)));
+        for (j, (s, d)) in smooth.iter_mut().zip(diff.iter_mut()).enumerate() {
+            let (a, c, b) = (i32::from(above[j]), i32::from(here[j]), i32::from(below[j]));
+            *s = a + 2 * c + b;
+            *d = b - a;
+        }
         for x in 0..w {
             let (l, c, r) = (3 * x.saturating_sub(1), 3 * x, 3 * (x + 1).min(w - 1));
             let mut best = (0.0f32, 0.0f32, -1.0f32);
             for ch in 0..3 {
-                let v = |line: &[u8], at: usize| i32::from(line[at + ch]);
-                let gx = v(above, r) + 2 * v(here, r) + v(below, r)
-                    - v(above, l)
-                    - 2 * v(here, l)
-                    - v(below, l);
-                let gy = v(below, l) + 2 * v(below, c) + v(below, r)
-                    - v(above, l)
-                    - 2 * v(above, c)
-                    - v(above, r);
+                let gx = smooth[r + ch] - smooth[l + ch];
+                let gy = diff[l + ch] + 2 * diff[c + ch] + diff[r + ch];
                 let (a, b) = (gx as f32, gy as f32);
                 let m2 = a * a + b * b;
                 if m2 > best.2 {

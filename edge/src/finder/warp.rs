@@ -66,7 +66,11 @@ pub fn warp_bilinear(frame: &RgbImage, to_frame: Projection, out: &mut RgbImage)
 /// for every input, NaN (0) and infinities (saturated) included.
 fn floor(v: f32) -> i64 {
     let t = v as i64;
-    if (t as f32) > v { t.saturating_sub(1) } else { t }
+    if (t as f32) > v {
+        t.saturating_sub(1)
+    } else {
+        t
+    }
 }
 
 #[cfg(test)]
