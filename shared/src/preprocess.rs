@@ -327,7 +327,16 @@ fn filter_taps(len: usize, offset: f32, span: f32, out: usize) -> Vec<Taps> {
             let total: f32 = weights.iter().sum();
             if total > 0.0 {
                 weights.iter_mut().for_each(|w| *w /= total);
-                Taps { start: lo, weights }
+                // Zero-weight taps at either end add +0.0 to a non-negative sum: dropping
+                // them gives the same value and, at 1:1 scale, one tap instead of three.
+                let first = weights.iter().position(|w| *w != 0.0).unwrap_or(0);
+                let last = weights.iter().rposition(|w| *w != 0.0).unwrap_or(0);
+                weights.truncate(last + 1);
+                weights.drain(..first.min(last));
+                Taps {
+                    start: lo + first.min(last),
+                    weights,
+                }
             } else {
                 // Degenerate span narrower than a pixel at the border: nearest pixel.
                 let nearest = (floor(centre).max(0.0) as usize).min(len - 1);
@@ -414,6 +423,28 @@ mod tests {
                     let want = img[(y * 6 + x) * 3 + c] as f32 / 255.0;
                     assert!((t[c * 36 + y * 6 + x] - want).abs() < 1e-6);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn same_size_reads_one_tap_per_pixel_exactly() {
+        // zero-weight taps are dropped, so a 1:1 axis is one tap of weight 1 per pixel …
+        for (o, t) in filter_taps(40, 0.0, 40.0, 40).iter().enumerate() {
+            assert_eq!((t.start, t.weights.as_slice()), (o, &[1.0f32][..]));
+        }
+        // … and the tensor is the normalisation of the pixels, bit for bit
+        let img = golden_image(40, 40, 3);
+        let cfg = PreprocessConfig::signed_unit(40);
+        let t = preprocess(&RgbView::new(40, 40, &img).unwrap(), &cfg).unwrap();
+        for (i, p) in img.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                let want = p[c] as f32 * (1.0 / (255.0 * cfg.std[c])) - cfg.mean[c] / cfg.std[c];
+                assert_eq!(
+                    t[c * 1600 + i].to_bits(),
+                    want.to_bits(),
+                    "pixel {i} channel {c}"
+                );
             }
         }
     }
