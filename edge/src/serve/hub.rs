@@ -61,17 +61,6 @@ pub struct Screenshot {
     pub ts_ms: u64,
 }
 
-/// The most recent warning or error logged (see [`crate::serve::log`]).
-#[derive(Clone, Debug, Serialize)]
-pub struct LoggedError {
-    /// `"WARN"` or `"ERROR"`.
-    pub level: String,
-    /// The message with its fields.
-    pub message: String,
-    /// When (ms since the Unix epoch).
-    pub ts_ms: u64,
-}
-
 #[derive(Default)]
 struct State {
     ring: VecDeque<Entry>,

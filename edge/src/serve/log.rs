@@ -9,8 +9,20 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
+use serde::Serialize;
+
 use crate::output::now_ms;
-use crate::serve::hub::LoggedError;
+
+/// The most recent warning or error logged, as `/api/status` reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct LoggedError {
+    /// `"WARN"` or `"ERROR"`.
+    pub level: String,
+    /// The message with its fields.
+    pub message: String,
+    /// When (ms since the Unix epoch).
+    pub ts_ms: u64,
+}
 
 static LAST: Mutex<Option<LoggedError>> = Mutex::new(None);
 
