@@ -10,7 +10,7 @@
 //!   its descriptor evaluations, corner error and allocations;
 //! * the finder's kernels on a 1280×720 frame against the library calls they replace, in
 //!   the same run: the working-image shrink (`resize::triangle` vs `image`'s Triangle
-//!   resize), the Gaussian blur (`finder::blur` vs imageproc's `gaussian_blur_f32`, the
+//!   resize, the same pixels), the Gaussian blur (`finder::blur` vs imageproc's `gaussian_blur_f32`, the
 //!   same pixels) and the rectification (`finder::rectify` vs imageproc's `warp_into`, the
 //!   same pixels);
 //! * the sleeve finder at several working sizes (its cost is the frame's largest non-model
@@ -229,7 +229,7 @@ fn main() {
         );
     }
     // The finder's kernels on a camera-sized frame, each against the library call it
-    // replaced (same pixels for the blur and the warp; the shrink within one grey level).
+    // replaced (the same pixels).
     let scale = 2.0;
     let hd_corners = corners.map(|(x, y)| (x * scale, y * scale * 0.75));
     let hd = tiny_scene(1280, 720, Some(&cover), hd_corners, 7);
