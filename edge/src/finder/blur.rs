@@ -25,8 +25,9 @@ fn kernel(sigma: f32) -> Vec<f32> {
     k
 }
 
-/// imageproc's float-to-8-bit clamp: truncation inside (0, 255), saturation outside.
-fn to_u8(v: f32) -> u8 {
+/// imageproc's float-to-8-bit clamp: truncation inside (0, 255), saturation outside (also
+/// the warp's, which rounds the same way).
+pub(super) fn to_u8(v: f32) -> u8 {
     if v < 255.0 {
         if v > 0.0 { v as u8 } else { 0 }
     } else {

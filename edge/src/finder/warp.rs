@@ -6,14 +6,7 @@
 use image::RgbImage;
 use imageproc::geometric_transformations::Projection;
 
-/// imageproc's float-to-8-bit clamp: truncation inside (0, 255), saturation outside.
-fn to_u8(v: f32) -> u8 {
-    if v < 255.0 {
-        if v > 0.0 { v as u8 } else { 0 }
-    } else {
-        255
-    }
-}
+use super::blur::to_u8;
 
 /// Fills `out`: each output pixel (x, y) is the frame bilinearly sampled at
 /// `to_frame * (x, y)`, coordinates outside the frame clamped to its border.
