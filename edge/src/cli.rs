@@ -67,6 +67,11 @@ pub struct ModelArgs {
     /// cores with fp16 arithmetic (Raspberry Pi 5); emulated and slow on x86.
     #[arg(long)]
     pub f16: bool,
+    /// Give tract the stride-2 depthwise convolutions as they are, instead of as four
+    /// stride-1 ones (which tract runs vectorised: the same outputs, a faster frame). For
+    /// measuring the rewrite.
+    #[arg(long)]
+    pub keep_strided_depthwise: bool,
     /// Which models run: the bundle's joint model when it has one (`auto`), or force the
     /// `joint` model or the two `separate` models.
     #[arg(long, value_enum, default_value_t = LayoutArg::Auto)]
@@ -429,6 +434,7 @@ fn load_engine(m: &ModelArgs) -> anyhow::Result<Engine> {
     let opts = PlanOptions {
         threads: m.threads.max(1),
         half: m.f16,
+        split_strided_depthwise: !m.keep_strided_depthwise,
     };
     Engine::load_layout(&bundle, opts, m.precision.map(Into::into), m.models.into())
         .context("building the inference plans")

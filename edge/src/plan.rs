@@ -9,6 +9,9 @@ use tract_onnx::prelude::*;
 
 use crate::error::{EdgeError, Result};
 
+mod phase_split;
+pub use phase_split::{SpatialSizes, split_strided_depthwise};
+
 /// An optimised tract plan and the element type its input takes (f16 for `--f16` plans),
 /// resolved once at load.
 #[derive(Clone)]
@@ -25,6 +28,10 @@ pub struct PlanOptions {
     /// Run in half precision (tract's `f32_to_f16` transform): for ARM cores with fp16
     /// arithmetic (e.g. Cortex-A76, Raspberry Pi 5); elsewhere f16 is emulated and slow.
     pub half: bool,
+    /// Rewrite stride-2 depthwise convolutions as four stride-1 ones before tract
+    /// optimises the graph ([`split_strided_depthwise`]): tract runs the stride-2 form
+    /// scalar. The same outputs up to float rounding.
+    pub split_strided_depthwise: bool,
 }
 
 impl Default for PlanOptions {
@@ -32,6 +39,7 @@ impl Default for PlanOptions {
         Self {
             threads: 1,
             half: false,
+            split_strided_depthwise: true,
         }
     }
 }
@@ -76,7 +84,9 @@ pub fn load_plan_checked(
         message: format!("{e:#}"),
     };
     let s = input_size as usize;
-    let model = tract_onnx::onnx().model_for_path(path).map_err(err)?;
+    let onnx = tract_onnx::onnx();
+    let mut proto = onnx.proto_model_for_path(path).map_err(err)?;
+    let model = onnx.model_for_proto_model(&proto).map_err(err)?;
     if let Some(expect) = expect {
         let names: Vec<String> = model
             .output_outlets()
@@ -97,11 +107,22 @@ pub fn load_plan_checked(
             ));
         }
     }
-    let mut model = model
-        .with_input_fact(0, f32::fact([1, 3, s, s]).into())
-        .map_err(err)?
-        .into_typed()
-        .map_err(err)?;
+    let typed = |model: InferenceModel| {
+        model
+            .with_input_fact(0, f32::fact([1, 3, s, s]).into())?
+            .into_typed()
+    };
+    let mut model = typed(model).map_err(err)?;
+    if opts.split_strided_depthwise
+        && split_strided_depthwise(&mut proto, &conv_input_sizes(&model)) > 0
+    {
+        drop(model); // one graph in memory at a time
+        model = onnx
+            .model_for_proto_model(&proto)
+            .and_then(typed)
+            .map_err(err)?;
+    }
+    drop(proto);
     if opts.half {
         let to_f16 = tract_onnx::tract_core::transform::get_transform("f32_to_f16")
             .map_err(err)?
@@ -149,6 +170,27 @@ pub fn load_plan_checked(
         runnable,
         input_type,
     })
+}
+
+/// The input height and width of every convolution of a typed (not yet optimised) model
+/// whose input shape is known, by node name: what [`split_strided_depthwise`] needs.
+pub fn conv_input_sizes(model: &TypedModel) -> SpatialSizes {
+    model
+        .nodes()
+        .iter()
+        .filter(|n| n.op_is::<tract_onnx::tract_core::ops::cnn::Conv>())
+        .filter_map(|n| {
+            let shape = model
+                .outlet_fact(*n.inputs.first()?)
+                .ok()?
+                .shape
+                .as_concrete()?;
+            match *shape {
+                [_, _, h, w] => Some((n.name.clone(), [h, w])),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 #[cfg(feature = "multithread")]

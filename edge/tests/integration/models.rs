@@ -75,8 +75,8 @@ fn half_precision_plans_give_the_same_answers() {
     let half = Engine::load_with(
         &bundle,
         PlanOptions {
-            threads: 1,
             half: true,
+            ..PlanOptions::default()
         },
         None,
     )
