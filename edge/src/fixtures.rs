@@ -22,6 +22,8 @@ use sleeve_shared::manifest::{
 use sleeve_shared::{LabelSet, PreprocessConfig};
 use tract_onnx::pb;
 
+use crate::plan::attr_ints;
+
 /// Prototype colours (RGB8) of the tiny classifier's classes, in label order; class `i` of
 /// a bundle with `n` labels uses `PROTOTYPES[i % len]`.
 pub const PROTOTYPES: [[u8; 3]; 5] = [
@@ -406,15 +408,6 @@ fn attr_int(name: &str, i: i64) -> pb::AttributeProto {
         name: name.into(),
         r#type: pb::attribute_proto::AttributeType::Int as i32,
         i,
-        ..Default::default()
-    }
-}
-
-fn attr_ints(name: &str, ints: &[i64]) -> pb::AttributeProto {
-    pb::AttributeProto {
-        name: name.into(),
-        r#type: pb::attribute_proto::AttributeType::Ints as i32,
-        ints: ints.to_vec(),
         ..Default::default()
     }
 }

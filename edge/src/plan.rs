@@ -10,6 +10,7 @@ use tract_onnx::prelude::*;
 use crate::error::{EdgeError, Result};
 
 mod phase_split;
+pub(crate) use phase_split::attr_ints;
 pub use phase_split::{SpatialSizes, split_strided_depthwise};
 
 /// An optimised tract plan and the element type its input takes (f16 for `--f16` plans),

@@ -356,7 +356,8 @@ fn add(name: &str, a: &str, b: &str, out: &str) -> pb::NodeProto {
     }
 }
 
-fn attr_ints(name: &str, ints: &[i64]) -> pb::AttributeProto {
+/// An ONNX attribute holding integers.
+pub(crate) fn attr_ints(name: &str, ints: &[i64]) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.into(),
         r#type: pb::attribute_proto::AttributeType::Ints as i32,
