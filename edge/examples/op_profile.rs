@@ -89,7 +89,7 @@ fn main() -> anyhow::Result<()> {
         "by_operator": ops.iter().map(|(op, (n, ms))| serde_json::json!({
             "op": op, "nodes": n, "ms": ms,
         })).collect::<Vec<_>>(),
-        "slowest_nodes": nodes.iter().take(20).map(|(op, name, ms)| serde_json::json!({
+        "slowest_nodes": nodes.iter().take(std::env::var("OP_PROFILE_NODES").ok().and_then(|n| n.parse().ok()).unwrap_or(20)).map(|(op, name, ms)| serde_json::json!({
             "op": op, "node": name, "ms": per_run(*ms),
         })).collect::<Vec<_>>(),
     });
