@@ -89,7 +89,8 @@ done
 SEL=$(python3 -c 'import json,sys; m=json.load(open(sys.argv[1]+"/manifest.json")); print((m.get("joint",{}).get("model") or m["classifier"])["selected"])' "$BUNDLE")
 measure "$SEL+f16" --precision "$SEL" --f16
 measure "$SEL+separate" --precision "$SEL" --models separate
-measure "$SEL+keep-strided-depthwise" --precision "$SEL" --keep-strided-depthwise
+# aarch64 keeps stride-2 depthwise convolutions by default; the x86 default splits them.
+measure "$SEL+split-strided-depthwise" --precision "$SEL" --strided-depthwise split
 measure "$SEL+find" --precision "$SEL" --find
 
 python3 - "$ROWS" "$K" "$BUNDLE" <<'PY'

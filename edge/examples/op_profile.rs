@@ -1,9 +1,10 @@
 //! Where tract's inference time goes: per-operator time of one ONNX model, summed over
-//! runs on a generated input, as JSON (by operator type, and the slowest nodes). Loads the
-//! file the way the kiosk does, stride-2 depthwise convolutions split unless
-//! `--keep-strided-depthwise`.
+//! runs on a generated input, as JSON (by operator type, and the slowest
+//! `OP_PROFILE_NODES` nodes, default 20). Stride-2 depthwise convolutions are split as
+//! the kiosk does on x86-64 (`sleeve_edge::plan::split_strided_depthwise`) unless
+//! `--strided-depthwise keep`.
 //!
-//!     cargo run --release -p sleeve-edge --example op_profile -- MODEL.onnx SIZE [RUNS] [--keep-strided-depthwise]
+//!     cargo run --release -p sleeve-edge --example op_profile -- MODEL.onnx SIZE [RUNS] [--strided-depthwise keep]
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -14,10 +15,15 @@ use tract_onnx::tract_core::plan::{SimpleState, eval};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let keep = args.iter().any(|a| a == "--keep-strided-depthwise");
-    let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
+    let keep = args
+        .windows(2)
+        .any(|w| w[0] == "--strided-depthwise" && w[1] == "keep");
+    let pos: Vec<&String> = args
+        .iter()
+        .filter(|a| !a.starts_with("--") && !matches!(a.as_str(), "keep" | "split"))
+        .collect();
     let (Some(path), Some(size)) = (pos.first(), pos.get(1)) else {
-        bail!("usage: op_profile MODEL.onnx SIZE [RUNS] [--keep-strided-depthwise]");
+        bail!("usage: op_profile MODEL.onnx SIZE [RUNS] [--strided-depthwise keep]");
     };
     let s: usize = size.parse().with_context(|| format!("SIZE {size:?}"))?;
     let runs: usize = match pos.get(2) {
