@@ -116,9 +116,16 @@ pub fn load_plan_checked(
             .into_typed()
     };
     let mut model = typed(model).map_err(err)?;
-    if opts.split_strided_depthwise
-        && split_strided_depthwise(&mut proto, &conv_input_sizes(&model)) > 0
-    {
+    let split = match opts.split_strided_depthwise {
+        true => split_strided_depthwise(&mut proto, &conv_input_sizes(&model)),
+        false => 0,
+    };
+    if split > 0 {
+        tracing::debug!(
+            model = %path.display(),
+            split,
+            "stride-2 depthwise convolutions split into stride-1 ones for tract"
+        );
         drop(model); // one graph in memory at a time
         model = onnx
             .model_for_proto_model(&proto)
