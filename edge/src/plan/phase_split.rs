@@ -1,9 +1,9 @@
 //! Stride-2 depthwise convolutions rewritten as four stride-1 ones on the ONNX graph,
 //! before tract optimises it.
 //!
-//! tract 0.23.9 vectorises its depthwise kernel only at stride 1 (x86) or for at most four
-//! taps (arm64): a 3×3 stride-2 depthwise convolution runs scalar. In the joint model the
-//! four such layers hold 2 % of the multiply-adds and took a quarter of the inference.
+//! tract 0.23.9's x86 depthwise kernel is vectorised at stride 1 only: a 3×3 stride-2
+//! depthwise convolution runs scalar. In the joint model the four such layers hold 2 % of
+//! the multiply-adds and took a quarter of the inference.
 //!
 //! Splitting the input into its four polyphase components (even or odd rows × even or odd
 //! columns) turns one such convolution into four stride-1 convolutions whose kernels are
@@ -15,6 +15,10 @@
 //! all). It applies where a 3×3 stride-2 depthwise convolution reads `Conv 1×1 →
 //! Clip/Relu`, each read by the next alone, as in MobileNetV2's downsampling blocks; other
 //! convolutions are left as they are.
+//!
+//! Plans split by default on x86-64 only ([`super::PlanOptions`]): on aarch64, whose tract
+//! kernel vectorises stride 2 for up to four taps, the split counted more instructions under
+//! qemu than it saves (docs/deploy.md).
 
 use std::collections::{HashMap, HashSet};
 
