@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use sleeve_edge::plan::{conv_input_sizes, split_strided_depthwise};
+use sleeve_edge::plan::typed_for_input;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::plan::{SimpleState, eval};
 
@@ -32,21 +32,12 @@ fn main() -> anyhow::Result<()> {
     };
     anyhow::ensure!(runs > 0 && s > 0, "SIZE and RUNS must be positive");
     let onnx = tract_onnx::onnx();
-    let typed = |proto: &tract_onnx::pb::ModelProto| {
-        onnx.model_for_proto_model(proto)?
-            .with_input_fact(0, f32::fact([1, 3, s, s]).into())?
-            .into_typed()
-    };
-    let mut proto = onnx
+    let proto = onnx
         .proto_model_for_path(path.as_str())
         .with_context(|| format!("reading {path}"))?;
-    let split = if keep {
-        0
-    } else {
-        let sizes = conv_input_sizes(&typed(&proto)?);
-        split_strided_depthwise(&mut proto, &sizes)
-    };
-    let plan = typed(&proto)?.into_optimized()?.into_runnable()?;
+    let model = onnx.model_for_proto_model(&proto)?;
+    let (model, split) = typed_for_input(&onnx, proto, model, s as u32, !keep)?;
+    let plan = model.into_optimized()?.into_runnable()?;
     let input: Tensor =
         tract_ndarray::Array4::<f32>::from_shape_fn((1, 3, s, s), |(_, c, y, x)| {
             ((x * 7 + y * 13 + c * 5) % 255) as f32 / 127.5 - 1.0

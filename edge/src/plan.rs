@@ -12,7 +12,7 @@ use crate::error::{EdgeError, Result};
 mod phase_split;
 #[cfg(feature = "testkit")]
 pub(crate) use phase_split::attr_ints;
-pub use phase_split::{SpatialSizes, split_strided_depthwise};
+use phase_split::{SpatialSizes, split_strided_depthwise};
 
 /// An optimised tract plan and the element type its input takes (f16 for `--f16` plans),
 /// resolved once at load.
@@ -86,9 +86,8 @@ pub fn load_plan_checked(
         path: path.to_path_buf(),
         message: format!("{e:#}"),
     };
-    let s = input_size as usize;
     let onnx = tract_onnx::onnx();
-    let mut proto = onnx.proto_model_for_path(path).map_err(err)?;
+    let proto = onnx.proto_model_for_path(path).map_err(err)?;
     let model = onnx.model_for_proto_model(&proto).map_err(err)?;
     if let Some(expect) = expect {
         let names: Vec<String> = model
@@ -110,29 +109,21 @@ pub fn load_plan_checked(
             ));
         }
     }
-    let typed = |model: InferenceModel| {
-        model
-            .with_input_fact(0, f32::fact([1, 3, s, s]).into())?
-            .into_typed()
-    };
-    let mut model = typed(model).map_err(err)?;
-    let split = match opts.split_strided_depthwise {
-        true => split_strided_depthwise(&mut proto, &conv_input_sizes(&model)),
-        false => 0,
-    };
+    let (mut model, split) = typed_for_input(
+        &onnx,
+        proto,
+        model,
+        input_size,
+        opts.split_strided_depthwise,
+    )
+    .map_err(err)?;
     if split > 0 {
         tracing::debug!(
             model = %path.display(),
             split,
             "stride-2 depthwise convolutions split into stride-1 ones for tract"
         );
-        drop(model); // one graph in memory at a time
-        model = onnx
-            .model_for_proto_model(&proto)
-            .and_then(typed)
-            .map_err(err)?;
     }
-    drop(proto);
     if opts.half {
         let to_f16 = tract_onnx::tract_core::transform::get_transform("f32_to_f16")
             .map_err(err)?
@@ -182,9 +173,38 @@ pub fn load_plan_checked(
     })
 }
 
+/// `model` (parsed from `proto`) typed for a `[1, 3, S, S]` f32 input; when `split`, its
+/// stride-2 depthwise convolutions are first split ([`split_strided_depthwise`], which
+/// needs the typed sizes) and the rewritten `proto` parsed and typed again. Returns the
+/// typed model and how many convolutions were split.
+pub fn typed_for_input(
+    onnx: &tract_onnx::Onnx,
+    mut proto: tract_onnx::pb::ModelProto,
+    model: InferenceModel,
+    input_size: u32,
+    split: bool,
+) -> TractResult<(TypedModel, usize)> {
+    let s = input_size as usize;
+    let typed = |model: InferenceModel| {
+        model
+            .with_input_fact(0, f32::fact([1, 3, s, s]).into())?
+            .into_typed()
+    };
+    let model = typed(model)?;
+    if !split {
+        return Ok((model, 0));
+    }
+    let count = split_strided_depthwise(&mut proto, &conv_input_sizes(&model));
+    if count == 0 {
+        return Ok((model, 0));
+    }
+    drop(model); // one graph in memory at a time
+    Ok((typed(onnx.model_for_proto_model(&proto)?)?, count))
+}
+
 /// The input height and width of every convolution of a typed (not yet optimised) model
 /// whose input shape is known, by node name: what [`split_strided_depthwise`] needs.
-pub fn conv_input_sizes(model: &TypedModel) -> SpatialSizes {
+fn conv_input_sizes(model: &TypedModel) -> SpatialSizes {
     model
         .nodes()
         .iter()

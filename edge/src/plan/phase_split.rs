@@ -20,24 +20,21 @@
 //! kernel vectorises stride 2 for up to four taps, the split counted more instructions under
 //! qemu than it saves (docs/deploy.md).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tract_onnx::pb;
 
 /// The input height and width of convolutions, by node name, where tract knows them.
 pub type SpatialSizes = HashMap<String, [usize; 2]>;
 
-/// One convolution to rewrite: the nodes it replaces and what the new ones need.
+/// One convolution to rewrite: the nodes it replaces and how each axis reads each
+/// component.
 struct Site {
     expand: usize,
     act: usize,
     depthwise: usize,
-    /// Input height and width of the depthwise convolution.
-    size: [usize; 2],
-    /// Padding before the first row and column.
-    pad_begin: [usize; 2],
-    /// Output height and width.
-    out: [usize; 2],
+    /// `[rows, columns]`, each `[even, odd]` component.
+    taps: [[PhaseTaps; 2]; 2],
 }
 
 /// Rewrites every stride-2 depthwise convolution of `model` that has the pattern above and
@@ -63,7 +60,7 @@ pub fn split_strided_depthwise(model: &mut pb::ModelProto, sizes: &SpatialSizes)
         .collect();
     let mut names = Names {
         taken,
-        consts: HashMap::new(),
+        consts: BTreeMap::new(),
     };
     let mut replaced: HashMap<usize, Vec<pb::NodeProto>> = HashMap::new();
     let mut dropped = HashSet::new();
@@ -148,20 +145,18 @@ fn find_sites(graph: &pb::GraphProto, sizes: &SpatialSizes) -> Vec<Site> {
         if h < 2 || w < 2 || out.iter().any(|&o| o < 1) {
             continue;
         }
-        let out = out.map(|o| o as usize);
-        let fits = |len: usize, pad: i64, out: usize| {
-            (0..2).all(|phase| phase_taps(len, pad as usize, out, phase).is_some())
+        let axis = |len: usize, pad: i64, out: i64| {
+            let tap = |phase| phase_taps(len, pad as usize, out as usize, phase);
+            Some([tap(0)?, tap(1)?])
         };
-        if !fits(h, top, out[0]) || !fits(w, left, out[1]) {
+        let (Some(rows), Some(cols)) = (axis(h, top, out[0]), axis(w, left, out[1])) else {
             continue;
-        }
+        };
         sites.push(Site {
             expand: expand_ix,
             act: act_ix,
             depthwise: i,
-            size: [h, w],
-            pad_begin: [top as usize, left as usize],
-            out,
+            taps: [rows, cols],
         });
     }
     sites
@@ -226,13 +221,7 @@ fn rewrite(
     let mut nodes = Vec::new();
     let mut parts = Vec::new();
     for (row, col) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
-        let taps = [
-            phase_taps(site.size[0], site.pad_begin[0], site.out[0], row),
-            phase_taps(site.size[1], site.pad_begin[1], site.out[1], col),
-        ];
-        let [Some(r), Some(k)] = taps else {
-            unreachable!("checked when the site was found")
-        };
+        let (r, k) = (site.taps[0][row], site.taps[1][col]);
         let tag = format!("{base}.phase{row}{col}");
         let x = names.fresh(&format!("{tag}.input"));
         nodes.push(slice(
@@ -319,7 +308,7 @@ fn rewrite(
 /// Fresh tensor names and the shared int64 constants of the rewritten graph.
 struct Names {
     taken: HashSet<String>,
-    consts: HashMap<Vec<i64>, pb::TensorProto>,
+    consts: BTreeMap<Vec<i64>, pb::TensorProto>,
 }
 
 impl Names {
